@@ -1,0 +1,141 @@
+"""Attack configuration: one frozen object, named defaults from the paper and SPEC 3.
+
+The six attackers of SPEC 3 differ only in which stages are switched on, so a method is a
+`Stages` value, not a code path. `AttackConfig.for_method` builds the paper's defaults for a
+method; `dataclasses.replace` changes any single field (ablation rows are built that way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import InvalidInputError
+
+# SPEC 1 / 3 defaults (generator space, [-1, 1]).
+DEFAULT_EPSILON = 0.05
+DEFAULT_STEP_SIZE = 0.01
+DEFAULT_STEPS = 10
+DEFAULT_NOISE_STEPS = 5
+DEFAULT_NOISE_LR = 1e-4
+DEFAULT_ALPHA = 1.0  # weight of the saliency mask in M_un
+DEFAULT_BETA = 0.1  # weight of the manipulation mask in M_un
+DEFAULT_GAMMA = 1.0  # weight of the SSIM penalty
+DEFAULT_MANIPULATION_THRESHOLD = 0.5
+DEFAULT_BLUR_KERNEL = 11
+DEFAULT_BLUR_SIGMA = 1.0
+DEFAULT_MAX_STEPS = 100
+IFGSM_JITTER = 0.001
+
+StartKind = Literal["none", "jitter", "uniform", "noise-generator"]
+MaskKind = Literal["none", "saliency", "union"]
+BlurKind = Literal["none", "gaussian", "eot", "spread-spectrum"]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Which stages of Algorithm 1 are on."""
+
+    start: StartKind = "noise-generator"
+    mask: MaskKind = "union"
+    ssim: bool = True
+    blur: BlurKind = "gaussian"
+
+
+METHODS: dict[str, Stages] = {
+    # I-FGSM from x = I exactly never moves: MSE(G(x), G(I)) has zero gradient at its minimum.
+    # Ruiz et al.'s code starts it from U(-0.001, 0.001) for that reason; so does this one.
+    "ifgsm": Stages(start="jitter", mask="none", ssim=False, blur="none"),
+    "pgd": Stages(start="uniform", mask="none", ssim=False, blur="none"),
+    "eot-blur": Stages(start="uniform", mask="none", ssim=False, blur="eot"),
+    "spread-spectrum": Stages(start="uniform", mask="none", ssim=False, blur="spread-spectrum"),
+    "saliency-aware": Stages(start="uniform", mask="saliency", ssim=False, blur="gaussian"),
+    "union-saliency": Stages(start="noise-generator", mask="union", ssim=True, blur="gaussian"),
+}
+DEFAULT_METHOD = "union-saliency"
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """Hyperparameters of one protection run. Defaults are the paper's (SPEC 3).
+
+    Args:
+        method: name of the attacker (a key of `METHODS`); sets `stages`.
+        stages: which stages run; normally derived from `method`.
+        epsilon: L-inf bound of the perturbation in generator space ([-1, 1] pixels).
+        step_size: I-FGSM step `a`.
+        steps: I-FGSM iterations `k`.
+        noise_steps / noise_lr: noise generator iterations `K_ng` and rate `eta`.
+        alpha / beta: weights of M_sm and M_ma in the union mask.
+        gamma: weight of the SSIM penalty in the objective.
+        manipulation_threshold: Eq. 2 threshold on max_t sum_c |y_t - I|.
+        blur_kernel / blur_sigma: Gaussian blur on the generator's input each step.
+        seed: seeds the random start; the same seed gives the same result on CPU.
+    """
+
+    method: str = DEFAULT_METHOD
+    stages: Stages = METHODS[DEFAULT_METHOD]
+    epsilon: float = DEFAULT_EPSILON
+    step_size: float = DEFAULT_STEP_SIZE
+    steps: int = DEFAULT_STEPS
+    noise_steps: int = DEFAULT_NOISE_STEPS
+    noise_lr: float = DEFAULT_NOISE_LR
+    alpha: float = DEFAULT_ALPHA
+    beta: float = DEFAULT_BETA
+    gamma: float = DEFAULT_GAMMA
+    manipulation_threshold: float = DEFAULT_MANIPULATION_THRESHOLD
+    blur_kernel: int = DEFAULT_BLUR_KERNEL
+    blur_sigma: float = DEFAULT_BLUR_SIGMA
+    seed: int = 0
+
+    @classmethod
+    def for_method(cls, method: str = DEFAULT_METHOD, **overrides) -> AttackConfig:
+        """The paper's configuration of `method`, with `overrides` applied, validated."""
+        if method not in METHODS:
+            raise InvalidInputError(
+                "method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
+            )
+        config = cls(method=method, stages=METHODS[method], **overrides)
+        config.validate()
+        return config
+
+    def replace(self, **changes) -> AttackConfig:
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    def validate(self, max_steps: int = DEFAULT_MAX_STEPS) -> None:
+        """Raise `InvalidInputError` naming the first unusable field."""
+        _finite_in("epsilon", self.epsilon, 0.0, 1.0, low_open=True)
+        _finite_in("step_size", self.step_size, 0.0, 2.0, low_open=True)
+        _int_in("steps", self.steps, 1, max_steps)
+        _int_in("noise_steps", self.noise_steps, 0, max_steps)
+        _finite_in("noise_lr", self.noise_lr, 0.0, 1.0)
+        _finite_in("alpha", self.alpha, 0.0, 100.0)
+        _finite_in("beta", self.beta, 0.0, 100.0)
+        _finite_in("gamma", self.gamma, 0.0, 1e6)
+        _finite_in("manipulation_threshold", self.manipulation_threshold, 0.0, 6.0)
+        _int_in("blur_kernel", self.blur_kernel, 1, 63)
+        if self.blur_kernel % 2 == 0:
+            raise InvalidInputError("blur_kernel", f"must be odd, got {self.blur_kernel}")
+        _finite_in("blur_sigma", self.blur_sigma, 0.0, 50.0, low_open=True)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not (0 <= self.seed < 2**63):
+            raise InvalidInputError("seed", f"must be an integer in [0, 2^63), got {self.seed!r}")
+
+
+def _finite_in(field: str, value, low: float, high: float, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInputError(field, f"must be a finite number, got {value!r}")
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        bracket = "(" if low_open else "["
+        raise InvalidInputError(field, f"must lie in {bracket}{low}, {high}], got {value}")
+
+
+def _int_in(field: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(field, f"must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise InvalidInputError(field, f"must lie in [{low}, {high}], got {value}")

@@ -1,0 +1,53 @@
+"""Typed errors raised at the engine's boundary.
+
+Every error says what to fix. `InvalidInputError` names the offending field so that the
+service can turn it into a `google.rpc.BadRequest` field violation without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class FaceShieldError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class InvalidInputError(FaceShieldError, ValueError):
+    """A caller-supplied value is unusable. `field` names it (e.g. ``"epsilon"``, ``"image"``)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.description = message
+
+
+class ModelLoadError(FaceShieldError):
+    """A model file or checkpoint cannot be loaded (missing, corrupt, wrong architecture)."""
+
+
+class CheckpointMismatchError(ModelLoadError):
+    """A state dict does not fit the architecture; lists the offending keys."""
+
+    def __init__(
+        self,
+        what: str,
+        missing: list[str] | tuple[str, ...] = (),
+        unexpected: list[str] | tuple[str, ...] = (),
+        mismatched: list[str] | tuple[str, ...] = (),
+    ):
+        self.missing = list(missing)
+        self.unexpected = list(unexpected)
+        self.mismatched = list(mismatched)
+        parts = []
+        for label, keys in (
+            ("missing keys", self.missing),
+            ("unexpected keys", self.unexpected),
+            ("shape mismatches", self.mismatched),
+        ):
+            if keys:
+                shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
+                parts.append(f"{label}: {shown}")
+        super().__init__(f"{what} does not fit the architecture ({'; '.join(parts)})")
+
+
+class CancelledError(FaceShieldError):
+    """Every item of a batch was cancelled (deadline passed or caller went away)."""

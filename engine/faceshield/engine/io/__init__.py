@@ -1,0 +1,1 @@
+"""Image codecs and tensor conversion at the engine's edge."""

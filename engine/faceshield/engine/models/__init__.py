@@ -1,0 +1,1 @@
+"""Network definitions: StarGAN's generator (and TRACER, in `tracer/`)."""

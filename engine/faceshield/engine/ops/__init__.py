@@ -1,0 +1,1 @@
+"""Differentiable image operations: filters, SSIM, face-region geometry."""
