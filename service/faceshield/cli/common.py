@@ -1,0 +1,60 @@
+"""Options and helpers shared by the subcommands (model selection, image files)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from faceshield.engine.errors import InvalidInputError
+from faceshield.engine.io.images import decode_image
+from faceshield.engine.modelset import ModelSet
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", metavar="PATH_OR_NAME", help="model set directory or installed name (default: the embedded default)")
+    parser.add_argument("--generator", metavar="CKPT", help="official StarGAN generator checkpoint (e.g. 200000-G.ckpt)")
+    parser.add_argument("--attributes", metavar="A,B,...", help="attribute names of --generator, comma-separated (default: the CelebA five)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+
+
+def resolve_device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_models(args: argparse.Namespace) -> ModelSet:
+    """The model set the options name; the embedded default when none is named."""
+    if getattr(args, "generator", None):
+        from faceshield.engine.default_models import build_default_models
+        from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
+        from faceshield.engine.models.stargan import load_generator
+
+        attributes = args.attributes.split(",") if args.attributes else list(CELEBA_DEFAULT_ATTRIBUTES)
+        generator = load_generator(args.generator, c_dim=len(attributes))
+        base = build_default_models()
+        return ModelSet(
+            name=Path(args.generator).name, version="checkpoint", generator=generator,
+            attributes=attributes, resolution=128, saliency=base.saliency, saliency_name=base.saliency_name,
+            trained=True, description=f"StarGAN checkpoint {args.generator}", providers=base.providers,
+        )
+    if getattr(args, "models", None):
+        try:
+            from faceshield.engine.repository import load_model_set
+        except ImportError:
+            raise InvalidInputError("models", "model sets are not supported by this build") from None
+        return load_model_set(args.models)
+    from faceshield.engine.default_models import build_default_models
+
+    return build_default_models()
+
+
+def read_image(path: str, max_pixels: int) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError("input", f"{path} does not exist or is not a file")
+    return decode_image(p.read_bytes(), max_pixels=max_pixels, field="input")
