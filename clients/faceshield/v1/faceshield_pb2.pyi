@@ -1,0 +1,333 @@
+from google.rpc import status_pb2 as _status_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Image(_message.Message):
+    __slots__ = ("encoded", "raw")
+    ENCODED_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    encoded: bytes
+    raw: RawImage
+    def __init__(self, encoded: _Optional[bytes] = ..., raw: _Optional[_Union[RawImage, _Mapping]] = ...) -> None: ...
+
+class RawImage(_message.Message):
+    __slots__ = ("data", "width", "height")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    width: int
+    height: int
+    def __init__(self, data: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
+class FaceBox(_message.Message):
+    __slots__ = ("left", "top", "right", "bottom")
+    LEFT_FIELD_NUMBER: _ClassVar[int]
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    RIGHT_FIELD_NUMBER: _ClassVar[int]
+    BOTTOM_FIELD_NUMBER: _ClassVar[int]
+    left: int
+    top: int
+    right: int
+    bottom: int
+    def __init__(self, left: _Optional[int] = ..., top: _Optional[int] = ..., right: _Optional[int] = ..., bottom: _Optional[int] = ...) -> None: ...
+
+class Mask(_message.Message):
+    __slots__ = ("png", "float32")
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    FLOAT32_FIELD_NUMBER: _ClassVar[int]
+    png: bytes
+    float32: bytes
+    def __init__(self, png: _Optional[bytes] = ..., float32: _Optional[bytes] = ...) -> None: ...
+
+class Extras(_message.Message):
+    __slots__ = ("masks", "generator_outputs")
+    MASKS_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    masks: bool
+    generator_outputs: bool
+    def __init__(self, masks: _Optional[bool] = ..., generator_outputs: _Optional[bool] = ...) -> None: ...
+
+class ProtectImageRequest(_message.Message):
+    __slots__ = ("request_id", "image", "original_attributes", "targets", "method", "epsilon", "steps", "step_size", "seed", "face_box", "saliency_mask", "extras")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    FACE_BOX_FIELD_NUMBER: _ClassVar[int]
+    SALIENCY_MASK_FIELD_NUMBER: _ClassVar[int]
+    EXTRAS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    image: Image
+    original_attributes: _containers.RepeatedScalarFieldContainer[float]
+    targets: _containers.RepeatedScalarFieldContainer[str]
+    method: str
+    epsilon: float
+    steps: int
+    step_size: float
+    seed: int
+    face_box: FaceBox
+    saliency_mask: Mask
+    extras: Extras
+    def __init__(self, request_id: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ..., extras: _Optional[_Union[Extras, _Mapping]] = ...) -> None: ...
+
+class InputMetrics(_message.Message):
+    __slots__ = ("l1", "l2", "mse", "linf", "psnr", "ssim")
+    L1_FIELD_NUMBER: _ClassVar[int]
+    L2_FIELD_NUMBER: _ClassVar[int]
+    MSE_FIELD_NUMBER: _ClassVar[int]
+    LINF_FIELD_NUMBER: _ClassVar[int]
+    PSNR_FIELD_NUMBER: _ClassVar[int]
+    SSIM_FIELD_NUMBER: _ClassVar[int]
+    l1: float
+    l2: float
+    mse: float
+    linf: float
+    psnr: float
+    ssim: float
+    def __init__(self, l1: _Optional[float] = ..., l2: _Optional[float] = ..., mse: _Optional[float] = ..., linf: _Optional[float] = ..., psnr: _Optional[float] = ..., ssim: _Optional[float] = ...) -> None: ...
+
+class TargetMetrics(_message.Message):
+    __slots__ = ("target", "l1", "mse", "success", "masked_mse", "masked_success", "edited_fraction")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    L1_FIELD_NUMBER: _ClassVar[int]
+    MSE_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    MASKED_MSE_FIELD_NUMBER: _ClassVar[int]
+    MASKED_SUCCESS_FIELD_NUMBER: _ClassVar[int]
+    EDITED_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    l1: float
+    mse: float
+    success: bool
+    masked_mse: float
+    masked_success: bool
+    edited_fraction: float
+    def __init__(self, target: _Optional[str] = ..., l1: _Optional[float] = ..., mse: _Optional[float] = ..., success: _Optional[bool] = ..., masked_mse: _Optional[float] = ..., masked_success: _Optional[bool] = ..., edited_fraction: _Optional[float] = ...) -> None: ...
+
+class ModelVersions(_message.Message):
+    __slots__ = ("name", "version", "trained", "saliency", "hashes")
+    class HashesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_FIELD_NUMBER: _ClassVar[int]
+    SALIENCY_FIELD_NUMBER: _ClassVar[int]
+    HASHES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    trained: bool
+    saliency: str
+    hashes: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., trained: _Optional[bool] = ..., saliency: _Optional[str] = ..., hashes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Timings(_message.Message):
+    __slots__ = ("queue_seconds", "compute_seconds", "total_seconds", "batch_size")
+    QUEUE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    queue_seconds: float
+    compute_seconds: float
+    total_seconds: float
+    batch_size: int
+    def __init__(self, queue_seconds: _Optional[float] = ..., compute_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., batch_size: _Optional[int] = ...) -> None: ...
+
+class AttackParameters(_message.Message):
+    __slots__ = ("method", "epsilon", "steps", "step_size", "seed", "targets")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    epsilon: float
+    steps: int
+    step_size: float
+    seed: int
+    targets: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., targets: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class NamedMask(_message.Message):
+    __slots__ = ("name", "width", "height", "float32")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FLOAT32_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    width: int
+    height: int
+    float32: bytes
+    def __init__(self, name: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., float32: _Optional[bytes] = ...) -> None: ...
+
+class GeneratorOutput(_message.Message):
+    __slots__ = ("target", "original_png", "protected_png")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_PNG_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_PNG_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    original_png: bytes
+    protected_png: bytes
+    def __init__(self, target: _Optional[str] = ..., original_png: _Optional[bytes] = ..., protected_png: _Optional[bytes] = ...) -> None: ...
+
+class ProtectImageResponse(_message.Message):
+    __slots__ = ("request_id", "protected_png", "width", "height", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "attack", "models", "timings", "masks", "generator_outputs")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_PNG_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_METRICS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_METRICS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    MASKED_SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    ATTACK_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    MASKS_FIELD_NUMBER: _ClassVar[int]
+    GENERATOR_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    protected_png: bytes
+    width: int
+    height: int
+    input_metrics: InputMetrics
+    target_metrics: _containers.RepeatedCompositeFieldContainer[TargetMetrics]
+    success_rate: float
+    masked_success_rate: float
+    attack: AttackParameters
+    models: ModelVersions
+    timings: Timings
+    masks: _containers.RepeatedCompositeFieldContainer[NamedMask]
+    generator_outputs: _containers.RepeatedCompositeFieldContainer[GeneratorOutput]
+    def __init__(self, request_id: _Optional[str] = ..., protected_png: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., masks: _Optional[_Iterable[_Union[NamedMask, _Mapping]]] = ..., generator_outputs: _Optional[_Iterable[_Union[GeneratorOutput, _Mapping]]] = ...) -> None: ...
+
+class ProtectStreamResponse(_message.Message):
+    __slots__ = ("request_id", "result", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    result: ProtectImageResponse
+    error: _status_pb2.Status
+    def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[ProtectImageResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class EvaluateRequest(_message.Message):
+    __slots__ = ("request_id", "original", "protected", "original_attributes", "targets", "face_box", "method", "epsilon", "steps", "step_size", "seed", "saliency_mask")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    FACE_BOX_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SALIENCY_MASK_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    original: Image
+    protected: Image
+    original_attributes: _containers.RepeatedScalarFieldContainer[float]
+    targets: _containers.RepeatedScalarFieldContainer[str]
+    face_box: FaceBox
+    method: str
+    epsilon: float
+    steps: int
+    step_size: float
+    seed: int
+    saliency_mask: Mask
+    def __init__(self, request_id: _Optional[str] = ..., original: _Optional[_Union[Image, _Mapping]] = ..., protected: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ...) -> None: ...
+
+class EvaluateResponse(_message.Message):
+    __slots__ = ("request_id", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "protected_by_server", "protected_png", "attack", "models", "timings")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUT_METRICS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_METRICS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    MASKED_SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_BY_SERVER_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_PNG_FIELD_NUMBER: _ClassVar[int]
+    ATTACK_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    input_metrics: InputMetrics
+    target_metrics: _containers.RepeatedCompositeFieldContainer[TargetMetrics]
+    success_rate: float
+    masked_success_rate: float
+    protected_by_server: bool
+    protected_png: bytes
+    attack: AttackParameters
+    models: ModelVersions
+    timings: Timings
+    def __init__(self, request_id: _Optional[str] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., protected_by_server: _Optional[bool] = ..., protected_png: _Optional[bytes] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AttackDefaults(_message.Message):
+    __slots__ = ("method", "epsilon", "steps", "step_size")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    epsilon: float
+    steps: int
+    step_size: float
+    def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_pixels", "max_steps", "max_batch", "max_message_bytes", "queue_length", "stream_window")
+    MAX_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    STREAM_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    max_pixels: int
+    max_steps: int
+    max_batch: int
+    max_message_bytes: int
+    queue_length: int
+    stream_window: int
+    def __init__(self, max_pixels: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., queue_length: _Optional[int] = ..., stream_window: _Optional[int] = ...) -> None: ...
+
+class GetModelInfoResponse(_message.Message):
+    __slots__ = ("models", "description", "resolution", "attributes", "methods", "defaults", "device", "execution_providers", "limits")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    models: ModelVersions
+    description: str
+    resolution: int
+    attributes: _containers.RepeatedScalarFieldContainer[str]
+    methods: _containers.RepeatedScalarFieldContainer[str]
+    defaults: AttackDefaults
+    device: str
+    execution_providers: _containers.RepeatedScalarFieldContainer[str]
+    limits: Limits
+    def __init__(self, models: _Optional[_Union[ModelVersions, _Mapping]] = ..., description: _Optional[str] = ..., resolution: _Optional[int] = ..., attributes: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., defaults: _Optional[_Union[AttackDefaults, _Mapping]] = ..., device: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
