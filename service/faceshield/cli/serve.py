@@ -1,0 +1,91 @@
+"""`faceshield serve`: run the gRPC service until SIGTERM, then drain.
+
+Settings come from FACESHIELD_* environment variables (see faceshield.service.settings), and
+flags override them. The models default to the embedded ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from .common import add_model_options, load_models, resolve_device
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the gRPC service", description=__doc__)
+    p.add_argument("--host", help="address to listen on (default [::], all interfaces)")
+    p.add_argument("--port", type=int, help="gRPC port (default 50051; 0 picks a free one)")
+    p.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (default 9464; 0 any; -1 off)")
+    p.add_argument("--max-batch", type=int, help="images per engine batch (default 16)")
+    p.add_argument("--batch-wait-ms", type=float, help="longest wait for batch-mates (default 5)")
+    p.add_argument("--queue-length", type=int, help="images waiting before RESOURCE_EXHAUSTED (default 64)")
+    p.add_argument("--stream-window", type=int, help="images in flight per stream (default 16)")
+    p.add_argument("--max-pixels", type=int, help="largest image accepted, in pixels")
+    p.add_argument("--max-steps", type=int, help="most I-FGSM steps a request may ask for")
+    p.add_argument("--max-message-bytes", type=int, help="largest gRPC message, both directions (default 64 MiB)")
+    p.add_argument("--grace", type=float, dest="grace_seconds", help="seconds in-flight calls get on SIGTERM (default 30)")
+    p.add_argument("--drain", type=float, dest="drain_seconds", help="seconds of NOT_SERVING before refusing calls")
+    p.add_argument("--tls-cert", help="server certificate (PEM); with --tls-key turns TLS on")
+    p.add_argument("--tls-key", help="server private key (PEM)")
+    p.add_argument("--tls-client-ca", help="CA (PEM) that client certificates must chain to: mutual TLS")
+    p.add_argument("--auth-token-file", help="file of accepted bearer tokens, one a line (turns auth on)")
+    p.add_argument("--no-saliency", action="store_true", help="run without the saliency model (saliency methods "
+                                                              "then need the caller's mask)")
+    p.add_argument("--no-warm-up", action="store_true", help="report SERVING without a warm-up batch")
+    p.add_argument("--log-format", choices=["json", "text"])
+    add_model_options(p)
+    p.set_defaults(func=run)
+
+
+def settings_from(args: argparse.Namespace):
+    from faceshield.service.settings import Settings, read_token_file
+
+    return Settings.from_env().replace(
+        host=args.host, port=args.port, metrics_port=args.metrics_port, max_batch=args.max_batch,
+        batch_wait_ms=args.batch_wait_ms, queue_length=args.queue_length, stream_window=args.stream_window,
+        max_pixels=args.max_pixels, max_steps=args.max_steps, max_message_bytes=args.max_message_bytes,
+        grace_seconds=args.grace_seconds, drain_seconds=args.drain_seconds, tls_cert=args.tls_cert,
+        tls_key=args.tls_key, tls_client_ca=args.tls_client_ca, log_format=args.log_format,
+        auth_tokens=read_token_file(args.auth_token_file) if args.auth_token_file else None,
+        warm_up=False if args.no_warm_up else None,
+    )
+
+
+def engine_loader(args: argparse.Namespace, settings):
+    """Loads the models on the server's engine thread, after it starts listening."""
+
+    def load():
+        from faceshield.engine import FaceShieldEngine
+        from faceshield.engine.pipeline import Limits
+
+        if args.no_saliency and not args.models and not args.generator:
+            from faceshield.engine.default_models import build_default_models
+
+            models = build_default_models(with_saliency=False)
+        else:
+            models = load_models(args)
+            if args.no_saliency:
+                models.saliency, models.saliency_name, models.providers = None, "none", []
+        limits = Limits(max_pixels=settings.max_pixels, max_steps=settings.max_steps, max_batch=settings.max_batch)
+        return FaceShieldEngine(models, device=resolve_device(args.device), limits=limits)
+
+    return load
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceshield.service import logs
+    from faceshield.service.server import serve
+
+    settings = settings_from(args)
+    logs.configure(settings.log_format, "INFO" if args.verbose else settings.log_level)
+
+    def announce(server) -> None:
+        # One line on stdout that scripts (and the tests) read to find the ports.
+        metrics = f" metrics {server.metrics_port}" if server.metrics_port is not None else ""
+        print(f"faceshield serving on port {server.port}{metrics}", flush=True)
+        if sys.stdout.isatty():
+            print("models load in the background; health says SERVING once they are warm", flush=True)
+
+    return asyncio.run(serve(settings, engine_loader(args, settings), on_listening=announce))

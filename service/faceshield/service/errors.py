@@ -1,0 +1,117 @@
+"""Engine and service errors -> gRPC status with google.rpc details.
+
+Callers get a `google.rpc.Status` whose details say what to do: a `BadRequest` naming the field
+to fix, a `RetryInfo` saying when to come back, and always an `ErrorInfo` (reason + request id).
+Unary calls send it in the trailers (`grpc-status-details-bin`); stream items carry it inline.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+from faceshield.engine.errors import FaceShieldError, InvalidInputError
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "faceshield.v1"
+
+
+class ServiceError(Exception):
+    """An error the service raises itself (not the engine's)."""
+
+    code = grpc.StatusCode.INTERNAL
+    reason = "INTERNAL"
+    retry_after: float | None = None
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.message = message
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
+class Overloaded(ServiceError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "OVERLOADED"
+
+
+class NotReady(ServiceError):
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "NOT_READY"
+
+
+class Draining(ServiceError):
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "DRAINING"
+
+
+class DeadlinePassed(ServiceError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+
+class CallerGone(ServiceError):
+    code = grpc.StatusCode.CANCELLED
+    reason = "CANCELLED"
+
+
+def to_rpc_status(exc: BaseException, request_id: str = "") -> status_pb2.Status:
+    """The google.rpc.Status that describes `exc` to a caller."""
+    details: list = []
+    if isinstance(exc, InvalidInputError):
+        code, reason, message = grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT", str(exc)
+        details.append(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.description),
+        ]))
+    elif isinstance(exc, ServiceError):
+        code, reason, message = exc.code, exc.reason, exc.message
+        if exc.retry_after is not None:
+            details.append(error_details_pb2.RetryInfo(retry_delay=_duration(exc.retry_after)))
+    elif isinstance(exc, FaceShieldError):
+        # ModelLoadError and friends at run time: the server is broken, not the request.
+        code, reason, message = grpc.StatusCode.INTERNAL, type(exc).__name__, str(exc)
+    else:
+        code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
+        message = f"internal error; the server log has the details (request id {request_id or 'none'})"
+    details.append(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata={"request_id": request_id}))
+    packed = []
+    for d in details:
+        a = any_pb2.Any()
+        a.Pack(d)
+        packed.append(a)
+    return status_pb2.Status(code=code.value[0], message=message, details=packed)
+
+
+def to_grpc_status(status: status_pb2.Status) -> grpc.Status:
+    """For `context.abort_with_status`: code, message and the details in the trailers."""
+    return rpc_status.to_status(status)
+
+
+def code_of(status: status_pb2.Status) -> grpc.StatusCode:
+    for c in grpc.StatusCode:
+        if c.value[0] == status.code:
+            return c
+    return grpc.StatusCode.UNKNOWN
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(max(seconds, 0.0) * 1e9))
+    return d
+
+
+__all__ = [
+    "CallerGone",
+    "DeadlinePassed",
+    "Draining",
+    "NotReady",
+    "Overloaded",
+    "ServiceError",
+    "code_of",
+    "to_grpc_status",
+    "to_rpc_status",
+]

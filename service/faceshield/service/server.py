@@ -1,0 +1,193 @@
+"""The gRPC server: FaceShield, health and reflection on one port; metrics on another.
+
+    server, port = create_server(settings, engine_or_loader, "127.0.0.1:0")
+    await server.start()          # listening; health NOT_SERVING until the models are warm
+    await server.wait_ready()
+    ...
+    await server.stop()           # drain: NOT_SERVING, refuse new calls, finish in-flight ones
+
+`serve` runs one until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+from faceshield.engine import AttackConfig, FaceShieldEngine, ProtectRequest
+from faceshield.v1 import faceshield_pb2 as pb
+from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from . import convert
+from .auth import BearerTokenInterceptor
+from .batcher import MicroBatcher
+from .health import NOT_SERVING, SERVING, HealthServicer
+from .metrics import ServiceMetrics
+from .servicer import Backend, FaceShieldServicer
+from .settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FaceShield"].full_name  # "faceshield.v1.FaceShield"
+EngineSource = FaceShieldEngine | Callable[[], FaceShieldEngine]
+
+
+def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials:
+    try:
+        key = settings.tls_key.read_bytes()
+        cert = settings.tls_cert.read_bytes()
+        ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+    except OSError as exc:
+        raise SettingsError("tls_cert", f"cannot read {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+def warm_up(engine: FaceShieldEngine) -> None:
+    """One tiny protection, so the first caller does not pay for lazy initialisation."""
+    r = engine.models.resolution
+    image = np.full((r, r, 3), 128, dtype=np.uint8)
+    engine.protect([ProtectRequest(image, targets=engine.attributes[:1])], AttackConfig.for_method("pgd", steps=1))
+
+
+class FaceShieldServer:
+    """One server and everything it owns (engine thread, batcher, health, metrics)."""
+
+    def __init__(self, settings: Settings, engine: EngineSource, address: str | None = None):
+        self.settings = settings
+        self.metrics = ServiceMetrics()
+        self._source = engine
+        # One thread for the engine: it serializes on its device anyway, and its batches come
+        # from the batcher, which is where the concurrency lives.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceshield-engine")
+        self.batcher = MicroBatcher(self.executor, settings.max_batch, settings.batch_wait_ms / 1000.0,
+                                    settings.queue_length, observer=self.metrics)
+        self.backend = Backend(settings, self.batcher, self.metrics)
+        self.metrics.watch_engine(lambda: self.backend.engine.counters if self.backend.engine else {})
+        interceptors = [BearerTokenInterceptor(settings.auth_tokens)] if settings.auth_tokens else []
+        self.server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings.max_message_bytes))
+        pb_grpc.add_FaceShieldServicer_to_server(FaceShieldServicer(self.backend), self.server)
+        self.health = HealthServicer([SERVICE_NAME])
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self.server,
+        )
+        address = address or settings.address
+        try:
+            if settings.tls:
+                self.port = self.server.add_secure_port(address, server_credentials(settings))
+            else:
+                self.port = self.server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise SettingsError("port", f"cannot listen on {address}: {exc}") from None
+        self.metrics_port: int | None = None
+        self.ready = asyncio.Event()
+        self._ready_task: asyncio.Task | None = None
+        self._stopping: asyncio.Task | None = None
+
+    @property
+    def engine(self) -> FaceShieldEngine | None:
+        return self.backend.engine
+
+    async def start(self) -> None:
+        """Listen at once (health says NOT_SERVING), then load and warm the models."""
+        await self.server.start()
+        self.batcher.start()
+        if self.settings.metrics_port >= 0:
+            self.metrics_port = self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
+        self._ready_task = asyncio.get_running_loop().create_task(self._become_ready(), name="faceshield-ready")
+        log.info("listening", extra={"port": self.port})
+
+    async def _become_ready(self) -> None:
+        t0 = time.monotonic()
+        source = self._source
+        loop = asyncio.get_running_loop()
+        engine = source if isinstance(source, FaceShieldEngine) else await loop.run_in_executor(self.executor, source)
+        if self.settings.warm_up:
+            await loop.run_in_executor(self.executor, warm_up, engine)
+        self.backend.models = convert.model_versions(engine.info())
+        self.backend.engine = engine
+        if not self.backend.draining:
+            await self.health.set_all(SERVING)
+        self.ready.set()
+        log.info("serving", extra={"seconds": round(time.monotonic() - t0, 3)})
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        """Return once serving; raise what went wrong if loading or warm-up failed."""
+        await asyncio.wait_for(asyncio.shield(self._ready_task), timeout)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: NOT_SERVING, refuse new calls, let in-flight ones finish within `grace` seconds."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop(grace))
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self, grace: float | None) -> None:
+        grace = self.settings.grace_seconds if grace is None else grace
+        log.info("draining", extra={"seconds": grace})
+        self.backend.draining = True
+        await self.health.enter_graceful_shutdown()
+        if self.settings.drain_seconds:
+            await asyncio.sleep(self.settings.drain_seconds)  # let load balancers see NOT_SERVING
+        self.health.close_watches()
+        await self.server.stop(grace)
+        if self._ready_task is not None and not self._ready_task.done():
+            self._ready_task.cancel()
+        await self.batcher.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.metrics.close()
+        log.info("stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+
+def create_server(settings: Settings, engine: EngineSource, address: str | None = None) -> tuple[FaceShieldServer, int]:
+    """Build a server bound to `address` (default: settings'); port 0 picks a free port.
+
+    engine: a loaded engine, or a function that loads one (called on the engine thread after
+    the server starts listening, so that health can say NOT_SERVING meanwhile).
+    """
+    server = FaceShieldServer(settings, engine, address)
+    return server, server.port
+
+
+async def serve(settings: Settings, engine: EngineSource, on_listening: Callable[[FaceShieldServer], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT, then drain. Returns a process exit code."""
+    server, _ = create_server(settings, engine)
+    await server.start()
+    if on_listening is not None:
+        on_listening(server)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stopper = loop.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopper, server._ready_task}, return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if server._ready_task in done and server._ready_task.exception() is not None:
+        log.error("the models could not be loaded", exc_info=server._ready_task.exception())
+        code = 1
+    else:
+        await stopper
+    stopper.cancel()
+    await server.stop()
+    return code
+
+
+__all__ = ["NOT_SERVING", "SERVICE_NAME", "SERVING", "FaceShieldServer", "create_server", "serve"]
