@@ -42,10 +42,12 @@ def _ints(text: str | None, field: str) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    models = load_models(args)
-    engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=Limits())
-    image = read_image(args.input, engine.limits.max_pixels)
+    # Cheap checks first: parameters, then the image, then the (slower) model load.
     config = AttackConfig.for_method(args.method, epsilon=args.epsilon, steps=args.steps, seed=args.seed)
+    limits = Limits()
+    image = read_image(args.input, limits.max_pixels)
+    models = load_models(args)
+    engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=limits)
     request = ProtectRequest(
         image,
         original_attributes=_ints(args.attrs, "attrs"),

@@ -37,7 +37,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, field: str =
     except UnidentifiedImageError:
         raise InvalidInputError(field, "not a PNG or JPEG image (the bytes could not be identified)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidInputError(field, f"image dimensions exceed the limit of {max_pixels} pixels") from None
+        raise InvalidInputError(field, f"image dimensions are above the limit of {max_pixels} pixels") from None
     except Exception as exc:
         raise InvalidInputError(field, f"unreadable image ({exc.__class__.__name__})") from None
     if img.format not in _SUPPORTED:
@@ -84,7 +84,7 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 -> (3, H, W) float32 in generator space [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
 
 
 def quantize(protected: torch.Tensor, original: np.ndarray, epsilon: float) -> np.ndarray:

@@ -36,7 +36,10 @@ def trace_generator(model: nn.Module, resolution: int, c_dim: int) -> torch.jit.
     model = model.eval()
     x = torch.zeros(2, 3, resolution, resolution)
     c = torch.zeros(2, c_dim)
-    with quiet_jit(), torch.no_grad():
+    with quiet_jit(), torch.no_grad(), warnings.catch_warnings():
+        # instance_norm checks that each plane has more than one value; the trace keeps that
+        # check as a constant, which is right for any input of this resolution.
+        warnings.filterwarnings("ignore", message="Converting a tensor to a Python boolean", category=torch.jit.TracerWarning)
         traced = torch.jit.trace(model, (x, c), check_trace=False)
     return traced
 

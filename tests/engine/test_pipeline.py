@@ -1,0 +1,55 @@
+"""FaceShieldEngine: uint8 in, uint8 out, metrics of what the caller receives."""
+
+import numpy as np
+import pytest
+
+from faceshield.engine import AttackConfig, FaceShieldEngine, ModelSet, ProtectRequest
+from faceshield.engine.errors import InvalidInputError
+from faceshield.engine.pipeline import Limits
+from tests.helpers import ATTRS, ellipse_mask, tiny_generator
+
+
+@pytest.fixture(scope="module")
+def engine():
+    models = ModelSet("test", "1", tiny_generator(), ATTRS, 128, trained=False)
+    return FaceShieldEngine(models, limits=Limits(max_pixels=1_000_000, max_steps=20, max_batch=4))
+
+
+def test_protect_returns_metrics_of_the_delivered_image(engine, portrait):
+    mask = ellipse_mask(128, 128).numpy()
+    out = engine.protect([ProtectRequest(portrait, targets=["Male", "Young"], saliency_mask=mask, seed=1)],
+                         AttackConfig.for_method("union-saliency", steps=3), extras=True)[0]
+    assert out.protected.shape == portrait.shape and out.protected.dtype == np.uint8
+    diff = np.abs(out.protected.astype(int) - portrait.astype(int))
+    assert diff.max() <= int(0.05 * 127.5)
+    outside = out.masks["union"] == 0  # at 128x128 the mask grid is the image grid
+    assert outside.mean() > 0.2
+    assert (diff.max(axis=2)[outside] == 0).all()  # outside M_un nothing moved, after rounding too
+    # Metrics are measured on the 8-bit result the caller receives.
+    l1 = np.abs(out.protected / 255.0 - portrait / 255.0).mean()
+    assert out.input.l1 == pytest.approx(l1, abs=1e-6)
+    again_input, again_targets = engine.evaluate(portrait, out.protected, targets=["Male", "Young"])
+    assert again_input.psnr == pytest.approx(out.input.psnr, abs=1e-6)
+    assert [t.mse for t in again_targets] == pytest.approx([t.mse for t in out.targets], abs=1e-6)
+    assert set(out.masks) == {"saliency", "manipulation", "union"}
+    assert out.outputs_original.shape == (2, 128, 128, 3) and out.outputs_protected.dtype == np.uint8
+
+
+def test_limits_and_consistency_are_enforced(engine, portrait):
+    cfg = AttackConfig.for_method("pgd", steps=1)
+    with pytest.raises(InvalidInputError) as err:
+        engine.protect([ProtectRequest(portrait)], cfg.replace(steps=50))
+    assert err.value.field == "steps"  # the engine's configured maximum (20), not the global one
+    with pytest.raises(InvalidInputError, match="at most 4"):
+        engine.protect([ProtectRequest(portrait)] * 5, cfg)
+    with pytest.raises(InvalidInputError, match="same targets"):
+        engine.protect([ProtectRequest(portrait, targets=["Male"]), ProtectRequest(portrait, targets=["Young"])], cfg)
+    with pytest.raises(InvalidInputError) as err:
+        engine.protect([ProtectRequest(portrait, original_attributes=[1, 0, 2, 0, 0])], cfg)
+    assert err.value.field == "original_attributes"
+    with pytest.raises(InvalidInputError) as err:
+        engine.protect([ProtectRequest(np.zeros((2000, 2000, 3), np.uint8))], cfg)
+    assert err.value.field == "image"
+    with pytest.raises(InvalidInputError) as err:
+        engine.evaluate(portrait, portrait[:64])
+    assert err.value.field == "protected"

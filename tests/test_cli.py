@@ -1,0 +1,33 @@
+"""`faceshield protect` end to end, and clear errors without tracebacks."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from faceshield.cli.main import main
+
+
+def test_protect_writes_a_png_and_prints_json(tmp_path, capsys, portrait):
+    src = tmp_path / "face.jpg"
+    Image.fromarray(portrait).save(src, quality=95)
+    out = tmp_path / "out" / "protected.png"
+    rc = main(["protect", str(src), "-o", str(out), "--method", "pgd", "--steps", "2", "--json", "--targets", "Male"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    img = np.array(Image.open(out))
+    assert img.shape == portrait.shape
+    assert report["targets"][0]["target"] == "Male" and report["models"]["trained"] is False
+    assert 20 < report["input"]["psnr"] < 60
+
+
+def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"no image here")
+    assert main(["protect", str(bad), "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "not a PNG or JPEG" in err and "Traceback" not in err
+    assert main(["protect", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.png")]) == 2
+    assert main(["protect", str(bad), "-o", str(tmp_path / "o.png"), "--epsilon", "2"]) == 2
+    assert "epsilon" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
