@@ -7,13 +7,15 @@ Unary calls send it in the trailers (`grpc-status-details-bin`); stream items ca
 
 from __future__ import annotations
 
+import collections
 import logging
 
 import grpc
-from faceshield.engine.errors import FaceShieldError, InvalidInputError
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from faceshield.engine.errors import FaceShieldError, InvalidInputError
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +88,25 @@ def to_rpc_status(exc: BaseException, request_id: str = "") -> status_pb2.Status
     return status_pb2.Status(code=code.value[0], message=message, details=packed)
 
 
+class _Status(collections.namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
+    pass
+
+
 def to_grpc_status(status: status_pb2.Status) -> grpc.Status:
-    """For `context.abort_with_status`: code, message and the details in the trailers."""
-    return rpc_status.to_status(status)
+    """For `context.abort_with_status`: code, message and the details in the trailers.
+
+    UNAVAILABLE with a RetryInfo also gets `grpc-retry-pushback-ms`, the trailer that gRPC's own
+    channel retries obey, so clients that retry UNAVAILABLE by service config wait as told.
+    """
+    base = rpc_status.to_status(status)
+    trailers = tuple(base.trailing_metadata)
+    if base.code == grpc.StatusCode.UNAVAILABLE:
+        for any_msg in status.details:
+            if any_msg.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                info = error_details_pb2.RetryInfo()
+                any_msg.Unpack(info)
+                trailers += (("grpc-retry-pushback-ms", str(info.retry_delay.ToMilliseconds())),)
+    return _Status(base.code, base.details, trailers)
 
 
 def code_of(status: status_pb2.Status) -> grpc.StatusCode:

@@ -1,0 +1,195 @@
+"""What the sync and asyncio clients share: request building, channel setup, retry policy."""
+
+from __future__ import annotations
+
+import json
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from faceshield.v1 import faceshield_pb2 as pb
+
+from .errors import FaceShieldError, InputError, OverloadedError
+from .images import ImageInput, to_image, to_mask
+
+SERVICE = "faceshield.v1.FaceShield"
+DEFAULT_TARGET = "localhost:50051"
+DEFAULT_TIMEOUT = 60.0  # seconds; every call has a deadline unless the caller passes None
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+DEFAULT_OVERLOAD_RETRIES = 3
+DEFAULT_STREAM_WINDOW = 16
+MAX_OVERLOAD_WAIT = 10.0
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+USE_DEFAULT = _Unset()  # "the client's default timeout" (None means no deadline)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Transparent retries of UNAVAILABLE by the channel (gRPC service config)."""
+
+    max_attempts: int = 4
+    initial_backoff: float = 0.2
+    max_backoff: float = 2.0
+    multiplier: float = 2.0
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+def service_config(retry: RetryPolicy | None, load_balancing: str | None) -> str:
+    config: dict = {}
+    if retry is not None:
+        config["methodConfig"] = [{
+            "name": [{"service": SERVICE}],
+            "retryPolicy": {
+                "maxAttempts": retry.max_attempts,
+                "initialBackoff": f"{retry.initial_backoff}s",
+                "maxBackoff": f"{retry.max_backoff}s",
+                "backoffMultiplier": retry.multiplier,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }]
+    if load_balancing:
+        config["loadBalancingConfig"] = [{load_balancing: {}}]
+    return json.dumps(config)
+
+
+def channel_options(max_message_bytes: int, retry: RetryPolicy | None, load_balancing: str | None,
+                    extra: Sequence[tuple[str, object]] = ()) -> list[tuple[str, object]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.enable_retries", 1 if retry is not None else 0),
+        ("grpc.service_config", service_config(retry, load_balancing)),
+        *extra,
+    ]
+
+
+def _pem(value: bytes | str | Path | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()
+
+
+def credentials(tls: bool, root_certificates, certificate_chain, private_key) -> grpc.ChannelCredentials | None:
+    """None for plaintext; TLS with optional custom CA and client certificate (mTLS)."""
+    if not (tls or root_certificates or certificate_chain):
+        return None
+    return grpc.ssl_channel_credentials(_pem(root_certificates), _pem(private_key), _pem(certificate_chain))
+
+
+def call_metadata(token: str | None, metadata: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    out = list(metadata)
+    if token:
+        out.append(("authorization", f"Bearer {token}"))
+    return out
+
+
+# -- request building ----------------------------------------------------------------------
+def _number(name: str, value, kind=numbers.Real):
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InputError(name, f"expected a {'number' if kind is numbers.Real else 'whole number'}, got {value!r}")
+    return value
+
+
+def _attack_fields(msg, method, epsilon, steps, step_size, seed) -> None:
+    if method is not None:
+        if not isinstance(method, str):
+            raise InputError("method", f"expected a method name, got {method!r}")
+        msg.method = method
+    if epsilon is not None:
+        msg.epsilon = float(_number("epsilon", epsilon))
+    if steps is not None:
+        msg.steps = int(_number("steps", steps, numbers.Integral))
+    if step_size is not None:
+        msg.step_size = float(_number("step_size", step_size))
+    if seed is not None:
+        msg.seed = int(_number("seed", seed, numbers.Integral))
+
+
+def _labels(msg, targets, original_attributes) -> None:
+    if targets is not None:
+        if isinstance(targets, str) or not all(isinstance(t, str) for t in targets):
+            raise InputError("targets", "expected a list of attribute names")
+        msg.targets.extend(targets)
+    if original_attributes is not None:
+        values = [float(_number("original_attributes", v)) for v in original_attributes]
+        msg.original_attributes.extend(values)
+
+
+def _box(msg, face_box) -> None:
+    if face_box is not None:
+        if len(face_box) != 4:
+            raise InputError("face_box", "expected (left, top, right, bottom)")
+        left, top, right, bottom = (int(_number("face_box", v, numbers.Integral)) for v in face_box)
+        msg.face_box.CopyFrom(pb.FaceBox(left=left, top=top, right=right, bottom=bottom))
+
+
+def protect_request(image: ImageInput, *, request_id: str | None = None, method: str | None = None,
+                    epsilon: float | None = None, steps: int | None = None, step_size: float | None = None,
+                    seed: int | None = None, targets: Sequence[str] | None = None,
+                    original_attributes: Sequence[float] | None = None, face_box: Sequence[int] | None = None,
+                    saliency_mask: ImageInput | None = None, return_masks: bool = False,
+                    return_generator_outputs: bool = False) -> pb.ProtectImageRequest:
+    """The ProtectImageRequest for these arguments; unset fields take the server's defaults."""
+    msg = pb.ProtectImageRequest(request_id=request_id or "", image=to_image(image))
+    _attack_fields(msg, method, epsilon, steps, step_size, seed)
+    _labels(msg, targets, original_attributes)
+    _box(msg, face_box)
+    if saliency_mask is not None:
+        msg.saliency_mask.CopyFrom(to_mask(saliency_mask))
+    msg.extras.masks = bool(return_masks)
+    msg.extras.generator_outputs = bool(return_generator_outputs)
+    return msg
+
+
+def evaluate_request(original: ImageInput, protected: ImageInput | None = None, *, request_id: str | None = None,
+                     method: str | None = None, epsilon: float | None = None, steps: int | None = None,
+                     step_size: float | None = None, seed: int | None = None,
+                     targets: Sequence[str] | None = None, original_attributes: Sequence[float] | None = None,
+                     face_box: Sequence[int] | None = None,
+                     saliency_mask: ImageInput | None = None) -> pb.EvaluateRequest:
+    msg = pb.EvaluateRequest(request_id=request_id or "", original=to_image(original, "original"))
+    if protected is not None:
+        msg.protected.CopyFrom(to_image(protected, "protected"))
+    _attack_fields(msg, method, epsilon, steps, step_size, seed)
+    _labels(msg, targets, original_attributes)
+    _box(msg, face_box)
+    if saliency_mask is not None:
+        msg.saliency_mask.CopyFrom(to_mask(saliency_mask))
+    return msg
+
+
+def stream_item(index: int, item, options: dict) -> pb.ProtectImageRequest:
+    """A stream element: an image, a (request_id, image) pair, or a ready ProtectImageRequest."""
+    if isinstance(item, pb.ProtectImageRequest):
+        return item if item.request_id else _with_id(item, str(index))
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        return protect_request(item[1], request_id=item[0], **options)
+    return protect_request(item, request_id=str(index), **options)
+
+
+def _with_id(msg: pb.ProtectImageRequest, rid: str) -> pb.ProtectImageRequest:
+    out = pb.ProtectImageRequest()
+    out.CopyFrom(msg)
+    out.request_id = rid
+    return out
+
+
+def overload_wait(error: FaceShieldError, attempt: int, retries: int, time_left: float | None) -> float | None:
+    """Seconds to wait before retrying an overloaded call, or None to give up."""
+    if not isinstance(error, OverloadedError) or error.retry_after is None or attempt >= retries:
+        return None
+    wait = min(error.retry_after, MAX_OVERLOAD_WAIT)
+    if time_left is not None and wait >= time_left:
+        return None
+    return wait

@@ -1,0 +1,137 @@
+"""asyncio client: the twin of `FaceShieldClient`, same arguments, same results.
+
+    async with AsyncFaceShieldClient("localhost:50051") as client:
+        result = await client.protect(array, method="pgd")
+        async for answer in client.protect_stream(paths, window=8):
+            ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from faceshield.v1 import faceshield_pb2 as pb
+from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
+
+from . import _common as c
+from .errors import FaceShieldError, UnavailableError, from_rpc_error
+from .images import ImageInput
+from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult
+from .sync import _stream_result
+
+
+class AsyncFaceShieldClient:
+    """See `FaceShieldClient` for the arguments. Create it inside a running event loop."""
+
+    def __init__(self, target: str = c.DEFAULT_TARGET, *, token: str | None = None, tls: bool = False,
+                 root_certificates=None, certificate_chain=None, private_key=None,
+                 timeout: float | None = c.DEFAULT_TIMEOUT, load_balancing: str | None = None,
+                 retry: c.RetryPolicy | None = c.DEFAULT_RETRY, overload_retries: int = c.DEFAULT_OVERLOAD_RETRIES,
+                 max_message_bytes: int = c.DEFAULT_MAX_MESSAGE_BYTES, metadata: Sequence[tuple[str, str]] = (),
+                 options: Sequence[tuple[str, object]] = ()):
+        self.target = target
+        self.timeout = timeout
+        self.overload_retries = overload_retries
+        self._metadata = c.call_metadata(token, metadata)
+        opts = c.channel_options(max_message_bytes, retry, load_balancing, options)
+        creds = c.credentials(tls, root_certificates, certificate_chain, private_key)
+        self.channel = (grpc.aio.secure_channel(target, creds, opts) if creds
+                        else grpc.aio.insecure_channel(target, opts))
+        self.stub = pb_grpc.FaceShieldStub(self.channel)
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+
+    def _timeout(self, timeout) -> float | None:
+        return self.timeout if timeout is c.USE_DEFAULT else timeout
+
+    async def _unary(self, method, request, timeout, metadata):
+        timeout = self._timeout(timeout)
+        end = None if timeout is None else time.monotonic() + timeout
+        attempt = 0
+        while True:
+            left = None if end is None else max(end - time.monotonic(), 0.0)
+            try:
+                return await method(request, timeout=left, metadata=[*self._metadata, *metadata])
+            except grpc.RpcError as rpc_error:
+                error = from_rpc_error(rpc_error)
+            wait = c.overload_wait(error, attempt, self.overload_retries,
+                                   None if end is None else end - time.monotonic())
+            if wait is None:
+                raise error
+            attempt += 1
+            await asyncio.sleep(wait)
+
+    async def protect(self, image: ImageInput, *, timeout=c.USE_DEFAULT, metadata: Sequence[tuple[str, str]] = (),
+                      **options) -> ProtectResult:
+        request = c.protect_request(image, **options)
+        return ProtectResult.from_response(await self._unary(self.stub.ProtectImage, request, timeout, metadata))
+
+    async def evaluate(self, original: ImageInput, protected: ImageInput | None = None, *, timeout=c.USE_DEFAULT,
+                       metadata: Sequence[tuple[str, str]] = (), **options) -> EvaluateResult:
+        request = c.evaluate_request(original, protected, **options)
+        return EvaluateResult.from_response(await self._unary(self.stub.Evaluate, request, timeout, metadata))
+
+    async def model_info(self, *, timeout=c.USE_DEFAULT) -> ModelInfo:
+        reply = await self._unary(self.stub.GetModelInfo, pb.GetModelInfoRequest(), timeout, ())
+        return ModelInfo.from_response(reply)
+
+    async def health(self, service: str = "", *, timeout=c.USE_DEFAULT) -> str:
+        reply = await self._unary(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout, ())
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+    async def wait_until_serving(self, timeout: float = 60.0, poll: float = 0.2) -> None:
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                if await self.health(timeout=max(min(poll * 5, end - time.monotonic()), 0.01)) == "SERVING":
+                    return
+            except FaceShieldError:
+                pass
+            if time.monotonic() >= end:
+                raise UnavailableError(f"{self.target} was not SERVING within {timeout} s")
+            await asyncio.sleep(poll)
+
+    async def protect_stream(self, images: Iterable | AsyncIterable, *, window: int = c.DEFAULT_STREAM_WINDOW,
+                             timeout=None, metadata: Sequence[tuple[str, str]] = (),
+                             **options) -> AsyncIterator[StreamResult]:
+        """As `FaceShieldClient.protect_stream`; `images` may also be an async iterable."""
+        slots = asyncio.Semaphore(window)
+
+        async def items():
+            if isinstance(images, AsyncIterable):
+                async for item in images:
+                    yield item
+            else:
+                for item in images:
+                    yield item
+
+        async def requests():
+            i = 0
+            async for item in items():
+                await slots.acquire()
+                yield c.stream_item(i, item, options)
+                i += 1
+
+        call = self.stub.ProtectStream(requests(), timeout=self._timeout(timeout),
+                                       metadata=[*self._metadata, *metadata])
+        try:
+            async for answer in call:
+                slots.release()
+                yield _stream_result(answer)
+        except grpc.RpcError as rpc_error:
+            raise from_rpc_error(rpc_error) from None
+        finally:
+            call.cancel()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> AsyncFaceShieldClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()

@@ -1,0 +1,148 @@
+"""Plain result objects over the response messages (the message stays available as `.response`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceshield.v1 import faceshield_pb2 as pb
+
+from .errors import FaceShieldError
+from .images import decode_png
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """SPEC 4 output side for one target: does G(x, c_t) differ enough from G(I, c_t)?"""
+
+    target: str
+    l1: float
+    mse: float
+    success: bool
+    masked_mse: float
+    masked_success: bool
+    edited_fraction: float
+
+
+def _targets(rows) -> list[TargetResult]:
+    return [TargetResult(t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction)
+            for t in rows]
+
+
+def _input(m: pb.InputMetrics) -> dict[str, float]:
+    return {"l1": m.l1, "l2": m.l2, "mse": m.mse, "linf": m.linf, "psnr": m.psnr, "ssim": m.ssim}
+
+
+def _timings(t: pb.Timings) -> dict[str, float]:
+    return {"queue_seconds": t.queue_seconds, "compute_seconds": t.compute_seconds,
+            "total_seconds": t.total_seconds, "batch_size": t.batch_size}
+
+
+def _models(m: pb.ModelVersions) -> dict:
+    return {"name": m.name, "version": m.version, "trained": m.trained, "saliency": m.saliency,
+            "hashes": dict(m.hashes)}
+
+
+@dataclass(frozen=True)
+class ProtectResult:
+    request_id: str
+    png: bytes  # the protected image, lossless PNG at the original's size
+    width: int
+    height: int
+    input_metrics: dict[str, float]
+    targets: list[TargetResult]
+    success_rate: float
+    masked_success_rate: float
+    attack: dict
+    models: dict
+    timings: dict[str, float]
+    masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (R, R) float32
+    generator_outputs: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # target -> (G(I), G(x)) PNGs
+    response: pb.ProtectImageResponse | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_response(cls, r: pb.ProtectImageResponse) -> ProtectResult:
+        a = r.attack
+        return cls(
+            request_id=r.request_id, png=r.protected_png, width=r.width, height=r.height,
+            input_metrics=_input(r.input_metrics), targets=_targets(r.target_metrics),
+            success_rate=r.success_rate, masked_success_rate=r.masked_success_rate,
+            attack={"method": a.method, "epsilon": a.epsilon, "steps": a.steps, "step_size": a.step_size,
+                    "seed": a.seed, "targets": list(a.targets)},
+            models=_models(r.models), timings=_timings(r.timings),
+            masks={m.name: np.frombuffer(m.float32, dtype="<f4").reshape(m.height, m.width) for m in r.masks},
+            generator_outputs={g.target: (g.original_png, g.protected_png) for g in r.generator_outputs},
+            response=r,
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the protected PNG."""
+        p = Path(path)
+        p.write_bytes(self.png)
+        return p
+
+    def to_numpy(self) -> np.ndarray:
+        """The protected image, (H, W, 3) uint8 (needs Pillow)."""
+        return decode_png(self.png)
+
+
+@dataclass(frozen=True)
+class EvaluateResult:
+    request_id: str
+    input_metrics: dict[str, float]
+    targets: list[TargetResult]
+    success_rate: float
+    masked_success_rate: float
+    protected_by_server: bool
+    png: bytes  # the server's protected image, when it made one
+    models: dict
+    timings: dict[str, float]
+    response: pb.EvaluateResponse | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_response(cls, r: pb.EvaluateResponse) -> EvaluateResult:
+        return cls(r.request_id, _input(r.input_metrics), _targets(r.target_metrics), r.success_rate,
+                   r.masked_success_rate, r.protected_by_server, r.protected_png, _models(r.models),
+                   _timings(r.timings), r)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    models: dict
+    description: str
+    resolution: int
+    attributes: list[str]
+    methods: list[str]
+    defaults: dict
+    device: str
+    execution_providers: list[str]
+    limits: dict[str, int]
+    response: pb.GetModelInfoResponse | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_response(cls, r: pb.GetModelInfoResponse) -> ModelInfo:
+        d, lim = r.defaults, r.limits
+        return cls(
+            _models(r.models), r.description, r.resolution, list(r.attributes), list(r.methods),
+            {"method": d.method, "epsilon": d.epsilon, "steps": d.steps, "step_size": d.step_size},
+            r.device, list(r.execution_providers),
+            {"max_pixels": lim.max_pixels, "max_steps": lim.max_steps, "max_batch": lim.max_batch,
+             "max_message_bytes": lim.max_message_bytes, "queue_length": lim.queue_length,
+             "stream_window": lim.stream_window},
+            r,
+        )
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """One answer of a stream: a result or this item's own error."""
+
+    request_id: str
+    result: ProtectResult | None = None
+    error: FaceShieldError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
