@@ -53,3 +53,28 @@ def test_limits_and_consistency_are_enforced(engine, portrait):
     with pytest.raises(InvalidInputError) as err:
         engine.evaluate(portrait, portrait[:64])
     assert err.value.field == "protected"
+
+
+def test_out_of_memory_splits_the_batch_without_losing_or_changing_items(portrait):
+    import torch
+
+    real = tiny_generator()
+
+    class SmallDevice(torch.nn.Module):
+        """Raises the device's out-of-memory error above 2 images a call, like a full GPU."""
+
+        def forward(self, x, c):
+            if x.shape[0] > 2:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return real(x, c)
+
+    models = ModelSet("test", "1", SmallDevice(), ATTRS, 128, trained=False)
+    small = FaceShieldEngine(models, limits=Limits(max_batch=8))
+    big = FaceShieldEngine(ModelSet("test", "1", real, ATTRS, 128, trained=False), limits=Limits(max_batch=8))
+    reqs = [ProtectRequest(np.ascontiguousarray(np.roll(portrait, 9 * i, axis=1)), targets=["Male"], seed=i) for i in range(5)]
+    cfg = AttackConfig.for_method("pgd", steps=2)
+    split = small.protect(reqs, cfg)
+    whole = big.protect(reqs, cfg)
+    assert small.counters["oom_splits"] >= 2
+    for a, b in zip(split, whole, strict=True):
+        assert a is not None and np.abs(a.protected.astype(int) - b.protected.astype(int)).max() <= 3

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .attack.protect import Protector
+from .attack.protect import ProtectionResult, Protector
 from .config import DEFAULT_MAX_STEPS, AttackConfig
 from .errors import InvalidInputError
 from .io.images import DEFAULT_MAX_PIXELS, check_dimensions, quantize, to_tensor
@@ -61,11 +61,16 @@ class Limits:
 class FaceShieldEngine:
     """Thread-safe facade over one `ModelSet` (calls are serialized on the device)."""
 
-    def __init__(self, models: ModelSet, device: str = "cpu", limits: Limits = Limits(),
-                 autocast_dtype: torch.dtype | None = None):
+    def __init__(self, models: ModelSet, device: str = "cpu", limits: Limits = Limits(), precision: str = "auto"):
         self.models = models
         self.device = torch.device(device)
         self.limits = limits
+        self.precision = choose_precision(precision, self.device)
+        autocast_dtype = torch.bfloat16 if self.precision == "bf16" else None
+        if self.device.type == "cuda":
+            # TF32 for every precision but strict fp32; bf16 autocast keeps fp32 accumulation.
+            torch.backends.cuda.matmul.allow_tf32 = self.precision != "fp32"
+            torch.backends.cudnn.allow_tf32 = self.precision != "fp32"
         if isinstance(models.generator, torch.nn.Module):
             models.generator.to(self.device)
         self.protector = Protector(
@@ -131,9 +136,8 @@ class FaceShieldEngine:
         boxes = [r.face_box for r in requests]
         t0 = time.perf_counter()
         with self._lock, torch.inference_mode(False):
-            result = self.protector.protect(
-                images, labels, config, boxes=boxes, saliency_masks=masks, seeds=seeds,
-                cancelled=cancelled, compute_outputs=False,
+            result = self._protect_splitting(
+                list(range(len(requests))), images, labels, config, boxes, masks, seeds, cancelled
             )
             survivors = [i for i, p in enumerate(result.protected) if p is not None]
             quantized = {i: quantize(result.protected[i], requests[i].image, config.epsilon) for i in survivors}
@@ -145,7 +149,7 @@ class FaceShieldEngine:
                     crop_resize(adv[i][None], resolve_box(boxes[i], *adv[i].shape[1:]), self.models.resolution)[0]
                     for i in survivors
                 ])
-                outs = self.protector.generate(crops, labels[survivors].to(self.device))
+                outs = self._generate_splitting(crops, labels[survivors].to(self.device))
         compute = time.perf_counter() - t0
         self.counters["image_steps"] += result.image_steps
         self.counters["images_protected"] += len(survivors)
@@ -170,6 +174,46 @@ class FaceShieldEngine:
                 outcome.outputs_protected = _to_uint8(outs[k])
             outcomes[i] = outcome
         return outcomes
+
+    def _generate_splitting(self, crops: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.protector.generate(crops, labels)
+        except torch.OutOfMemoryError:
+            if crops.shape[0] == 1:
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            h = crops.shape[0] // 2
+            return torch.cat([self._generate_splitting(crops[:h], labels[:h]), self._generate_splitting(crops[h:], labels[h:])])
+
+    def _protect_splitting(self, idx, images, labels, config, boxes, masks, seeds, cancelled) -> ProtectionResult:
+        """Run `idx` as one batch; when the device runs out of memory, run each half on its own.
+
+        Results do not depend on batch composition, so splitting changes no answer, and no item
+        is lost: only a single image that does not fit fails (as an OutOfMemoryError).
+        """
+        sub_cancelled = None
+        if cancelled is not None:
+            def sub_cancelled() -> list[bool]:
+                flags = list(cancelled())
+                return [bool(flags[i]) for i in idx]
+        try:
+            return self.protector.protect(
+                [images[i] for i in idx], labels[idx], config, boxes=[boxes[i] for i in idx],
+                saliency_masks=None if masks is None else [masks[i] for i in idx], seeds=[seeds[i] for i in idx],
+                cancelled=sub_cancelled, compute_outputs=False,
+            )
+        except torch.OutOfMemoryError:
+            if len(idx) == 1:
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            half = len(idx) // 2
+            log.warning("out of device memory at batch %d; splitting into %d + %d", len(idx), half, len(idx) - half)
+            self.counters["oom_splits"] = self.counters.get("oom_splits", 0) + 1
+            a = self._protect_splitting(idx[:half], images, labels, config, boxes, masks, seeds, cancelled)
+            b = self._protect_splitting(idx[half:], images, labels, config, boxes, masks, seeds, cancelled)
+            return _concat_results(a, b)
 
     # -- evaluate --------------------------------------------------------------------------
     def evaluate(
@@ -202,8 +246,43 @@ class FaceShieldEngine:
             "name": m.name, "version": m.version, "trained": m.trained, "description": m.description,
             "resolution": m.resolution, "attributes": list(m.attributes), "saliency": m.saliency_name,
             "hashes": dict(m.hashes), "providers": list(m.providers), "device": str(self.device),
+            "precision": self.precision,
             "max_pixels": self.limits.max_pixels, "max_steps": self.limits.max_steps, "max_batch": self.limits.max_batch,
         }
+
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def choose_precision(name: str, device: torch.device) -> str:
+    """"auto": bf16 autocast on a CUDA device that supports it, else fp32 (CPUs gain nothing
+    from bf16 autocast here and lose accuracy)."""
+    if name == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return "bf16"
+        return "fp32"
+    if name not in PRECISIONS:
+        raise InvalidInputError("precision", f"unknown precision {name!r}; choose auto, {', '.join(PRECISIONS)}")
+    return name
+
+
+def _concat_results(a: ProtectionResult, b: ProtectionResult) -> ProtectionResult:
+    def cat(x, y):
+        return None if x is None or y is None else torch.cat([x, y])
+
+    return ProtectionResult(
+        protected=a.protected + b.protected,
+        references=torch.cat([a.references, b.references]),
+        outputs=cat(a.outputs, b.outputs),
+        generator_inputs=torch.cat([a.generator_inputs, b.generator_inputs]),
+        saliency_mask=cat(a.saliency_mask, b.saliency_mask),
+        manipulation_mask=cat(a.manipulation_mask, b.manipulation_mask),
+        union_mask=cat(a.union_mask, b.union_mask),
+        start=a.start + b.start,
+        cancelled=a.cancelled + b.cancelled,
+        image_steps=a.image_steps + b.image_steps,
+        timings={k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in set(a.timings) | set(b.timings)},
+    )
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -25,9 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("faceshield.cli."):
                 continue  # not built yet
-            raise
+            # A dependency of this subcommand is missing (e.g. the gRPC extras on a bare GPU
+            # box): keep the others usable and say what to install when this one is asked for.
+            _register_unavailable(sub, name, exc.name or str(exc))
+            continue
         module.register(sub)
     return parser
+
+
+def _register_unavailable(sub: argparse._SubParsersAction, name: str, missing: str) -> None:
+    p = sub.add_parser(name, help=f"(unavailable: needs the Python package {missing!r})")
+
+    def fail(_args: argparse.Namespace) -> int:
+        print(f"faceshield {name}: unavailable, the Python package {missing!r} is not installed", file=sys.stderr)
+        return 2
+
+    p.set_defaults(func=fail)
 
 
 def main(argv: list[str] | None = None) -> int:
