@@ -79,6 +79,30 @@ class FaceShieldEngine:
         )
         self._lock = threading.Lock()
         self.counters = {"image_steps": 0, "images_protected": 0, "items_cancelled": 0}
+        self.memory_batch: int | None = None  # images per device batch that fit in memory (CUDA)
+
+    def warm_up(self) -> None:
+        """Run one small protection (lazy initialisation, cuDNN autotuning) and, on CUDA, size
+        device batches by measured memory rather than a constant."""
+        r = self.models.resolution
+        probe = 2
+        image = np.full((r, r, 3), 128, dtype=np.uint8)
+        requests = [ProtectRequest(image, targets=self.attributes[:1], seed=i) for i in range(probe)]
+        config = AttackConfig.for_method("pgd" if self.models.saliency is None else "union-saliency", steps=1, noise_steps=1)
+        if self.device.type != "cuda":
+            self.protect(requests[:1], config)
+            return
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        base = torch.cuda.memory_allocated(self.device)
+        self.protect(requests, config)
+        per_image = max(1, (torch.cuda.max_memory_allocated(self.device) - base) // probe)
+        free, _total = torch.cuda.mem_get_info(self.device)
+        # Headroom for other targets per image (T scales activations) is taken at run time by
+        # the out-of-memory split; this bound keeps the first try likely to fit.
+        self.memory_batch = max(1, int(0.6 * free // per_image))
+        log.info("device batches sized by memory: %d images (%.1f MiB each at one target)",
+                 self.memory_batch, per_image / 2**20)
 
     @property
     def attributes(self) -> list[str]:
@@ -136,9 +160,13 @@ class FaceShieldEngine:
         boxes = [r.face_box for r in requests]
         t0 = time.perf_counter()
         with self._lock, torch.inference_mode(False):
-            result = self._protect_splitting(
-                list(range(len(requests))), images, labels, config, boxes, masks, seeds, cancelled
-            )
+            idx = list(range(len(requests)))
+            # One device batch per memory-sized chunk (targets multiply the generator's batch).
+            chunk = len(idx) if self.memory_batch is None else max(1, self.memory_batch // labels.shape[1])
+            result = None
+            for start in range(0, len(idx), chunk):
+                part = self._protect_splitting(idx[start : start + chunk], images, labels, config, boxes, masks, seeds, cancelled)
+                result = part if result is None else _concat_results(result, part)
             survivors = [i for i, p in enumerate(result.protected) if p is not None]
             quantized = {i: quantize(result.protected[i], requests[i].image, config.epsilon) for i in survivors}
             # Measure what the caller receives: the 8-bit image, through the same crop.
@@ -247,6 +275,7 @@ class FaceShieldEngine:
             "resolution": m.resolution, "attributes": list(m.attributes), "saliency": m.saliency_name,
             "hashes": dict(m.hashes), "providers": list(m.providers), "device": str(self.device),
             "precision": self.precision,
+            "memory_batch": self.memory_batch,
             "max_pixels": self.limits.max_pixels, "max_steps": self.limits.max_steps, "max_batch": self.limits.max_batch,
         }
 
