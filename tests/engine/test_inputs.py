@@ -11,7 +11,13 @@ from PIL import Image
 
 from faceshield.engine import AttackConfig
 from faceshield.engine.errors import InvalidInputError
-from faceshield.engine.io.images import decode_image, decode_raw_rgb, encode_png, quantize, to_tensor
+from faceshield.engine.io.images import (
+    decode_image,
+    decode_raw_rgb,
+    encode_png,
+    quantize,
+    to_tensor,
+)
 
 
 def _png(arr: np.ndarray, mode: str | None = None) -> bytes:

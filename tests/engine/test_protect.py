@@ -11,7 +11,6 @@ from faceshield.engine.config import Stages
 from faceshield.engine.errors import InvalidInputError
 from faceshield.engine.io.images import to_tensor
 from faceshield.engine.metrics import input_metrics
-
 from tests.helpers import ATTRS, ellipse_mask, tiny_generator
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from faceshield.engine.errors import CheckpointMismatchError, ModelLoadError
-from faceshield.engine.models.stargan import Generator, load_generator
+from faceshield.engine.models.stargan import load_generator
 
 
 def official_key_shapes(conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6) -> dict[str, tuple]:

@@ -4,7 +4,11 @@ import warnings
 
 import torch
 
-from faceshield.engine.models.torchscript import generator_to_bytes, load_generator_artifact, trace_generator
+from faceshield.engine.models.torchscript import (
+    generator_to_bytes,
+    load_generator_artifact,
+    trace_generator,
+)
 
 
 def test_traced_generator_matches_eager_values_and_gradients(generator):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,8 @@ def resolve_device(name: str) -> str:
 
 
 def load_models(args: argparse.Namespace) -> ModelSet:
-    """The model set the options name; the embedded default when none is named."""
+    """The model set the options name; the default (the shipped demo set) when none is named,
+    with a note on stderr saying so."""
     if getattr(args, "generator", None):
         from faceshield.engine.default_models import build_default_models
         from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
@@ -43,14 +45,15 @@ def load_models(args: argparse.Namespace) -> ModelSet:
             trained=True, description=f"StarGAN checkpoint {args.generator}", providers=base.providers,
         )
     if getattr(args, "models", None):
-        try:
-            from faceshield.engine.repository import load_model_set
-        except ImportError:
-            raise InvalidInputError("models", "model sets are not supported by this build") from None
+        from faceshield.engine.repository import load_model_set
+
         return load_model_set(args.models)
     from faceshield.engine.default_models import build_default_models
 
-    return build_default_models()
+    models = build_default_models()
+    if models.trained:  # the demo set; for the untrained fallback, callers print its description
+        print(f"note: {models.description}", file=sys.stderr)
+    return models
 
 
 def read_image(path: str, max_pixels: int) -> np.ndarray:
