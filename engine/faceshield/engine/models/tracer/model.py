@@ -19,9 +19,9 @@ from torch import nn
 
 from ...errors import CheckpointMismatchError
 from ..stargan import check_state_dict, load_state_dict_file
-from .attention import ObjectAttention, RFB_Block, aggregation
+from .attention import ObjectAttention, RFB_Block, UnionAttentionModule, aggregation
 from .efficientnet import EfficientNetEncoder
-from .variants import RFB_CHANNELS, TracerVariant, get_variant
+from .variants import IMAGENET_MEAN, IMAGENET_STD, RFB_CHANNELS, TracerVariant, get_variant
 
 
 class TRACER(nn.Module):
@@ -65,26 +65,52 @@ class TRACER(nn.Module):
         return torch.sigmoid(final), torch.sigmoid(edge), tuple(torch.sigmoid(d) for d in ds)
 
 
-def calibrate_batchnorm(model: TRACER, seed: int = 0, batch: int = 2) -> TRACER:
-    """Set every batch-norm's running statistics from one seeded batch of smooth synthetic images.
+def synthetic_images(batch: int, size: int, generator: torch.Generator, decay: float) -> torch.Tensor:
+    """Multi-octave value noise in [0, 1]: octave k (2^k cells a side) weighs decay^k, so a small
+    decay gives smooth blobs and a decay near 1 fine texture and sharp detail."""
+    out = torch.zeros(batch, 3, size, size)
+    cells, weight = 2, 1.0
+    while cells <= size:
+        noise = torch.rand(batch, 3, cells, cells, generator=generator) - 0.5
+        out += weight * F.interpolate(noise, size=(size, size), mode="bilinear", align_corners=False)
+        cells, weight = cells * 2, weight * decay
+    out -= out.amin(dim=(1, 2, 3), keepdim=True)
+    return out / out.amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
 
-    For untrained models only (the embedded default, tests): with PyTorch's default init and
-    identity running statistics the activations shrink by orders of magnitude per stage and the
-    output is a constant 0.5. Statistics measured on data make every layer see unit-scale inputs,
-    so the random network computes a varied map and numerical comparisons mean something.
+
+def calibrate_batchnorm(model: TRACER, seed: int = 0) -> TRACER:
+    """Set batch-norm running statistics from one seeded batch of synthetic images.
+
+    For untrained models only (the embedded default, tests). With PyTorch's default init and
+    identity statistics the activations shrink by orders of magnitude per stage and the output
+    is a constant 0.5; with statistics measured on one kind of image, other images grow through
+    the residual stages until the map saturates. A mixed batch (smooth, textured and white-noise
+    images) keeps the network's output a varied map over that whole range, so comparisons
+    between implementations mean something.
+
+    The norms applied to globally pooled channels (union attention's `norm.0`) keep identity
+    statistics: their per-batch variance over a handful of images says nothing useful.
     """
     size = model.input_size
     g = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(batch, 3, max(size // 16, 2), max(size // 16, 2), generator=g)
-    images = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    images = torch.cat([
+        synthetic_images(2, size, g, decay=0.5),
+        synthetic_images(2, size, g, decay=0.8),
+        torch.rand(1, 3, size, size, generator=g),
+    ])
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    pooled = {id(m.norm[0]) for m in model.modules() if isinstance(m, UnionAttentionModule)}
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and id(m) not in pooled]
     saved = [m.momentum for m in norms]
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
     for m in norms:
-        m.reset_running_stats()
         m.momentum = None  # cumulative average: after one batch, exactly its statistics
-    model.train()
+    model.eval()
+    for m in norms:
+        m.train()  # only these update; everything else runs as at inference
     try:
         with torch.no_grad():
             model.saliency((images - mean) / std)

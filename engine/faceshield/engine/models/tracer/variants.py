@@ -35,6 +35,10 @@ DEPTH_DIVISOR = 8
 BACKBONE_BN_EPS = 1e-3  # TensorFlow's EfficientNet epsilon; the decoder's norms keep PyTorch's 1e-5
 BACKBONE_BN_MOMENTUM = 0.01
 
+# Preprocessing of the official weights: ImageNet statistics (SPEC 2).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 # Decoder hyperparameters, identical for every variant in the official configuration.
 RFB_CHANNELS = (32, 64, 128)
 FREQUENCY_RADIUS = 16  # high-pass radius of the edge module, in frequency bins
