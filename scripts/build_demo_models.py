@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Build the demo model set: train StarGAN and TRACER on synthetic faces, measure, export.
+
+One process, one wall-time budget (--seconds, everything included):
+  1. render the training faces (seeded; every identity under all 12 attribute vectors);
+  2. train the StarGAN generator (scripts/train_demo_stargan.py), then TRACER TE-0
+     (scripts/train_demo_tracer.py), splitting the time left between them;
+  3. save both as PyTorch checkpoints under --work/checkpoints (the export can be redone from
+     them with --from-checkpoints, e.g. on a machine that has ONNX Runtime);
+  4. export: TorchScript generator and ONNX TRACER, each checked against its PyTorch model;
+     TRACER's convolution weights stored as int8 (or float16) to keep the set small;
+  5. measure the exported pair on held-out synthetic faces (edit accuracy from pixels, TRACER
+     MAE, protection success of union-saliency and pgd, uniform noise) and write the set with
+     those figures in its manifest, atomically, to --out.
+
+    python scripts/build_demo_models.py --device cuda --seconds 330 --work OUT --out OUT/demo
+    python scripts/build_demo_models.py --from-checkpoints OUT/checkpoints --out engine/faceshield/engine/assets/models/demo
+
+Same seed and iteration counts, same weights (on one machine; GPUs are not bit-reproducible).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _training_env  # noqa: E402
+
+_training_env.prepare()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import train_demo_stargan as stargan_training  # noqa: E402
+import train_demo_tracer as tracer_training  # noqa: E402
+
+from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES  # noqa: E402
+from faceshield.engine.models.stargan import Generator, load_generator  # noqa: E402
+from faceshield.engine.models.tracer import TRACER, load_tracer  # noqa: E402
+from faceshield.engine.synthetic import held_out_faces, render_pool  # noqa: E402
+
+log = logging.getLogger("build_demo_models")
+
+DEMO_NAME = "demo"
+STARGAN_CKPT = "stargan_G.pt"
+TRACER_CKPT = "tracer.pt"
+RECORD = "record.json"
+TARGETS = {"edit_accuracy": 0.90, "saliency_mae": 0.05, "union_success": 0.95, "noise_success": 0.05}
+
+
+# -- ONNX weight storage ---------------------------------------------------------------------
+def compress_onnx_weights(data: bytes, mode: str) -> bytes:
+    """Store convolution kernels (4-D initializers feeding a Conv) as int8 with a per-output-
+    channel scale and a DequantizeLinear node, or as float16 with a Cast node. Computation stays
+    float32; every other tensor (biases, the edge module's DFT matrices) is left as it is."""
+    if mode == "float32":
+        return data
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(data)
+    graph = model.graph
+    conv_weights = {n.input[1] for n in graph.node if n.op_type == "Conv" and len(n.input) > 1}
+    keep, new_nodes = [], []
+    for init in graph.initializer:
+        if init.name not in conv_weights or init.data_type != TensorProto.FLOAT or len(init.dims) != 4:
+            keep.append(init)
+            continue
+        w = numpy_helper.to_array(init).astype(np.float32)
+        if mode == "float16":
+            keep.append(numpy_helper.from_array(w.astype(np.float16), init.name + "__f16"))
+            new_nodes.append(helper.make_node("Cast", [init.name + "__f16"], [init.name], to=TensorProto.FLOAT))
+        elif mode == "int8":
+            scale = np.abs(w).reshape(w.shape[0], -1).max(axis=1) / 127.0
+            scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+            q = np.clip(np.rint(w / scale[:, None, None, None]), -127, 127).astype(np.int8)
+            keep.append(numpy_helper.from_array(q, init.name + "__q"))
+            keep.append(numpy_helper.from_array(scale, init.name + "__scale"))
+            keep.append(numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), init.name + "__zero"))
+            new_nodes.append(helper.make_node(
+                "DequantizeLinear", [init.name + "__q", init.name + "__scale", init.name + "__zero"], [init.name], axis=0))
+        else:
+            raise ValueError(f"unknown weight storage {mode!r}; use float32, float16 or int8")
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(new_nodes + nodes)  # the weights exist before any node reads them
+    onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props},
+                                        "faceshield.weight_storage": mode})
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+# -- stages ----------------------------------------------------------------------------------
+def train(args: argparse.Namespace, deadline: float, work: Path) -> tuple[Generator, TRACER, dict]:
+    g_settings = stargan_training.settings_from_args(_sub(args, "g_"))
+    t_settings = tracer_training.settings_from_args(_sub(args, "t_"))
+    if t_settings.resolution != g_settings.resolution:
+        t_settings = tracer_training.TracerSettings(**{**t_settings.__dict__, "resolution": g_settings.resolution})
+    t0 = time.perf_counter()
+    pool = render_pool(args.seed, "train", max(g_settings.identities, t_settings.identities),
+                       g_settings.resolution, workers=args.workers)
+    log.info("rendered %d identities x 12 in %.1f s", len(pool), time.perf_counter() - t0)
+
+    left = deadline - time.perf_counter() - args.reserve
+    if left < 10:
+        raise SystemExit(f"--seconds leaves {left:.0f} s for training after rendering and the reserve; raise it")
+    g_seconds = left * args.stargan_share
+    log.info("training budget %.0f s: StarGAN %.0f s, TRACER the rest", left, g_seconds)
+    g, g_record = stargan_training.train_stargan(g_settings, args.device, args.seed, g_seconds,
+                                                 log_every=args.log_every, pool=pool)
+    _save(g.state_dict(), work / "checkpoints" / STARGAN_CKPT)
+    t_seconds = max(deadline - time.perf_counter() - args.reserve, 5.0)
+    t, t_record = tracer_training.train_tracer(t_settings, args.device, args.seed + 1, t_seconds,
+                                               log_every=args.log_every, pool=pool)
+    _save({k: v.half() if v.is_floating_point() else v for k, v in t.state_dict().items()},
+          work / "checkpoints" / TRACER_CKPT)
+    record = {"stargan": g_record, "tracer": t_record, "pool": {"seed": args.seed, "identities": len(pool)}}
+    return g, t, record
+
+
+def load_checkpoints(folder: Path) -> tuple[Generator, TRACER, dict]:
+    record = json.loads((folder.parent / RECORD).read_text()) if (folder.parent / RECORD).is_file() else {}
+    g = load_generator(folder / STARGAN_CKPT, c_dim=len(CELEBA_DEFAULT_ATTRIBUTES))
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in torch.load(
+        folder / TRACER_CKPT, map_location="cpu", weights_only=True).items()}
+    settings = record.get("tracer", {}).get("settings", {})
+    t = load_tracer(sd, settings.get("variant", "TE-0"), input_size=settings.get("input_size", 128))
+    return g, t, record
+
+
+def quick_metrics(g: Generator, t: TRACER, args: argparse.Namespace, resolution: int) -> dict:
+    """PyTorch-only figures (no ONNX needed), on the training device."""
+    from faceshield.engine.saliency import TorchSaliency
+    from faceshield.engine.synthetic.evaluate import edit_accuracy, saliency_mae
+
+    faces = held_out_faces(args.seed, args.eval_faces, resolution)
+    dev = torch.device(args.device)
+    out = {"edit_accuracy": edit_accuracy(g.to(dev), faces, dev),
+           "saliency_mae": saliency_mae(TorchSaliency(t, device=dev), faces)}
+    g.cpu()
+    t.cpu()
+    return out
+
+
+def export_and_measure(g: Generator, t: TRACER, record: dict, args: argparse.Namespace, out: Path) -> dict:
+    from faceshield.engine import repository as repo
+    from faceshield.engine.saliency import TorchSaliency, TracerSaliency
+    from faceshield.engine.synthetic.evaluate import edit_accuracy, protection_figures, saliency_mae
+
+    resolution = int(record.get("stargan", {}).get("settings", {}).get("resolution", args.g_resolution or 64))
+    attributes = list(CELEBA_DEFAULT_ATTRIBUTES)
+    gen_bytes, ts_diff = repo.export_generator(g, resolution, attributes, {"trained_on": "faceshield synthetic faces"})
+    onnx_full, onnx_diff = repo.export_saliency(t, metadata={"faceshield.trained": "synthetic faces"})
+    sal_bytes = compress_onnx_weights(onnx_full, args.saliency_weights)
+    probe = torch.rand(4, 3, t.input_size, t.input_size, generator=torch.Generator().manual_seed(3))
+    cpu = ["CPUExecutionProvider"]
+    storage_diff = float((TorchSaliency(t)(probe) - TracerSaliency(sal_bytes, providers=cpu)(probe)).abs().max())
+    log.info("exported: TorchScript diff %.1e, ONNX diff %.1e, %s weights diff %.1e (%.1f MB)",
+             ts_diff, onnx_diff, args.saliency_weights, storage_diff, len(sal_bytes) / 1e6)
+
+    g_settings, t_settings = record.get("stargan", {}).get("settings", {}), record.get("tracer", {}).get("settings", {})
+    produced = {
+        "tool": "scripts/build_demo_models.py", "seed": args.seed,
+        "training": {k: {kk: v.get(kk) for kk in ("iterations", "train_seconds", "device", "torch", "seed")}
+                     for k, v in record.items() if k in ("stargan", "tracer")},
+        "data": "faceshield.engine.synthetic (procedural faces), train split; held-out figures on the test split",
+        "checks": {"torchscript_max_diff": ts_diff, "onnx_max_diff": onnx_diff,
+                   f"onnx_{args.saliency_weights}_weights_max_diff": storage_diff},
+        "settings": {"stargan": g_settings, "tracer": t_settings},
+    }
+    description = (
+        f"Demo pair trained by FaceShield on synthetic faces: StarGAN (official architecture, conv_dim "
+        f"{g.conv_dim}, repeat_num {g.repeat_num}, {resolution}px) and TRACER {t.variant.name} (input "
+        f"{t.input_size}). For trying FaceShield out; no protection against real deepfake models."
+    )
+    gen_params = {"conv_dim": g.conv_dim, "c_dim": g.c_dim, "repeat_num": g.repeat_num}
+    sal_params = {"variant": t.variant.name, "input_size": t.input_size, "weight_storage": args.saliency_weights}
+    manifest = repo.build_manifest(
+        name=DEMO_NAME, version=args.version, resolution=resolution, attributes=attributes,
+        generator_bytes=gen_bytes, generator_parameters=gen_params,
+        generator_source={"script": "scripts/train_demo_stargan.py"},
+        saliency_bytes=sal_bytes, saliency_parameters=sal_params,
+        saliency_source={"script": "scripts/train_demo_tracer.py"},
+        produced_by=produced, trained=True, description=description,
+    )
+    files = {repo.GENERATOR_FILE: gen_bytes, repo.SALIENCY_FILE: sal_bytes}
+    # Measure the artifacts exactly as they will be loaded: write a scratch set, load it.
+    scratch = out.parent / f".{out.name}.measure"
+    if scratch.exists():
+        import shutil
+
+        shutil.rmtree(scratch)
+    repo.write_model_set(scratch, manifest, files)
+    try:
+        providers = None if args.device.startswith("cuda") else cpu
+        models = repo.load_model_set(scratch, providers=providers)
+        faces = held_out_faces(args.seed, args.eval_faces, resolution)
+        dev = torch.device(args.device)
+        metrics = {
+            "held_out": {"split": "test", "seed": args.seed, "faces": args.eval_faces,
+                         "protection_faces": args.protect_faces},
+            "edit_accuracy": edit_accuracy(models.generator.to(dev), faces, dev),
+            "saliency_mae": saliency_mae(models.saliency, faces),
+        }
+        models.generator.cpu()
+        metrics["protection"] = protection_figures(models, faces[:args.protect_faces], device=args.device,
+                                                   seed=args.seed)
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+    metrics["targets"] = dict(TARGETS)
+    metrics["meets_targets"] = _meets(metrics)
+    manifest = repo.ModelSetManifest(**{**manifest.__dict__, "metrics": metrics})
+    repo.write_model_set(out, manifest, files, overwrite=args.force)
+    return metrics
+
+
+def _meets(m: dict) -> dict:
+    p = m["protection"]
+    return {
+        "edit_accuracy": m["edit_accuracy"]["overall"] >= TARGETS["edit_accuracy"],
+        "saliency_mae": m["saliency_mae"] <= TARGETS["saliency_mae"],
+        "union_success": p["union-saliency"]["success_rate"] >= TARGETS["union_success"],
+        "union_psnr_above_pgd": p["union-saliency"]["psnr"] > p["pgd"]["psnr"],
+        "noise_success": p["uniform-noise"]["success_rate"] <= TARGETS["noise_success"],
+    }
+
+
+# -- plumbing --------------------------------------------------------------------------------
+def _save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+    log.info("saved %s (%.1f MB)", path, path.stat().st_size / 1e6)
+
+
+def _sub(args: argparse.Namespace, prefix: str) -> argparse.Namespace:
+    return argparse.Namespace(**{k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix)})
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seconds", type=float, default=330.0, help="wall-time budget of the whole build (default 330)")
+    p.add_argument("--reserve", type=float, default=75.0, help="seconds kept for measuring and exporting (default 75)")
+    p.add_argument("--stargan-share", type=float, default=0.5, help="share of the training time for StarGAN")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="processes rendering faces (default: all cores)")
+    p.add_argument("--out", required=True, help="the model set directory to write (e.g. .../assets/models/demo)")
+    p.add_argument("--work", help="where checkpoints, record.json and build.log go (default: beside --out)")
+    p.add_argument("--from-checkpoints", metavar="DIR", help="skip training: export and measure these checkpoints")
+    p.add_argument("--eval-faces", type=int, default=200, help="held-out faces for edit accuracy and MAE")
+    p.add_argument("--protect-faces", type=int, default=32, help="held-out faces for the protection figures")
+    p.add_argument("--saliency-weights", choices=("int8", "float16", "float32"), default="int8")
+    p.add_argument("--version", default="1")
+    p.add_argument("--force", action="store_true", help="replace an existing set at --out")
+    p.add_argument("--log-every", type=int, default=200)
+    stargan_training.add_arguments(p, prefix="g-")  # --g-conv-dim, --g-batch, ...
+    tracer_training.add_arguments(p, prefix="t-")  # --t-input-size, --t-batch, ...
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    start = time.perf_counter()
+    args = parse_args(argv)
+    out = Path(args.out).resolve()
+    work = Path(args.work).resolve() if args.work else out.parent
+    work.mkdir(parents=True, exist_ok=True)
+    handlers = [logging.StreamHandler(), logging.FileHandler(work / "build.log")]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", handlers=handlers)
+    if out.exists() and not args.force:
+        raise SystemExit(f"{out} exists; pass --force to replace it")
+    if args.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    log.info("build: device %s, budget %.0f s, seed %d, torch %s", args.device, args.seconds, args.seed, torch.__version__)
+
+    if args.from_checkpoints:
+        g, t, record = load_checkpoints(Path(args.from_checkpoints).resolve())
+    else:
+        g, t, record = train(args, start + args.seconds, work)
+        record["quick_metrics"] = quick_metrics(g, t, args, record["stargan"]["settings"]["resolution"])
+        _write_json(work / RECORD, record)
+        log.info("quick figures (PyTorch): %s", json.dumps(record["quick_metrics"]))
+    missing = [m for m in _training_env.missing() if m in ("onnx", "onnxruntime")]
+    if missing:
+        log.warning("export deferred: %s not installed here. Checkpoints are in %s; finish with:\n"
+                    "  python scripts/build_demo_models.py --from-checkpoints %s --out %s",
+                    ", ".join(missing), work / "checkpoints", work / "checkpoints", out)
+        return 0
+    metrics = export_and_measure(g, t, record, args, out)
+    record["metrics"] = metrics
+    _write_json(work / RECORD, record)
+    log.info("wrote %s in %.0f s; figures: %s", out, time.perf_counter() - start, json.dumps(metrics))
+    if not all(metrics["meets_targets"].values()):
+        log.warning("the set misses targets: %s", {k: v for k, v in metrics["meets_targets"].items() if not v})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
