@@ -38,7 +38,7 @@ def tiny_engine(settings: Settings | None = None, **model_args) -> FaceShieldEng
 
 
 def test_settings(**changes) -> Settings:
-    base = dict(host="127.0.0.1", port=0, metrics_port=0, metrics_host="127.0.0.1", grace_seconds=5.0,
+    base = dict(host="127.0.0.1", port=0, metrics_port=0, metrics_host="127.0.0.1", grace_seconds=5.0, drain_seconds=0.0,
                 batch_wait_ms=5.0)
     base.update(changes)
     return Settings().replace(**base)

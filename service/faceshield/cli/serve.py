@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, help="most I-FGSM steps a request may ask for")
     p.add_argument("--max-message-bytes", type=int, help="largest gRPC message, both directions (default 64 MiB)")
     p.add_argument("--grace", type=float, dest="grace_seconds", help="seconds in-flight calls get on SIGTERM (default 30)")
-    p.add_argument("--drain", type=float, dest="drain_seconds", help="seconds of NOT_SERVING before refusing calls")
+    p.add_argument("--drain", type=float, dest="drain_seconds", help="seconds between NOT_SERVING and closing the listener, new calls get UNAVAILABLE meanwhile (default 1)")
     p.add_argument("--tls-cert", help="server certificate (PEM); with --tls-key turns TLS on")
     p.add_argument("--tls-key", help="server private key (PEM)")
     p.add_argument("--tls-client-ca", help="CA (PEM) that client certificates must chain to: mutual TLS")

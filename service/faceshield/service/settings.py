@@ -27,7 +27,7 @@ DEFAULT_BATCH_WAIT_MS = 5.0  # the longest a lone request waits for company
 DEFAULT_QUEUE_LENGTH = 64
 DEFAULT_STREAM_WINDOW = 16
 DEFAULT_GRACE_SECONDS = 30.0
-DEFAULT_DRAIN_SECONDS = 0.0  # NOT_SERVING before refusing calls, for load balancers to notice
+DEFAULT_DRAIN_SECONDS = 1.0  # NOT_SERVING (and UNAVAILABLE to new calls) before the listener closes
 
 
 class SettingsError(FaceShieldError):
