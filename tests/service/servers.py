@@ -12,6 +12,7 @@ import io
 import threading
 
 import numpy as np
+import torch
 from PIL import Image
 
 from faceshield.engine import FaceShieldEngine, ModelSet
@@ -91,6 +92,10 @@ class ServerThread:
         return self.server.metrics.value(name, labels)
 
     def __enter__(self) -> ServerThread:
+        # One intra-op thread: on a small shared CPU, OpenMP workers spinning against other
+        # processes make a millisecond batch take seconds. Restored on exit.
+        self._threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         self.thread.start()
 
         async def start():
@@ -114,3 +119,4 @@ class ServerThread:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
             self.loop.close()
+            torch.set_num_threads(self._threads)

@@ -25,7 +25,7 @@ from tests.service.servers import ServerThread, random_image, test_settings, tin
 ROOT = Path(__file__).resolve().parents[2]
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-FULL_STEPS = 100  # each step costs 5 generator passes (all targets) at 64x64
+FULL_STEPS = 100  # each step costs 5 generator passes (all targets) at 128x128: seconds in all
 
 
 def raw(image: np.ndarray) -> pb.Image:
@@ -46,7 +46,7 @@ def slow_request(rid: str) -> pb.ProtectImageRequest:
 @pytest.fixture(scope="module")
 def slow_server():
     settings = test_settings(max_steps=FULL_STEPS)
-    with ServerThread(settings, tiny_engine(settings, resolution=64, conv_dim=8)) as s:
+    with ServerThread(settings, tiny_engine(settings, resolution=128, conv_dim=8)) as s:
         yield s
 
 
