@@ -1,16 +1,20 @@
 """`faceshield serve`: run the gRPC service until SIGTERM, then drain.
 
 Settings come from FACESHIELD_* environment variables (see faceshield.service.settings), and
-flags override them. The models default to the embedded ones.
+flags override them. The models: --models (or FACESHIELD_MODEL_SET), a model set's directory or
+installed name; --generator, an official checkpoint; neither: the embedded demonstration models.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from .common import add_model_options, load_models, resolve_device
+
+MODEL_SET_ENV = "FACESHIELD_MODEL_SET"  # default for --models: a set's directory or installed name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,14 +64,19 @@ def engine_loader(args: argparse.Namespace, settings):
         from faceshield.engine import FaceShieldEngine
         from faceshield.engine.pipeline import Limits
 
-        if args.no_saliency and not args.models and not args.generator:
+        with_saliency = not args.no_saliency
+        if args.models:
+            from faceshield.engine.repository import load_model_set
+
+            models = load_model_set(args.models, with_saliency=with_saliency)
+        elif args.generator:
+            models = load_models(args)
+        else:
             from faceshield.engine.default_models import build_default_models
 
-            models = build_default_models(with_saliency=False)
-        else:
-            models = load_models(args)
-            if args.no_saliency:
-                models.saliency, models.saliency_name, models.providers = None, "none", []
+            models = build_default_models(with_saliency=with_saliency)
+        if not with_saliency:
+            models.saliency, models.saliency_name, models.providers = None, "none", []
         limits = Limits(max_pixels=settings.max_pixels, max_steps=settings.max_steps, max_batch=settings.max_batch)
         return FaceShieldEngine(models, device=resolve_device(args.device), limits=limits)
 
@@ -79,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from faceshield.service.server import serve
 
     settings = settings_from(args)
+    if not args.models and not args.generator:
+        args.models = os.environ.get(MODEL_SET_ENV) or None  # containers name their set this way
     logs.configure(settings.log_format, "INFO" if args.verbose else settings.log_level)
 
     def announce(server) -> None:
