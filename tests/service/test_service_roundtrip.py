@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
 from grpc_status import rpc_status
 
 from faceshield.engine import AttackConfig, ProtectRequest
+from faceshield.service import healthcheck
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 from tests.service.servers import ServerThread, decode_png, png_bytes, random_image, tiny_engine
@@ -132,3 +135,5 @@ def test_health_and_reflection(server):
         services = set(db.get_services())
         assert {"faceshield.v1.FaceShield", "grpc.health.v1.Health"} <= services
         assert db.FindFileContainingSymbol("faceshield.v1.FaceShield").name == "faceshield/v1/faceshield.proto"
+    # The container's probe agrees.
+    assert healthcheck.main(["--port", str(server.port)]) == 0
