@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import CheckpointMismatchError
+from ...errors import CheckpointMismatchError, InvalidInputError
 from ..stargan import check_state_dict, load_state_dict_file
 from .attention import ObjectAttention, RFB_Block, UnionAttentionModule, aggregation
 from .efficientnet import EfficientNetEncoder
@@ -26,7 +26,9 @@ from .variants import IMAGENET_MEAN, IMAGENET_STD, RFB_CHANNELS, TracerVariant, 
 
 class TRACER(nn.Module):
     """TRACER saliency network. Input: ImageNet-normalized RGB (N, 3, S, S), S divisible by 32
-    (the variant's `input_size` is what the official weights were trained at). Output of
+    (the variant's `input_size` is what the official weights were trained at; below about 96
+    the edge module's radius-16 high-pass removes the whole spectrum of its 1/4-size map and the
+    edge branch sees only rounding noise). Output of
     `forward`: (sigmoid(final_map), sigmoid(edge), (sigmoid(ds_map0..2))), as the official
     model; `saliency` returns only the first, which is the map the engine uses (SPEC 2).
     """
@@ -35,6 +37,9 @@ class TRACER(nn.Module):
         super().__init__()
         self.variant = variant if isinstance(variant, TracerVariant) else get_variant(variant)
         self.input_size = input_size or self.variant.input_size
+        if self.input_size % 32 or self.input_size < 32:
+            # The decoder upsamples stride-32 maps by exact factors of 2 onto stride-16 and -8 ones.
+            raise InvalidInputError("input_size", f"TRACER needs a multiple of 32, got {self.input_size}")
         self.model = EfficientNetEncoder(self.variant, self.input_size)
         self.block_idx, self.channels = self.model.block_idx, self.model.channels
         c = RFB_CHANNELS

@@ -109,7 +109,9 @@ class FrequencyHighPass(torch.nn.Module):
         g = torch.cat([g[..., :rows, :], g[..., rows:, :]], dim=-1)  # [Gr, Gi], (.., R, 2|V|)
         low = g @ right_inv  # [Re, Im], (.., R, 2C)
         re, im = low[..., :cols], low[..., cols:]
-        return torch.sqrt((x - re) ** 2 + im**2)
+        # The floor (1e-30, so at most 1e-15 added to |.|) keeps the gradient finite where the
+        # magnitude is exactly zero; sqrt's derivative there is infinite (NaN after the chain rule).
+        return torch.sqrt(((x - re) ** 2 + im**2).clamp_min(1e-30))
 
 
 def quantile_lastdim(x: torch.Tensor, q: float) -> torch.Tensor:
