@@ -133,6 +133,14 @@ class MicroBatcher:
         return min(max(batches_ahead * self._batch_seconds, MIN_RETRY_SECONDS), MAX_RETRY_SECONDS)
 
     # -- callers ---------------------------------------------------------------------------
+    def check_room(self) -> None:
+        """Raise Overloaded now if `submit` would (lets callers refuse before decoding)."""
+        if self._closing:
+            raise Draining("the server is shutting down; retry on another replica")
+        if len(self._pending) >= self.queue_length:
+            raise Overloaded(f"the server is busy ({len(self._pending)} images waiting); retry later",
+                             retry_after=self.retry_after())
+
     async def submit(self, key: Hashable, payload: Any, runner: Runner, deadline: float | None = None,
                      wait_for_room: bool = False) -> Done:
         """Queue one item and wait for its result.
@@ -141,14 +149,11 @@ class MicroBatcher:
         wait_for_room: wait while the queue is full instead of raising Overloaded (streams do,
             so that their senders are slowed down by flow control rather than refused).
         """
+        if not wait_for_room:
+            self.check_room()
         if self._closing:
             raise Draining("the server is shutting down; retry on another replica")
         while len(self._pending) >= self.queue_length:
-            if not wait_for_room:
-                raise Overloaded(
-                    f"the server is busy ({len(self._pending)} images waiting); retry later",
-                    retry_after=self.retry_after(),
-                )
             self._room.clear()
             await self._room.wait()
             if self._closing:

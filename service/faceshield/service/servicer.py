@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 import grpc
+
 from faceshield.engine import FaceShieldEngine
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
@@ -68,7 +69,8 @@ def _unary(rpc: str):
             try:
                 return await method(self, request, context, rid, t0)
             except asyncio.CancelledError:
-                code = "CANCELLED"
+                remaining = context.time_remaining()
+                code = "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
                 raise
             except Exception as exc:
                 status = errors.to_rpc_status(exc, rid)
@@ -110,12 +112,14 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
     @_unary("ProtectImage")
     async def ProtectImage(self, request, context, rid, t0):
         engine = self.backend.ready_engine()
+        self.backend.batcher.check_room()  # refuse before spending time on decoding
         job = await asyncio.to_thread(convert.protect_job, request, engine, rid)
         return await self._protect(job, engine, _deadline(context), t0)
 
     @_unary("Evaluate")
     async def Evaluate(self, request, context, rid, t0):
         engine = self.backend.ready_engine()
+        self.backend.batcher.check_room()
         job = await asyncio.to_thread(convert.evaluate_job, request, engine, rid)
         if isinstance(job, ProtectJob):
             return convert.evaluate_from_protect(await self._protect(job, engine, _deadline(context), t0))
