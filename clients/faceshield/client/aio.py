@@ -101,18 +101,15 @@ class AsyncFaceShieldClient:
         """As `FaceShieldClient.protect_stream`; `images` may also be an async iterable."""
         slots = asyncio.Semaphore(window)
 
-        async def items():
-            if isinstance(images, AsyncIterable):
-                async for item in images:
-                    yield item
-            else:
-                for item in images:
-                    yield item
-
         async def requests():
+            source = images.__aiter__() if isinstance(images, AsyncIterable) else iter(images)
             i = 0
-            async for item in items():
-                await slots.acquire()
+            while True:
+                await slots.acquire()  # a slot first, then the next image: none is read early
+                try:
+                    item = await source.__anext__() if isinstance(images, AsyncIterable) else next(source)
+                except (StopIteration, StopAsyncIteration):
+                    return
                 yield c.stream_item(i, item, options)
                 i += 1
 
@@ -120,8 +117,8 @@ class AsyncFaceShieldClient:
                                        metadata=[*self._metadata, *metadata])
         try:
             async for answer in call:
-                slots.release()
                 yield _stream_result(answer)
+                slots.release()  # once the caller has taken the answer: it is part of the window
         except grpc.RpcError as rpc_error:
             raise from_rpc_error(rpc_error) from None
         finally:

@@ -124,20 +124,28 @@ class FaceShieldClient:
         done = threading.Event()
 
         def requests():
-            for i, item in enumerate(images):
+            source = iter(images)
+            i = 0
+            while True:
+                # Take a slot before reading the next image, so none is read (or timed) early.
                 while not slots.acquire(timeout=0.1):
                     if done.is_set():
                         return
                 if done.is_set():
                     return
+                try:
+                    item = next(source)
+                except StopIteration:
+                    return
                 yield c.stream_item(i, item, options)
+                i += 1
 
         call = self.stub.ProtectStream(requests(), timeout=self._timeout(timeout),
                                        metadata=[*self._metadata, *metadata])
         try:
             for answer in call:
-                slots.release()
                 yield _stream_result(answer)
+                slots.release()  # once the caller has taken the answer: it is part of the window
         except grpc.RpcError as rpc_error:
             raise from_rpc_error(rpc_error) from None
         finally:
