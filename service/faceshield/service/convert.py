@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 
 import numpy as np
+
 from faceshield.engine import (
     METHODS,
     AttackConfig,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from faceshield.engine import AttackConfig, FaceShieldEngine, InvalidInputError, ProtectRequest
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import numpy as np
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
 from faceshield.engine import AttackConfig, FaceShieldEngine, ProtectRequest
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from . import convert
 from .auth import BearerTokenInterceptor
