@@ -55,10 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default="TE-0,TE-5")
     p.add_argument("--batches", default="1,8")
-    p.add_argument("--repeats", type=int, default=3, help="timed calls per row, after one warm-up")
+    p.add_argument("--repeats", type=int, default=2, help="timed calls per row, after one warm-up")
+    p.add_argument("--threads", default=f"1,{os.cpu_count()}",
+                   help="intra-op thread counts to time, the same for both backends")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    default_threads = torch.get_num_threads()
     load_before = os.getloadavg()
     rows = []
     for name in args.variants.split(","):
@@ -69,15 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         onnx_bytes = export_onnx(tracer)
         t_export = time.perf_counter() - t
-        runners = {"ONNX Runtime": TracerSaliency(onnx_bytes, max_batch=max(batches)),
-                   "PyTorch": TorchSaliency(tracer, max_batch=max(batches))}
-        for batch in batches:
-            for backend, runner in runners.items():
-                best, median = time_runner(runner, batch, variant.input_size, args.repeats)
-                rows.append((variant.name, variant.input_size, batch, backend, ", ".join(runner.providers),
-                             median, best))
-                print(f"{variant.name} {variant.input_size} batch {batch} {backend}: "
-                      f"{median * 1e3:.0f} ms/image (best {best * 1e3:.0f})", flush=True)
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            runners = {"ONNX Runtime": TracerSaliency(onnx_bytes, max_batch=max(batches), threads=threads),
+                       "PyTorch": TorchSaliency(tracer, max_batch=max(batches))}
+            for batch in batches:
+                for backend, runner in runners.items():
+                    best, median = time_runner(runner, batch, variant.input_size, args.repeats)
+                    rows.append((variant.name, variant.input_size, batch, threads, backend,
+                                 ", ".join(runner.providers), median, best))
+                    print(f"{variant.name} {variant.input_size} batch {batch} threads {threads} {backend}: "
+                          f"{median * 1e3:.0f} ms/image (best {best * 1e3:.0f})", flush=True)
+        torch.set_num_threads(default_threads)
         print(f"{variant.name}: build+calibrate {t_build:.1f} s, export {t_export:.1f} s, "
               f"ONNX {len(onnx_bytes) / 2**20:.0f} MiB", flush=True)
         rows.append((variant.name, "setup", t_build, t_export, len(onnx_bytes)))
@@ -92,21 +99,24 @@ def main(argv: list[str] | None = None) -> int:
         f"- Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; load average "
         f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (shared machine: other jobs ran "
         "alongside, so absolute times are pessimistic and noisy)",
-        f"- Versions: Python {platform.python_version()}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads), onnxruntime {ort.__version__}",
+        f"- Versions: Python {platform.python_version()}, torch {torch.__version__}, "
+        f"onnxruntime {ort.__version__}; intra-op threads per row (both backends alike)",
         f"- Weights: random (seed 0, calibrated batch-norm statistics); inputs at the variant's size; "
         f"{args.repeats} timed calls per row after one warm-up; median (best) per image",
         "",
-        "| variant | input | batch | backend | providers | ms / image | images / s |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | input | batch | threads | backend | providers | ms / image | images / s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if row[1] == "setup":
             continue
-        name, size, batch, backend, providers, median, best = row
-        lines.append(f"| {name} | {size} | {batch} | {backend} | {providers} | "
+        name, size, batch, threads, backend, providers, median, best = row
+        lines.append(f"| {name} | {size} | {batch} | {threads} | {backend} | {providers} | "
                      f"{median * 1e3:.0f} ({best * 1e3:.0f}) | {1 / median:.2f} |")
-    lines += ["", "Set-up cost (once per process):", ""]
+    lines += ["", "On a shared machine, rows with every core are at the mercy of other processes: an OpenMP",
+              "thread that loses its core stalls the whole parallel region (PyTorch suffers most). The",
+              "single-thread rows are the stable comparison.", "",
+              "Set-up cost (once per process):", ""]
     for row in rows:
         if row[1] == "setup":
             lines.append(f"- {row[0]}: build + calibrate {row[2]:.1f} s, ONNX export {row[3]:.1f} s, "
