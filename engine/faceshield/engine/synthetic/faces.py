@@ -76,10 +76,11 @@ class RenderedFace:
 
 def sample_identity(rng: np.random.Generator) -> FaceSpec:
     """Draw an identity. Same generator state, same identity."""
-    cx = rng.uniform(0.44, 0.56)
-    cy = rng.uniform(0.50, 0.58)
-    a = rng.uniform(0.2, 0.25)
-    b = a * rng.uniform(1.22, 1.36)
+    # Framed like a CelebA crop: the head fills most of the image, background around it.
+    cx = rng.uniform(0.45, 0.55)
+    cy = rng.uniform(0.53, 0.58)
+    a = rng.uniform(0.26, 0.31)
+    b = a * rng.uniform(1.2, 1.32)
     hairline = cy - b * rng.uniform(0.58, 0.66)
     eye_y = cy - b * rng.uniform(0.06, 0.12)
     layout = Layout(

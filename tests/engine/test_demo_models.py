@@ -1,0 +1,73 @@
+"""The shipped demo pair works: its edits hit their targets, TRACER finds the face, and union-
+saliency protection succeeds where uniform noise of the same epsilon does not (issue targets,
+measured on held-out synthetic faces that the build never looked at)."""
+
+from __future__ import annotations
+
+import pytest
+
+from faceshield.engine.default_models import build_default_models, demo_model_set_path
+from faceshield.engine.repository import load_model_set, read_manifest
+from faceshield.engine.synthetic import held_out_faces
+from faceshield.engine.synthetic.evaluate import edit_accuracy, protection_figures, saliency_mae
+
+DEMO = demo_model_set_path()
+pytestmark = pytest.mark.skipif(
+    DEMO is None,
+    reason="no trained demo set in engine/faceshield/engine/assets/models/demo yet "
+           "(scripts/build_demo_models.py writes it)",
+)
+MAX_SET_BYTES = 16 * 2**20
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return read_manifest(DEMO)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_model_set(DEMO, providers=["CPUExecutionProvider"])
+
+
+def fresh_faces(manifest, count: int, offset: int):
+    """Held-out faces past those the build measured (its figures used the first `faces`)."""
+    held = manifest.metrics["held_out"]
+    return held_out_faces(held["seed"], count, manifest.resolution, start=held["faces"] + offset)
+
+
+def test_manifest_records_figures_that_meet_the_targets(manifest):
+    m = manifest.metrics
+    assert m["edit_accuracy"]["overall"] >= 0.90
+    assert m["saliency_mae"] <= 0.05
+    p = m["protection"]
+    assert p["union-saliency"]["success_rate"] >= 0.95
+    assert p["union-saliency"]["psnr"] > p["pgd"]["psnr"]
+    assert p["uniform-noise"]["success_rate"] <= 0.05
+    assert all(m["meets_targets"].values())
+    assert manifest.trained and manifest.produced_by["tool"] == "scripts/build_demo_models.py"
+    assert sum((DEMO / c.file).stat().st_size for c in manifest.components) < MAX_SET_BYTES
+
+
+def test_edits_hit_their_target_attribute(manifest, demo):
+    acc = edit_accuracy(demo.generator, fresh_faces(manifest, 60, 0))
+    assert acc["overall"] >= 0.90, acc
+
+
+def test_tracer_mask_error(manifest, demo):
+    assert saliency_mae(demo.saliency, fresh_faces(manifest, 40, 100)) <= 0.05
+
+
+@pytest.mark.slow
+def test_union_saliency_protects_and_noise_does_not(manifest, demo):
+    faces = fresh_faces(manifest, 4, 200)  # 4 faces x 5 targets = 20 (image, target) pairs
+    f = protection_figures(demo, faces, methods=("union-saliency", "pgd"))
+    assert f["union-saliency"]["success_rate"] >= 0.95, f
+    assert f["union-saliency"]["psnr"] > f["pgd"]["psnr"], f
+    assert f["uniform-noise"]["success_rate"] <= 0.05, f
+
+
+def test_demo_is_the_default(demo):
+    models = build_default_models(with_saliency=False)
+    assert (models.name, models.version, models.trained) == (demo.name, demo.version, True)
+    assert "demo model set" in models.description
