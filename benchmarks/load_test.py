@@ -67,10 +67,9 @@ def test_image(size: int) -> np.ndarray:
 
 
 # -- engine, in this process ---------------------------------------------------------------
-def engine_direct(engine, config, image, targets, callers: int, seconds: float) -> Phase:
+def engine_direct(phase: Phase, engine, config, image, targets, callers: int, seconds: float) -> Phase:
     from faceshield.engine import ProtectRequest
 
-    phase = Phase("engine, direct (1 image per call)", callers)
     lock = threading.Lock()
     end = time.monotonic() + seconds
 
@@ -90,14 +89,13 @@ def engine_direct(engine, config, image, targets, callers: int, seconds: float) 
         t.start()
     for t in threads:
         t.join()
-    phase.seconds = time.monotonic() - t0
+    phase.seconds += time.monotonic() - t0
     return phase
 
 
-def engine_batched(engine, config, image, targets, batch: int, seconds: float) -> Phase:
+def engine_batched(phase: Phase, engine, config, image, targets, batch: int, seconds: float) -> Phase:
     from faceshield.engine import ProtectRequest
 
-    phase = Phase(f"engine, batched ({batch} per call)", 1)
     t0 = time.monotonic()
     end = t0 + seconds
     while time.monotonic() < end:
@@ -105,7 +103,7 @@ def engine_batched(engine, config, image, targets, batch: int, seconds: float) -
         engine.protect([ProtectRequest(image, targets=targets, seed=i) for i in range(batch)], config)
         phase.latencies += [time.monotonic() - t] * batch
         phase.images += batch
-    phase.seconds = time.monotonic() - t0
+    phase.seconds += time.monotonic() - t0
     return phase
 
 
@@ -124,10 +122,9 @@ def start_server(args) -> tuple[subprocess.Popen, int]:
     return proc, int(line.split()[4])
 
 
-async def service_unary(target: str, request_args: dict, image, callers: int, seconds: float) -> Phase:
+async def service_unary(phase: Phase, target: str, request_args: dict, image, callers: int, seconds: float) -> Phase:
     from faceshield.client import AsyncFaceShieldClient, FaceShieldError
 
-    phase = Phase("service, unary ProtectImage", callers)
     async with AsyncFaceShieldClient(target, timeout=600) as client:
         await client.wait_until_serving(120)
         await client.protect(image, **request_args)  # connection set up, caches warm
@@ -147,15 +144,14 @@ async def service_unary(target: str, request_args: dict, image, callers: int, se
 
         t0 = time.monotonic()
         await asyncio.gather(*(caller(k) for k in range(callers)))
-        phase.seconds = time.monotonic() - t0
+        phase.seconds += time.monotonic() - t0
     return phase
 
 
-async def service_stream(target: str, request_args: dict, image, window: int, seconds: float) -> Phase:
+async def service_stream(phase: Phase, target: str, request_args: dict, image, window: int, seconds: float) -> Phase:
     from faceshield.client import AsyncFaceShieldClient
     from faceshield.client._common import protect_request
 
-    phase = Phase("service, ProtectStream", window)
     sent: dict[str, float] = {}
     async with AsyncFaceShieldClient(target, timeout=600) as client:
         await client.wait_until_serving(120)
@@ -179,7 +175,7 @@ async def service_stream(target: str, request_args: dict, image, window: int, se
                 phase.images += 1
             else:
                 phase.errors += 1
-        phase.seconds = time.monotonic() - t0
+        phase.seconds += time.monotonic() - t0
     return phase
 
 
@@ -191,7 +187,9 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--callers", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=20.0, help="per phase")
+    p.add_argument("--seconds", type=float, default=20.0, help="per phase, in all")
+    p.add_argument("--rounds", type=int, default=4, help="phases take turns this many times (fairer on a "
+                                                           "machine whose background load drifts)")
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--targets", default="Male", help="comma-separated; 'all' for every attribute")
@@ -220,17 +218,22 @@ def main(argv: list[str] | None = None) -> int:
     from faceshield.engine import ProtectRequest
 
     engine.protect([ProtectRequest(image, targets=targets)], config)  # warm-up
-    phases = [engine_direct(engine, config, image, targets, args.callers, args.seconds)]
-    phases.append(engine_batched(engine, config, image, targets, min(args.callers, args.max_batch), args.seconds))
-    print(phases[0].row(), phases[1].row(), sep="\n", flush=True)
-
+    batch = min(args.callers, args.max_batch)
+    direct, batched, unary, stream = phases = [
+        Phase("engine, direct (1 image per call)", args.callers), Phase(f"engine, batched ({batch} per call)", 1),
+        Phase("service, unary ProtectImage", args.callers), Phase("service, ProtectStream", args.callers),
+    ]
+    slice_s = args.seconds / args.rounds
     proc, port = start_server(args)
     try:
         target = f"127.0.0.1:{port}"
-        phases.append(asyncio.run(service_unary(target, request_args, image, args.callers, args.seconds)))
-        print(phases[-1].row(), flush=True)
-        phases.append(asyncio.run(service_stream(target, request_args, image, args.callers, args.seconds)))
-        print(phases[-1].row(), flush=True)
+        for r in range(args.rounds):
+            engine_direct(direct, engine, config, image, targets, args.callers, slice_s)
+            engine_batched(batched, engine, config, image, targets, batch, slice_s)
+            asyncio.run(service_unary(unary, target, request_args, image, args.callers, slice_s))
+            asyncio.run(service_stream(stream, target, request_args, image, args.callers, slice_s))
+            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{ph.throughput:.2f}" for ph in phases) + " images/s",
+                  flush=True)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -238,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
 
-    direct, batched, unary, stream = phases
     best_service = max(unary.throughput, stream.throughput)
     lines = [
         "# Load test: the gRPC service against the engine called directly",
@@ -249,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         f"generator (untrained, StarGAN layout at conv_dim 8), no saliency model; torch {torch.__version__}, "
         f"{args.threads} torch thread(s) per process; server max batch {args.max_batch}, "
         f"batch wait {args.batch_wait_ms:g} ms.",
-        f"- Each phase runs {args.seconds:.0f} s with {args.callers} concurrent callers; latency is per image, "
-        "from the call to its answer.",
+        f"- Each phase runs {args.seconds:.0f} s in all with {args.callers} concurrent callers, in {args.rounds} "
+        "turns (direct, batched, unary, stream, direct, ...) so that all four see the same drift in the "
+        "machine's background load; latency is per image, from the call to its answer.",
         "",
         "| phase | callers | images | seconds | images/s | p50 ms | p95 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -266,13 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         "A negative cost means the service was faster: its micro-batcher gathers concurrent callers into "
         "one engine batch, which single-image calls to the engine cannot do. The engine's batched loop "
         "is the ceiling; the gap to it is what the service costs (decode, encode, transport, waiting "
-        "for batch-mates). On a shared 2-core machine, phases run minutes apart can differ by more than "
-        "that gap; rerun for figures that matter.",
+        "for batch-mates). The machine is shared: its background load moves these figures by tens of "
+        "percent from one run to the next; the turns spread that drift over all phases.",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
-    print("\n".join(lines[10:]))
+    print("\n".join(lines[7:]))
     print(f"wrote {args.out}")
     return 0
 
