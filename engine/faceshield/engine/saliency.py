@@ -16,9 +16,10 @@ Where each step happens:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -218,11 +219,29 @@ class TorchSaliency(_SaliencyRunner):
         return self.graph(batch.to(self.device))
 
 
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run the default's small start-up work (one calibration pass, one trace) on one thread.
+
+    On a machine whose cores are shared, a multi-threaded PyTorch pass stalls whenever one of its
+    threads loses its core: measured on the 2-core dev box under load, 30 s with two threads
+    against 3 s with one. The setting is process-wide, so it is restored right after; other
+    threads running PyTorch meanwhile would only run slower, never differently.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _default_tracer(seed: int | None) -> tuple[TRACER, str, int]:
     from .default_models import DEFAULT_SEED  # here, not at import: default_models imports us
 
     seed = DEFAULT_SEED if seed is None else seed
-    tracer = build_tracer(DEFAULT_VARIANT, seed=seed, input_size=DEFAULT_INPUT_SIZE, calibrate=True)
+    with _one_torch_thread():
+        tracer = build_tracer(DEFAULT_VARIANT, seed=seed, input_size=DEFAULT_INPUT_SIZE, calibrate=True)
     name = f"TRACER {DEFAULT_VARIANT} (embedded, untrained, seed {seed}, input {DEFAULT_INPUT_SIZE})"
     return tracer, name, seed
 
@@ -230,10 +249,14 @@ def _default_tracer(seed: int | None) -> tuple[TRACER, str, int]:
 def build_default_saliency(seed: int | None = None) -> TracerSaliency:
     """The embedded default M_sm model: TE-0's architecture at input 128, weights drawn from a
     fixed seed with batch-norm statistics calibrated on synthetic images, exported to ONNX in
-    memory. UNTRAINED: its map is arithmetic, not saliency (see default_models)."""
+    memory. UNTRAINED: its map is arithmetic, not saliency (see default_models).
+
+    Its session uses one CPU thread: at 128 pixels a call takes tens of milliseconds on one
+    core, and a single thread cannot stall on a busy machine."""
     tracer, name, seed = _default_tracer(seed)
-    data = export_onnx(tracer, metadata={"faceshield.trained": "false", "faceshield.seed": str(seed)})
-    return TracerSaliency(data, name=name)
+    with _one_torch_thread():
+        data = export_onnx(tracer, metadata={"faceshield.trained": "false", "faceshield.seed": str(seed)})
+    return TracerSaliency(data, name=name, threads=1)
 
 
 def build_default_torch_saliency(device: str | torch.device | None = None, seed: int | None = None) -> TorchSaliency:
