@@ -31,6 +31,9 @@ lint: $(STAMP)
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+check-protos: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py --check
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_bench.py
 
