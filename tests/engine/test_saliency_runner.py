@@ -157,7 +157,9 @@ def test_engine_default_models_use_it(default_saliency, monkeypatch):
     from faceshield.engine import default_models, saliency
 
     monkeypatch.setattr(saliency, "build_default_saliency", lambda: default_saliency)  # built once
-    models = default_models.build_default_models()
+    # The fixed-seed models (build_default_models prefers a bundled trained demo set where one exists).
+    build = getattr(default_models, "build_untrained_models", default_models.build_default_models)
+    models = build()
     assert models.saliency is default_saliency
     assert models.saliency_name == default_saliency.name
     assert models.providers == default_saliency.providers
