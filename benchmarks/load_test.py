@@ -110,8 +110,9 @@ def engine_batched(phase: Phase, engine, config, image, targets, batch: int, sec
 # -- the service, in a subprocess ----------------------------------------------------------
 def start_server(args) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
+    model_args = (["--models", args.models] if args.models else []) + ([] if needs_saliency(args) else ["--no-saliency"])
     cmd = [sys.executable, "-m", "faceshield.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-           "--metrics-port", "-1", "--no-saliency", "--max-batch", str(args.max_batch),
+           "--metrics-port", "-1", "--device", args.device, *model_args, "--max-batch", str(args.max_batch),
            "--queue-length", str(max(64, 4 * args.callers)), "--stream-window", str(args.callers),
            "--batch-wait-ms", str(args.batch_wait_ms)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -179,6 +180,12 @@ async def service_stream(phase: Phase, target: str, request_args: dict, image, w
     return phase
 
 
+def needs_saliency(args) -> bool:
+    from faceshield.engine.config import METHODS
+
+    return METHODS[args.method].mask != "none"
+
+
 def machine() -> str:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, load average {load} at start"
@@ -196,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--batch-wait-ms", type=float, default=5.0, help="the server's longest wait for batch-mates")
     p.add_argument("--threads", type=int, default=1, help="torch threads in each process (same for both)")
+    p.add_argument("--method", default="pgd", help="attack method of every request (default pgd)")
+    p.add_argument("--models", default=None, help="model set (path or name) for both; default: the embedded one")
+    p.add_argument("--device", default="cpu", help="cpu or cuda, for the engine and the server alike")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--label", default="2-core CPU dev box", help="machine name for the report")
     args = p.parse_args(argv)
@@ -209,12 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     targets = None if args.targets == "all" else args.targets.split(",")
     image = test_image(args.size)
-    config = AttackConfig.for_method("pgd", steps=args.steps)
-    request_args = {"method": "pgd", "steps": args.steps, "targets": targets}
+    config = AttackConfig.for_method(args.method, steps=args.steps)
+    request_args = {"method": args.method, "steps": args.steps, "targets": targets}
     started = dt.datetime.now(dt.UTC)
     where = machine()
 
-    engine = FaceShieldEngine(build_default_models(with_saliency=False), limits=Limits(max_batch=args.max_batch))
+    if args.models:
+        from faceshield.engine.repository import load_model_set
+
+        models = load_model_set(args.models, with_saliency=needs_saliency(args))
+    else:
+        models = build_default_models(with_saliency=needs_saliency(args))
+    engine = FaceShieldEngine(models, device=args.device, limits=Limits(max_batch=args.max_batch))
     from faceshield.engine import ProtectRequest
 
     engine.protect([ProtectRequest(image, targets=targets)], config)  # warm-up
@@ -247,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- Date: {started:%Y-%m-%d %H:%M} UTC; machine: {args.label} ({where}).",
         f"- Command: `python benchmarks/load_test.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
-        f"- Work per image: `pgd`, {args.steps} steps, targets {args.targets}, {args.size}x{args.size}, embedded "
-        f"generator (untrained, StarGAN layout at conv_dim 8), no saliency model; torch {torch.__version__}, "
+        f"- Work per image: `{args.method}`, {args.steps} steps, targets {args.targets}, {args.size}x{args.size}, "
+        f"models {models.name} {models.version} (saliency: {models.saliency_name}), device {args.device}; torch {torch.__version__}, "
         f"{args.threads} torch thread(s) per process; server max batch {args.max_batch}, "
         f"batch wait {args.batch_wait_ms:g} ms.",
         f"- Each phase runs {args.seconds:.0f} s in all with {args.callers} concurrent callers, in {args.rounds} "
