@@ -1,0 +1,225 @@
+"""What happens to photos after they are protected: re-encoding, rescaling, blur.
+
+Each transform maps an (H, W, 3) uint8 image to another of the same size. `evaluate_pair`
+measures a protected image against its original, plainly and under each transform.
+
+Reference choice. Under a transform T the question is whether G's edit of T(protected) is still
+disrupted compared with the edit the forger would have got from T(original) through the same
+channel: the metrics are those of `engine.evaluate(T(original), T(protected))`, i.e. output MSE
+between G(T(x_adv), c) and G(T(I), c). Comparing with G(I) instead (Ruiz's reference) would
+count the transform's own effect on G as protection; `control` measures that effect
+(G(T(I), c) against G(I, c)) so the report can show how large it is.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+
+from ..errors import InvalidInputError
+from ..io.images import to_tensor
+from ..metrics import InputMetrics, TargetMetrics, output_metrics
+from ..models.labels import create_labels
+from ..ops.geometry import crop_resize, resolve_box
+
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def jpeg(quality: int) -> Transform:
+    """Re-encode as baseline JPEG at `quality` (Pillow/libjpeg defaults: 4:2:0 chroma)."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+        buffer.seek(0)
+        with Image.open(buffer) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+    return apply
+
+
+def downscale(factor: int = 2) -> Transform:
+    """Shrink by `factor` (Lanczos, antialiased, as photo sites do) and enlarge back (bicubic)."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        small = Image.fromarray(image).resize((max(1, w // factor), max(1, h // factor)), Image.LANCZOS)
+        return np.asarray(small.resize((w, h), Image.BICUBIC), dtype=np.uint8).copy()
+
+    return apply
+
+
+def gaussian_blur(sigma: float = 1.0) -> Transform:
+    """Pillow's Gaussian blur with standard deviation `sigma` pixels."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(sigma)), dtype=np.uint8).copy()
+
+    return apply
+
+
+TRANSFORMS: dict[str, Transform] = {
+    "jpeg95": jpeg(95),
+    "jpeg85": jpeg(85),
+    "jpeg75": jpeg(75),
+    "downscale2": downscale(2),
+    "blur1": gaussian_blur(1.0),
+}
+TRANSFORM_LABELS = {
+    "jpeg95": "JPEG q95",
+    "jpeg85": "JPEG q85",
+    "jpeg75": "JPEG q75",
+    "downscale2": "downscale x2 and back",
+    "blur1": "Gaussian blur sigma 1",
+}
+# Bump when a transform's definition changes, so an old run is not resumed with new numbers.
+TRANSFORMS_VERSION = 1
+
+
+def resolve_transforms(names: Sequence[str]) -> list[str]:
+    unknown = [n for n in names if n not in TRANSFORMS]
+    if unknown:
+        raise InvalidInputError("robustness", f"unknown transform {unknown[0]!r}; choose from {', '.join(TRANSFORMS)}")
+    return list(dict.fromkeys(names))
+
+
+@dataclass
+class PairEvaluation:
+    """SPEC 4 metrics of (original, protected), plainly and under each transform."""
+
+    input: InputMetrics
+    targets: list[TargetMetrics]
+    transformed: dict[str, list[TargetMetrics]] = field(default_factory=dict)
+
+
+def evaluate_pair(engine, original: np.ndarray, protected: np.ndarray,
+                  original_attributes: Sequence[float] | None = None, targets: Sequence[str] | None = None,
+                  face_box: tuple[int, int, int, int] | None = None,
+                  transforms: Sequence[str] = ()) -> PairEvaluation:
+    """The engine's metrics for a protected image, and its disruption under each transform."""
+    names = resolve_transforms(transforms)
+    inp, per_target = engine.evaluate(original, protected, original_attributes, targets, face_box)
+    out = PairEvaluation(inp, per_target)
+    out.transformed = transformed_metrics(engine, original, protected, original_attributes, targets, face_box, names)
+    return out
+
+
+def transformed_metrics(engine, original: np.ndarray, protected: np.ndarray,
+                        original_attributes: Sequence[float] | None, targets: Sequence[str] | None,
+                        face_box: tuple[int, int, int, int] | None,
+                        transforms: Sequence[str]) -> dict[str, list[TargetMetrics]]:
+    """Per transform T: output metrics of G(T(protected)) against G(T(original))."""
+    out = {}
+    for name in resolve_transforms(transforms):
+        t = TRANSFORMS[name]
+        _, metrics = engine.evaluate(t(original), t(protected), original_attributes, targets, face_box)
+        out[name] = metrics
+    return out
+
+
+def control_metrics(engine, original: np.ndarray, original_attributes: Sequence[float] | None,
+                    targets: Sequence[str] | None, face_box: tuple[int, int, int, int] | None,
+                    transforms: Sequence[str]) -> dict[str, list[TargetMetrics]]:
+    """Per transform T, with no protection at all: G(T(original)) against G(original).
+
+    How often the transform alone would pass Ruiz's success rule if G(original) were the
+    reference; the reason the robustness numbers use G(T(original)) instead.
+    """
+    out = {}
+    for name in resolve_transforms(transforms):
+        _, metrics = engine.evaluate(original, TRANSFORMS[name](original), original_attributes, targets, face_box)
+        out[name] = metrics
+    return out
+
+
+class TransformedBatch:
+    """`transformed_metrics` for many images at once, with G(T(original)) computed once.
+
+    The evaluation runner attacks the same image with many configurations; the reference edits
+    G(T(I), c_t) do not depend on the configuration, so they are cached per (image, transform,
+    target). Each generator call covers every image of the batch. The numbers are those of
+    `engine.evaluate` up to float rounding of batched convolutions (the same `output_metrics`).
+    """
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._refs: dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def clear(self) -> None:
+        self._refs.clear()
+
+    def _crop(self, image: np.ndarray, face_box) -> torch.Tensor:
+        box = resolve_box(face_box, image.shape[0], image.shape[1])
+        x = to_tensor(image)[None].to(self.engine.device)
+        return crop_resize(x, box, self.engine.models.resolution)[0]
+
+    def _labels(self, attributes: Sequence[float] | None, targets: Sequence[str]) -> torch.Tensor:
+        names = list(self.engine.attributes)
+        row = [0.0] * len(names) if not attributes else [float(v) for v in attributes]
+        return create_labels(torch.tensor([row]), names, list(targets))[0]  # (T, c)
+
+    def metrics(self, keys: Sequence[str], originals: Sequence[np.ndarray], protected: Sequence[np.ndarray],
+                attributes: Sequence[Sequence[float] | None], targets: Sequence[str],
+                transforms: Sequence[str], face_boxes: Sequence | None = None) -> list[dict[str, list[TargetMetrics]]]:
+        """Per image (identified by `keys[i]` for the cache): transform -> per-target metrics."""
+        names = resolve_transforms(transforms)
+        n = len(originals)
+        boxes = list(face_boxes) if face_boxes is not None else [None] * n
+        targets = list(targets)
+        out: list[dict[str, list[TargetMetrics]]] = [{} for _ in range(n)]
+        labels = torch.stack([self._labels(a, targets) for a in attributes]).to(self.engine.device)  # (n, T, c)
+        for name in names:
+            base, refs = self._references(keys, originals, labels, targets, name, boxes)
+            adv = torch.stack([self._crop(TRANSFORMS[name](protected[i]), boxes[i]) for i in range(n)])
+            outs = self.engine.protector.generate(adv, labels)
+            for i, row in enumerate(output_metrics(base, refs, outs, targets)):
+                out[i][name] = row
+        return out
+
+    def control(self, keys: Sequence[str], originals: Sequence[np.ndarray],
+                attributes: Sequence[Sequence[float] | None], targets: Sequence[str], transforms: Sequence[str],
+                face_boxes: Sequence | None = None) -> list[dict[str, list[TargetMetrics]]]:
+        """`control_metrics` for many images: G(T(I), c_t) against G(I, c_t), no protection."""
+        n = len(originals)
+        boxes = list(face_boxes) if face_boxes is not None else [None] * n
+        targets = list(targets)
+        labels = torch.stack([self._labels(a, targets) for a in attributes]).to(self.engine.device)
+        crops = torch.stack([self._crop(originals[i], boxes[i]) for i in range(n)])
+        plain = self.engine.protector.generate(crops, labels)
+        out: list[dict[str, list[TargetMetrics]]] = [{} for _ in range(n)]
+        for name in resolve_transforms(transforms):
+            _, refs = self._references(keys, originals, labels, targets, name, boxes)
+            for i, row in enumerate(output_metrics(crops, plain, refs, targets)):
+                out[i][name] = row
+        return out
+
+    def prepare(self, keys: Sequence[str], originals: Sequence[np.ndarray],
+                attributes: Sequence[Sequence[float] | None], targets: Sequence[str], transforms: Sequence[str],
+                face_boxes: Sequence | None = None) -> None:
+        """Compute and cache G(T(I), c_t) for these images and every target, in one batch per
+        transform, so that the references never depend on which call needed them first (a
+        resumed run then repeats an uninterrupted one exactly)."""
+        n = len(originals)
+        boxes = list(face_boxes) if face_boxes is not None else [None] * n
+        labels = torch.stack([self._labels(a, list(targets)) for a in attributes]).to(self.engine.device)
+        for name in resolve_transforms(transforms):
+            self._references(keys, originals, labels, list(targets), name, boxes)
+
+    def _references(self, keys, originals, labels, targets, name, boxes) -> tuple[torch.Tensor, torch.Tensor]:
+        """T(I) at generator resolution (n, 3, R, R) and G(T(I), c_t) (n, T, 3, R, R), cached."""
+        n = len(originals)
+        need = [i for i in range(n) if any((keys[i], name, tg) not in self._refs for tg in targets)]
+        if need:
+            crops = torch.stack([self._crop(TRANSFORMS[name](originals[i]), boxes[i]) for i in need])
+            refs = self.engine.protector.generate(crops, labels[need])
+            for row, i in enumerate(need):
+                for k, tg in enumerate(targets):
+                    self._refs[(keys[i], name, tg)] = (crops[row], refs[row, k])
+        base = torch.stack([self._refs[(keys[i], name, targets[0])][0] for i in range(n)])
+        refs = torch.stack([torch.stack([self._refs[(keys[i], name, tg)][1] for tg in targets]) for i in range(n)])
+        return base, refs
