@@ -3,17 +3,20 @@
 
 One process, one wall-time budget (--seconds, everything included):
   1. render the training faces (seeded; every identity under all 12 attribute vectors);
-  2. train the StarGAN generator (scripts/train_demo_stargan.py), then TRACER TE-0
-     (scripts/train_demo_tracer.py), splitting the time left between them;
-  3. save both as PyTorch checkpoints under --work/checkpoints (the export can be redone from
-     them with --from-checkpoints, e.g. on a machine that has ONNX Runtime);
-  4. export: TorchScript generator and ONNX TRACER, each checked against its PyTorch model;
-     TRACER's convolution weights stored as int8 (or float16) to keep the set small;
-  5. measure the exported pair on held-out synthetic faces (edit accuracy from pixels, TRACER
-     MAE, protection success of union-saliency and pgd, uniform noise) and write the set with
-     those figures in its manifest, atomically, to --out.
+  2. train each StarGAN candidate (scripts/train_demo_stargan.py; by default two: conv_dim 16
+     with the paired term throughout, conv_dim 32 with the paired term fading so that the
+     official losses finish the training), then TRACER TE-0 (scripts/train_demo_tracer.py),
+     sharing the time left equally;
+  3. save every model as a PyTorch checkpoint under --work/checkpoints (the export can be redone
+     from them with --from-checkpoints, e.g. on a machine that has ONNX Runtime);
+  4. export: TorchScript generators and the ONNX TRACER, each checked against its PyTorch
+     model; TRACER's convolution weights stored as int8 (or float16) to keep the set small;
+  5. measure each candidate with TRACER, as exported, on held-out synthetic faces (edit accuracy
+     read from the pixels, TRACER MAE, protection success of union-saliency and pgd, uniform
+     noise), keep the candidate that meets the most targets, and write the set with its figures
+     (and every candidate's) in the manifest, atomically, to --out.
 
-    python scripts/build_demo_models.py --device cuda --seconds 330 --work OUT --out OUT/demo
+    python scripts/build_demo_models.py --device cuda --seconds 345 --work OUT --out OUT/demo
     python scripts/build_demo_models.py --from-checkpoints OUT/checkpoints --out engine/faceshield/engine/assets/models/demo
 
 Same seed and iteration counts, same weights (on one machine; GPUs are not bit-reproducible).
@@ -47,10 +50,10 @@ from faceshield.engine.synthetic import held_out_faces, render_pool  # noqa: E40
 log = logging.getLogger("build_demo_models")
 
 DEMO_NAME = "demo"
-STARGAN_CKPT = "stargan_G.pt"
 TRACER_CKPT = "tracer.pt"
 RECORD = "record.json"
 TARGETS = {"edit_accuracy": 0.90, "saliency_mae": 0.05, "union_success": 0.95, "noise_success": 0.05}
+DEFAULT_CANDIDATES = ("g16:conv_dim=16", "g32:conv_dim=32,pair_decay_to=0.2")
 
 
 # -- ONNX weight storage ---------------------------------------------------------------------
@@ -119,97 +122,122 @@ def choose_weight_storage(t: TRACER, onnx_full: bytes, faces, wanted: str) -> tu
 
 
 # -- stages ----------------------------------------------------------------------------------
-def train(args: argparse.Namespace, deadline: float, work: Path) -> tuple[Generator, TRACER, dict]:
-    g_settings = stargan_training.settings_from_args(_sub(args, "g_"))
+def parse_candidate(text: str, base: stargan_training.StarGANSettings) -> tuple[str, stargan_training.StarGANSettings]:
+    """"name:field=value,field=value" -> (name, settings with those fields changed)."""
+    name, _, spec = text.partition(":")
+    if not name.isidentifier():
+        raise SystemExit(f"candidate {text!r}: start with a name, e.g. g16:conv_dim=16")
+    fields = dict(base.__dict__)
+    for item in filter(None, spec.split(",")):
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"candidate {name}: unknown StarGAN setting {key!r}")
+        fields[key] = type(fields[key])(value)
+    return name, stargan_training.StarGANSettings(**fields)
+
+
+def stargan_checkpoint(name: str) -> str:
+    return f"stargan_{name}.pt"
+
+
+def train(args: argparse.Namespace, deadline: float, work: Path) -> tuple[dict[str, Generator], TRACER, dict]:
+    base = stargan_training.settings_from_args(_sub(args, "g_"))
+    candidates = [parse_candidate(c, base) for c in (args.candidate or DEFAULT_CANDIDATES)]
     t_settings = tracer_training.settings_from_args(_sub(args, "t_"))
-    if t_settings.resolution != g_settings.resolution:
-        t_settings = tracer_training.TracerSettings(**{**t_settings.__dict__, "resolution": g_settings.resolution})
+    if any(c.resolution != base.resolution for _, c in candidates):
+        raise SystemExit("every candidate must share the resolution (set it with --g-resolution)")
+    if t_settings.resolution != base.resolution:
+        t_settings = tracer_training.TracerSettings(**{**t_settings.__dict__, "resolution": base.resolution})
     t0 = time.perf_counter()
-    pool = render_pool(args.seed, "train", max(g_settings.identities, t_settings.identities),
-                       g_settings.resolution, workers=args.workers)
+    identities = max([c.identities for _, c in candidates] + [t_settings.identities])
+    pool = render_pool(args.seed, "train", identities, base.resolution, workers=args.workers)
     log.info("rendered %d identities x 12 in %.1f s", len(pool), time.perf_counter() - t0)
 
-    left = deadline - time.perf_counter() - args.reserve
-    if left < 10:
-        raise SystemExit(f"--seconds leaves {left:.0f} s for training after rendering and the reserve; raise it")
-    g_seconds = left * args.stargan_share
-    log.info("training budget %.0f s: StarGAN %.0f s, TRACER the rest", left, g_seconds)
-    g, g_record = stargan_training.train_stargan(g_settings, args.device, args.seed, g_seconds,
-                                                 log_every=args.log_every, pool=pool)
-    _save(g.state_dict(), work / "checkpoints" / STARGAN_CKPT)
+    record: dict = {"pool": {"seed": args.seed, "identities": len(pool)}, "candidates": {}}
+    generators: dict[str, Generator] = {}
+    for k, (name, settings) in enumerate(candidates):
+        left = deadline - time.perf_counter() - args.reserve
+        share = left / (len(candidates) - k + 1)  # this candidate, the rest, and TRACER: equal shares
+        if share < 5:
+            raise SystemExit(f"--seconds leaves {left:.0f} s for training after rendering and the reserve; raise it")
+        log.info("StarGAN candidate %s: %.0f s (%s)", name, share, settings)
+        g, g_record = stargan_training.train_stargan(settings, args.device, args.seed, share,
+                                                     log_every=args.log_every, pool=pool)
+        _save(g.state_dict(), work / "checkpoints" / stargan_checkpoint(name))
+        generators[name] = g
+        record["candidates"][name] = g_record
     t_seconds = max(deadline - time.perf_counter() - args.reserve, 5.0)
     t, t_record = tracer_training.train_tracer(t_settings, args.device, args.seed + 1, t_seconds,
                                                log_every=args.log_every, pool=pool)
     _save({k: v.half() if v.is_floating_point() else v for k, v in t.state_dict().items()},
           work / "checkpoints" / TRACER_CKPT)
-    record = {"stargan": g_record, "tracer": t_record, "pool": {"seed": args.seed, "identities": len(pool)}}
-    return g, t, record
+    record["tracer"] = t_record
+    return generators, t, record
 
 
-def load_checkpoints(folder: Path) -> tuple[Generator, TRACER, dict]:
+def load_checkpoints(folder: Path) -> tuple[dict[str, Generator], TRACER, dict]:
     record = json.loads((folder.parent / RECORD).read_text()) if (folder.parent / RECORD).is_file() else {}
-    g = load_generator(folder / STARGAN_CKPT, c_dim=len(CELEBA_DEFAULT_ATTRIBUTES))
+    generators = {}
+    for path in sorted(folder.glob("stargan_*.pt")):
+        generators[path.stem[len("stargan_"):]] = load_generator(path, c_dim=len(CELEBA_DEFAULT_ATTRIBUTES))
+    if not generators:
+        raise SystemExit(f"no stargan_*.pt in {folder}")
     sd = {k: v.float() if v.is_floating_point() else v for k, v in torch.load(
         folder / TRACER_CKPT, map_location="cpu", weights_only=True).items()}
     settings = record.get("tracer", {}).get("settings", {})
     t = load_tracer(sd, settings.get("variant", "TE-0"), input_size=settings.get("input_size", 128))
-    return g, t, record
+    record.setdefault("candidates", {name: {} for name in generators})
+    return generators, t, record
 
 
-def quick_metrics(g: Generator, t: TRACER, args: argparse.Namespace, resolution: int) -> dict:
+def quick_metrics(generators: dict[str, Generator], t: TRACER, args: argparse.Namespace, resolution: int) -> dict:
     """PyTorch-only figures (no ONNX needed), on the training device."""
     from faceshield.engine.saliency import TorchSaliency
     from faceshield.engine.synthetic.evaluate import edit_accuracy, saliency_mae
 
     faces = held_out_faces(args.seed, args.eval_faces, resolution)
     dev = torch.device(args.device)
-    out = {"edit_accuracy": edit_accuracy(g.to(dev), faces, dev),
-           "saliency_mae": saliency_mae(TorchSaliency(t, device=dev), faces)}
-    g.cpu()
+    out = {"saliency_mae": saliency_mae(TorchSaliency(t, device=dev), faces)}
     t.cpu()
+    for name, g in generators.items():
+        out[f"edit_accuracy_{name}"] = edit_accuracy(g.to(dev), faces, dev)
+        g.cpu()
     return out
 
 
-def export_and_measure(g: Generator, t: TRACER, record: dict, args: argparse.Namespace, out: Path) -> dict:
+def measure_candidate(name: str, g: Generator, sal_bytes: bytes, sal_params: dict, t: TRACER,
+                      record: dict, args: argparse.Namespace, resolution: int, faces, out: Path):
+    """Export one generator, pair it with the exported TRACER in a scratch set, load that set
+    as FaceShield will, and measure it. Returns (metrics, manifest, files)."""
     from faceshield.engine import repository as repo
     from faceshield.engine.synthetic.evaluate import edit_accuracy, protection_figures, saliency_mae
 
-    resolution = int(record.get("stargan", {}).get("settings", {}).get("resolution", args.g_resolution or 64))
     attributes = list(CELEBA_DEFAULT_ATTRIBUTES)
     gen_bytes, ts_diff = repo.export_generator(g, resolution, attributes, {"trained_on": "faceshield synthetic faces"})
-    onnx_full, onnx_diff = repo.export_saliency(t, metadata={"faceshield.trained": "synthetic faces"})
-    faces = held_out_faces(args.seed, args.eval_faces, resolution)
-    storage, sal_bytes, storage_check = choose_weight_storage(t, onnx_full, faces, args.saliency_weights)
-    log.info("exported: TorchScript diff %.1e, ONNX diff %.1e; TRACER weights stored as %s (%.1f MB): %s",
-             ts_diff, onnx_diff, storage, len(sal_bytes) / 1e6, storage_check)
-
-    g_settings, t_settings = record.get("stargan", {}).get("settings", {}), record.get("tracer", {}).get("settings", {})
+    g_record, t_record = record["candidates"].get(name, {}), record.get("tracer", {})
     produced = {
-        "tool": "scripts/build_demo_models.py", "seed": args.seed,
+        "tool": "scripts/build_demo_models.py", "seed": args.seed, "candidate": name,
         "training": {k: {kk: v.get(kk) for kk in ("iterations", "train_seconds", "device", "torch", "seed")}
-                     for k, v in record.items() if k in ("stargan", "tracer")},
+                     for k, v in (("stargan", g_record), ("tracer", t_record))},
         "data": "faceshield.engine.synthetic (procedural faces), train split; held-out figures on the test split",
-        "checks": {"torchscript_max_diff": ts_diff, "onnx_max_diff": onnx_diff, "weight_storage": storage_check},
-        "settings": {"stargan": g_settings, "tracer": t_settings},
+        "checks": {"torchscript_max_diff": ts_diff, **record.get("saliency_checks", {})},
+        "settings": {"stargan": g_record.get("settings", {}), "tracer": t_record.get("settings", {})},
     }
     description = (
         f"Demo pair trained by FaceShield on synthetic faces: StarGAN (official architecture, conv_dim "
         f"{g.conv_dim}, repeat_num {g.repeat_num}, {resolution}px) and TRACER {t.variant.name} (input "
         f"{t.input_size}). For trying FaceShield out; no protection against real deepfake models."
     )
-    gen_params = {"conv_dim": g.conv_dim, "c_dim": g.c_dim, "repeat_num": g.repeat_num}
-    sal_params = {"variant": t.variant.name, "input_size": t.input_size, "weight_storage": storage}
     manifest = repo.build_manifest(
         name=DEMO_NAME, version=args.version, resolution=resolution, attributes=attributes,
-        generator_bytes=gen_bytes, generator_parameters=gen_params,
-        generator_source={"script": "scripts/train_demo_stargan.py"},
+        generator_bytes=gen_bytes, generator_parameters={"conv_dim": g.conv_dim, "c_dim": g.c_dim, "repeat_num": g.repeat_num},
+        generator_source={"script": "scripts/train_demo_stargan.py", "candidate": name},
         saliency_bytes=sal_bytes, saliency_parameters=sal_params,
         saliency_source={"script": "scripts/train_demo_tracer.py"},
         produced_by=produced, trained=True, description=description,
     )
     files = {repo.GENERATOR_FILE: gen_bytes, repo.SALIENCY_FILE: sal_bytes}
-    # Measure the artifacts exactly as they will be loaded: write a scratch set, load it.
-    scratch = out.parent / f".{out.name}.measure"
+    scratch = out.parent / f".{out.name}.measure-{name}"
     if scratch.exists():
         shutil.rmtree(scratch)
     repo.write_model_set(scratch, manifest, files)
@@ -230,9 +258,53 @@ def export_and_measure(g: Generator, t: TRACER, record: dict, args: argparse.Nam
         shutil.rmtree(scratch, ignore_errors=True)
     metrics["targets"] = dict(TARGETS)
     metrics["meets_targets"] = _meets(metrics)
+    log.info("candidate %s: %s", name, json.dumps(metrics))
+    return metrics, manifest, files
+
+
+def _score(metrics: dict) -> tuple:
+    """Which candidate to ship: most targets met, then union-saliency success, then edits."""
+    met = metrics["meets_targets"]
+    return (met["edit_accuracy"], sum(met.values()), metrics["protection"]["union-saliency"]["success_rate"],
+            metrics["edit_accuracy"]["overall"])
+
+
+def export_and_measure(generators: dict[str, Generator], t: TRACER, record: dict, args: argparse.Namespace,
+                       out: Path) -> dict:
+    from faceshield.engine import repository as repo
+
+    resolution = _resolution(record, args)
+    faces = held_out_faces(args.seed, args.eval_faces, resolution)
+    onnx_full, onnx_diff = repo.export_saliency(t, metadata={"faceshield.trained": "synthetic faces"})
+    storage, sal_bytes, storage_check = choose_weight_storage(t, onnx_full, faces, args.saliency_weights)
+    record["saliency_checks"] = {"onnx_max_diff": onnx_diff, "weight_storage": storage_check}
+    log.info("TRACER: ONNX diff %.1e; weights stored as %s (%.1f MB): %s",
+             onnx_diff, storage, len(sal_bytes) / 1e6, storage_check)
+    sal_params = {"variant": t.variant.name, "input_size": t.input_size, "weight_storage": storage}
+    results = {}
+    for name, g in generators.items():
+        try:
+            results[name] = measure_candidate(name, g, sal_bytes, sal_params, t, record, args, resolution, faces, out)
+        except Exception:
+            log.exception("candidate %s failed to export or measure; skipping it", name)
+    if not results:
+        raise SystemExit("no candidate could be exported and measured")
+    best = max(results, key=lambda n: _score(results[n][0]))
+    metrics, manifest, files = results[best]
+    metrics = {**metrics, "candidate": best,
+               "candidates": {n: {"edit_accuracy": r[0]["edit_accuracy"]["overall"], "protection": r[0]["protection"],
+                                  "meets_targets": r[0]["meets_targets"]} for n, r in results.items()}}
     manifest = repo.ModelSetManifest(**{**manifest.__dict__, "metrics": metrics})
     repo.write_model_set(out, manifest, files, overwrite=args.force)
+    log.info("shipping candidate %s", best)
     return metrics
+
+
+def _resolution(record: dict, args: argparse.Namespace) -> int:
+    for c in record.get("candidates", {}).values():
+        if c.get("settings"):
+            return int(c["settings"]["resolution"])
+    return int(args.g_resolution or stargan_training.StarGANSettings().resolution)
 
 
 def _meets(m: dict) -> dict:
@@ -270,9 +342,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--seconds", type=float, default=330.0, help="wall-time budget of the whole build (default 330)")
-    p.add_argument("--reserve", type=float, default=75.0, help="seconds kept for measuring and exporting (default 75)")
-    p.add_argument("--stargan-share", type=float, default=0.5, help="share of the training time for StarGAN")
+    p.add_argument("--seconds", type=float, default=345.0, help="wall-time budget of the whole build (default 345)")
+    p.add_argument("--reserve", type=float, default=90.0, help="seconds kept for measuring and exporting (default 90)")
+    p.add_argument("--candidate", action="append", metavar="NAME:FIELD=V,...",
+                   help="a StarGAN configuration to train (repeatable; default: "
+                        + " and ".join(DEFAULT_CANDIDATES) + "); fields as in --g-*")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=None, help="processes rendering faces (default: all cores)")
     p.add_argument("--out", required=True, help="the model set directory to write (e.g. .../assets/models/demo)")
@@ -305,12 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     log.info("build: device %s, budget %.0f s, seed %d, torch %s", args.device, args.seconds, args.seed, torch.__version__)
 
     if args.from_checkpoints:
-        g, t, record = load_checkpoints(Path(args.from_checkpoints).resolve())
+        generators, t, record = load_checkpoints(Path(args.from_checkpoints).resolve())
     else:
-        g, t, record = train(args, start + args.seconds, work)
+        generators, t, record = train(args, start + args.seconds, work)
         _write_json(work / RECORD, record)
         try:  # figures before export, so that a failed export still leaves them
-            record["quick_metrics"] = quick_metrics(g, t, args, record["stargan"]["settings"]["resolution"])
+            record["quick_metrics"] = quick_metrics(generators, t, args, _resolution(record, args))
             log.info("quick figures (PyTorch): %s", json.dumps(record["quick_metrics"]))
             _write_json(work / RECORD, record)
         except Exception:
@@ -321,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                     "  python scripts/build_demo_models.py --from-checkpoints %s --out %s",
                     ", ".join(missing), work / "checkpoints", work / "checkpoints", out)
         return 0
-    metrics = export_and_measure(g, t, record, args, out)
+    metrics = export_and_measure(generators, t, record, args, out)
     record["metrics"] = metrics
     _write_json(work / RECORD, record)
     log.info("wrote %s in %.0f s; figures: %s", out, time.perf_counter() - start, json.dumps(metrics))

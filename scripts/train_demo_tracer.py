@@ -91,6 +91,7 @@ def train_tracer(settings: TracerSettings, device: str, seed: int, seconds: floa
     s = settings
     dev = torch.device(device)
     torch.manual_seed(seed)
+    torch.set_flush_denormal(True)  # CPU: subnormal activations slow TE-0 down tenfold; no effect on GPU
     t0 = time.perf_counter()
     if pool is None:
         pool = render_pool(seed, "train", s.identities, s.resolution, workers=workers)
