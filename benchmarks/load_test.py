@@ -110,7 +110,7 @@ def engine_batched(phase: Phase, engine, config, image, targets, batch: int, sec
 # -- the service, in a subprocess ----------------------------------------------------------
 def start_server(args) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
-    model_args = (["--models", args.models] if args.models else []) + ([] if needs_saliency(args) else ["--no-saliency"])
+    model_args = (["--models", args.models] if args.models else []) + (["--generator", args.generator] if args.generator else []) + ([] if needs_saliency(args) else ["--no-saliency"])
     cmd = [sys.executable, "-m", "faceshield.cli", "serve", "--host", "127.0.0.1", "--port", "0",
            "--metrics-port", "-1", "--device", args.device, *model_args, "--max-batch", str(args.max_batch),
            "--queue-length", str(max(64, 4 * args.callers)), "--stream-window", str(args.callers),
@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads in each process (same for both)")
     p.add_argument("--method", default="pgd", help="attack method of every request (default pgd)")
     p.add_argument("--models", default=None, help="model set (path or name) for both; default: the embedded one")
+    p.add_argument("--generator", default=None, help="an official-layout StarGAN checkpoint for both (instead of --models)")
     p.add_argument("--device", default="cpu", help="cpu or cuda, for the engine and the server alike")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--label", default="2-core CPU dev box", help="machine name for the report")
@@ -224,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.UTC)
     where = machine()
 
-    if args.models:
+    if args.generator:
+        from faceshield.cli.common import load_models
+
+        models = load_models(argparse.Namespace(generator=args.generator, attributes=None, models=None))
+    elif args.models:
         from faceshield.engine.repository import load_model_set
 
         models = load_model_set(args.models, with_saliency=needs_saliency(args))

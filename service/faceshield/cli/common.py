@@ -16,6 +16,8 @@ from faceshield.engine.modelset import ModelSet
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", metavar="PATH_OR_NAME", help="model set directory or installed name (default: the embedded default)")
     parser.add_argument("--generator", metavar="CKPT", help="official StarGAN generator checkpoint (e.g. 200000-G.ckpt)")
+    parser.add_argument("--resolution", type=int, default=128, metavar="PX",
+                        help="input size of --generator (official checkpoints: 128 or 256; default 128)")
     parser.add_argument("--attributes", metavar="A,B,...", help="attribute names of --generator, comma-separated (default: the CelebA five)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
 
@@ -41,7 +43,7 @@ def load_models(args: argparse.Namespace) -> ModelSet:
         base = build_default_models()
         return ModelSet(
             name=Path(args.generator).name, version="checkpoint", generator=generator,
-            attributes=attributes, resolution=128, saliency=base.saliency, saliency_name=base.saliency_name,
+            attributes=attributes, resolution=getattr(args, "resolution", 128), saliency=base.saliency, saliency_name=base.saliency_name,
             trained=True, description=f"StarGAN checkpoint {args.generator}", providers=base.providers,
         )
     if getattr(args, "models", None):

@@ -27,17 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # not built yet
             # A dependency of this subcommand is missing (e.g. the gRPC extras on a bare GPU
             # box): keep the others usable and say what to install when this one is asked for.
-            _register_unavailable(sub, name, exc.name or str(exc))
+            _register_unavailable(sub, name, f"the Python package {exc.name or exc!s}")
+            continue
+        except (ImportError, RuntimeError) as exc:
+            # e.g. generated gRPC stubs refusing an older grpcio/protobuf at import
+            _register_unavailable(sub, name, f"a compatible dependency ({exc})")
             continue
         module.register(sub)
     return parser
 
 
 def _register_unavailable(sub: argparse._SubParsersAction, name: str, missing: str) -> None:
-    p = sub.add_parser(name, help=f"(unavailable: needs the Python package {missing!r})")
+    p = sub.add_parser(name, help=f"(unavailable: needs {missing})")
 
     def fail(_args: argparse.Namespace) -> int:
-        print(f"faceshield {name}: unavailable, the Python package {missing!r} is not installed", file=sys.stderr)
+        print(f"faceshield {name}: unavailable, it needs {missing}", file=sys.stderr)
         return 2
 
     p.set_defaults(func=fail)
