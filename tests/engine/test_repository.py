@@ -5,6 +5,7 @@ or full destinations) refused with nothing half-written left behind."""
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 from pathlib import Path
@@ -35,9 +36,13 @@ def tiny_saliency_onnx(size: int = 32) -> bytes:
     return model.SerializeToString()
 
 
+@functools.cache
+def tiny_generator_bytes() -> bytes:
+    return repo.export_generator(tiny_generator(), RES, ATTRS)[0]
+
+
 def write_tiny_set(dest: Path, name: str = "tiny", **overrides) -> Path:
-    g = tiny_generator()
-    gen_bytes, _ = repo.export_generator(g, RES, ATTRS)
+    gen_bytes = tiny_generator_bytes()
     sal = tiny_saliency_onnx()
     manifest = repo.build_manifest(
         name=name, version="3", resolution=RES, attributes=ATTRS, generator_bytes=gen_bytes,
@@ -130,8 +135,7 @@ def test_existing_destination_needs_force(tmp_path):
     write_tiny_set(tmp_path / "tiny")
     with pytest.raises(repo.ModelSetWriteError, match="already exists"):
         write_tiny_set(tmp_path / "tiny")
-    g = tiny_generator()
-    gen_bytes, _ = repo.export_generator(g, RES, ATTRS)
+    gen_bytes = tiny_generator_bytes()
     m = repo.build_manifest(name="tiny", version="4", resolution=RES, attributes=ATTRS, generator_bytes=gen_bytes,
                             generator_parameters={}, generator_source={}, saliency_bytes=None, produced_by={})
     repo.write_model_set(tmp_path / "tiny", m, {repo.GENERATOR_FILE: gen_bytes}, overwrite=True)
