@@ -16,7 +16,7 @@ One process, one wall-time budget (--seconds, everything included):
      noise), keep the candidate that meets the most targets, and write the set with its figures
      (and every candidate's) in the manifest, atomically, to --out.
 
-    python scripts/build_demo_models.py --device cuda --seconds 345 --work OUT --out OUT/demo
+    python scripts/build_demo_models.py --device cuda --seconds 330 --work OUT --out OUT/demo
     python scripts/build_demo_models.py --from-checkpoints OUT/checkpoints --out engine/faceshield/engine/assets/models/demo
 
 Same seed and iteration counts, same weights (on one machine; GPUs are not bit-reproducible).
@@ -345,8 +345,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--seconds", type=float, default=345.0, help="wall-time budget of the whole build (default 345)")
-    p.add_argument("--reserve", type=float, default=90.0, help="seconds kept for measuring and exporting (default 90)")
+    p.add_argument("--seconds", type=float, default=330.0, help="wall-time budget of the whole build (default 330)")
+    p.add_argument("--reserve", type=float, default=85.0, help="seconds kept for exporting and measuring (default 85)")
     p.add_argument("--candidate", action="append", metavar="NAME:FIELD=V,...",
                    help="a StarGAN configuration to train (repeatable; default: "
                         + " and ".join(DEFAULT_CANDIDATES) + "); fields as in --g-*")
