@@ -62,7 +62,7 @@ def build_default_models(with_saliency: bool = True) -> ModelSet:
         from .repository import load_model_set
 
         models = load_model_set(demo, with_saliency=with_saliency)
-        models.description = f"{DEMO_NOTICE} ({models.description})" if models.description else DEMO_NOTICE
+        models.description = f"{DEMO_NOTICE} [{models.name} v{models.version}]"
         log.info("default models: the demo set %s %s", models.name, models.version)
         return models
     return build_untrained_models(with_saliency)
