@@ -291,6 +291,8 @@ def test_masked_rows_are_skipped_without_a_saliency_model(folder, tmp_path):
     md = paths["markdown"].read_text()
     assert "Skipped rows" in md and "saliency model" in md
     assert ev.status()["complete"]
+    # The figures fall back to a row that ran; its masks are drawn as "not used".
+    assert ev.figure_row.key == "pgd" and (tmp_path / "figures" / "sample-000-joint.png").is_file()
 
 
 # -- data layouts ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 GRID_COLUMNS = ("original", "saliency mask", "union mask", "manipulation mask", "G(original)", "protected", "G(protected)")
+SHARED_COLUMNS = (0, 1, 2, 3, 5)  # original, the three masks, protected
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (0, 0, 0))
 MARKERS = ("circle", "square", "triangle", "diamond")
@@ -49,7 +50,8 @@ def _tile(image: np.ndarray | None, size: int) -> Image.Image:
 
 def sample_grid(rows: Sequence[dict], title: str = "", tile: int = 128) -> Image.Image:
     """Rows of dicts with `target`, `original`, `masks` (name -> (R, R) float), `g_original`,
-    `protected`, `g_protected` (uint8 images) and optional `mse` / `psnr` captions."""
+    `protected`, `g_protected` (uint8 images) and optional `mse` / `psnr` captions; `repeat`
+    leaves the image and mask columns blank where they equal the row above."""
     pad, label_w, head, foot = 6, 110, 40 if title else 22, 16
     width = label_w + len(GRID_COLUMNS) * (tile + pad) + pad
     height = head + len(rows) * (tile + foot + pad) + pad
@@ -69,8 +71,10 @@ def sample_grid(rows: Sequence[dict], title: str = "", tile: int = 128) -> Image
                  *(display_mask(masks[k]) if k in masks else None for k in ("saliency", "union", "manipulation")),
                  row["g_original"], row["protected"], row["g_protected"]]
         for c, cell in enumerate(cells):
+            if row.get("repeat") and c in SHARED_COLUMNS:
+                continue  # same as the row above (one protected image for every target)
             canvas.paste(_tile(cell, tile), (label_w + pad + c * (tile + pad), y))
-        captions = {5: f"PSNR {row['psnr']:.2f} dB" if row.get("psnr") is not None else "",
+        captions = {5: f"PSNR {row['psnr']:.2f} dB" if row.get("psnr") is not None and not row.get("repeat") else "",
                     6: f"output MSE {row['mse']:.4f}" if row.get("mse") is not None else ""}
         for c, text in captions.items():
             if text:

@@ -23,7 +23,7 @@ REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
 PLOT_PSNR = "psnr-vs-success.png"
 SHORT_LABELS = {"none": "none", "jpeg95": "JPEG 95", "jpeg85": "JPEG 85", "jpeg75": "JPEG 75",
-                "downscale2": "down x2, up", "blur1": "blur σ1"}
+                "downscale2": "down x2, up", "blur1": "blur 1 px"}
 
 
 def _fmt(e: Estimate | None, digits: int) -> str:
@@ -269,8 +269,8 @@ def _markdown(ev: Evaluation, tables: dict, status: dict, fp: dict, command: str
         p = plots.get(f"robustness_{protocol}")
         if p:
             out += [f"![Robustness, {protocol}]({FIGURES_DIR}/{p.name})", ""]
-    if grids:
-        out += [f"Per-sample grids (Fig. 5 layout) for {ALL_ROWS[plan.figure_row].label}: original, saliency mask, "
+    if grids and ev.figure_row is not None:
+        out += [f"Per-sample grids (Fig. 5 layout) for {ev.figure_row.label}: original, saliency mask, "
                 "union mask, manipulation mask, G(original), protected, G(protected), one row per target. Under the "
                 "per-target protocol each row is its own protected image.", ""]
         out += [f"![{g.stem}]({FIGURES_DIR}/{g.name})" for g in grids]

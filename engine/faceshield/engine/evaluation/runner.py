@@ -166,6 +166,10 @@ class Evaluation:
         for r in self.rows:
             if r.key not in self.skipped:
                 self.work.setdefault(r.work_key, r)
+        # Figures show the figure row (union-saliency) where it runs, else the last row that does.
+        wanted = ALL_ROWS[plan.figure_row]
+        runnable = [r for r in self.rows if r.key not in self.skipped]
+        self.figure_row = wanted if wanted.work_key in self.work else (runnable[-1] if runnable else None)
         self.started = time.time()
         self.elapsed_before = 0.0
         self.transformed = TransformedBatch(engine)
@@ -365,7 +369,7 @@ class Evaluation:
         return self.out_dir / FIGURES_DIR / f"sample-{index:03d}-{protocol}.png"
 
     def _figure_ids(self, ids: list[str], protocol: str, row: Row) -> list[str]:
-        if row.work_key != ALL_ROWS[self.plan.figure_row].work_key or self.plan.figure_row in self.skipped:
+        if self.figure_row is None or row.work_key != self.figure_row.work_key:
             return []
         first = set(self.sample_ids[: self.plan.figures])
         return [i for i in ids if i in first and not self.figure_path(i, protocol).exists()]
@@ -374,7 +378,8 @@ class Evaluation:
         targets = call if call is not None else self.targets
         rows = []
         for t, name in enumerate(targets):
-            rows.append({"target": name, "original": sample.image, "masks": outcome.masks,
+            # One protected image serves every target of a joint call: draw it (and its masks) once.
+            rows.append({"target": name, "original": sample.image, "masks": outcome.masks, "repeat": t > 0 and call is None,
                          "g_original": outcome.outputs_original[t], "protected": outcome.protected,
                          "g_protected": outcome.outputs_protected[t],
                          "mse": outcome.targets[t].mse, "psnr": outcome.input.psnr})

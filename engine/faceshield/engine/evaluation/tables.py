@@ -157,11 +157,18 @@ def findings(grouped, ids: Sequence[str], rows: Sequence[Row], protocol: str, sk
         result["holds"] = False
     notes = []
     if higher:
-        notes.append(f"{', '.join(higher)} disrupt(s) clearly more often than union-saliency")
+        notes.append(f"{_names(higher)} clearly more often than union-saliency")
     if lower:
-        notes.append(f"{', '.join(lower)} disrupt(s) clearly less often than union-saliency")
+        notes.append(f"{_names(lower)} clearly less often than union-saliency")
     if ours_rate.mean is not None and 0 < ours_rate.mean < 0.5:
         notes.append(f"union-saliency disrupts only {100 * ours_rate.mean:.0f}% of the edits")
     if notes:
         result["verdict"] += "; " + "; ".join(notes)
     return result
+
+
+def _names(keys: list[str]) -> str:
+    """'a disrupts' / 'a and b disrupt' / 'a, b and c disrupt'."""
+    if len(keys) == 1:
+        return f"{keys[0]} disrupts"
+    return f"{', '.join(keys[:-1])} and {keys[-1]} disrupt"
