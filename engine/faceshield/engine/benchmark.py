@@ -49,6 +49,11 @@ def environment(device: torch.device) -> dict:
         "cpu_threads": torch.get_num_threads(),
         "device": str(device),
     }
+    try:
+        with open("/proc/cpuinfo") as f:
+            env["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
         env["cuda"] = torch.version.cuda

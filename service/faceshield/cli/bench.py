@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         f"# Engine throughput on {env.get('gpu', 'CPU')} ({device.type})",
         "",
         f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- command: `faceshield bench {' '.join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ['bench'] else ''}`",
+        f"- command: `{shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`",
         f"- environment: `{json.dumps(env)}`",
         f"- generator: StarGAN, {args.width} width, {args.resolution}x{args.resolution}, random weights; one target; {args.steps} steps;"
         f" saliency: {'TRACER per image' if saliency is not None else 'caller mask'}",
