@@ -3,7 +3,7 @@
 Never imports grpc. The public names below are what the service, the CLI and callers use.
 """
 
-from .attack.protect import Protector, ProtectionResult
+from .attack.protect import ProtectionResult, Protector
 from .config import METHODS, AttackConfig, Stages
 from .errors import CheckpointMismatchError, FaceShieldError, InvalidInputError, ModelLoadError
 from .metrics import InputMetrics, TargetMetrics, input_metrics, output_metrics, success_rate
