@@ -66,3 +66,22 @@ def test_output_metrics_success_rule_and_masked_variant():
     assert success_rate(m) == pytest.approx(2 / 4)
     assert success_rate(m, masked=True) == pytest.approx(1 / 4)
     assert SUCCESS_MSE == 0.05
+
+
+@pytest.mark.parametrize("box", [(40, 30, 120, 110), (0, 0, 60, 50), (100, 70, 150, 120), (0, 0, 150, 120)])
+def test_ssim_penalty_on_the_face_region_equals_the_whole_image(box):
+    from faceshield.engine.attack.objective import ssim_penalty
+    from faceshield.engine.ops.geometry import Box
+
+    torch.manual_seed(0)
+    b = Box(*box)
+    original = torch.rand(2, 3, 120, 150, dtype=torch.float64) * 2 - 1
+    x = original.clone()
+    x[:, :, b.top : b.bottom, b.left : b.right] += 0.05 * torch.randn(2, 3, b.height, b.width, dtype=torch.float64)
+    x.requires_grad_(True)
+    whole = ssim_penalty(x, original)
+    local = ssim_penalty(x, original, b)
+    torch.testing.assert_close(local, whole, atol=1e-12, rtol=0)
+    (g_whole,) = torch.autograd.grad(whole.sum(), x)
+    (g_local,) = torch.autograd.grad(ssim_penalty(x, original, b).sum(), x)
+    torch.testing.assert_close(g_local, g_whole, atol=1e-12, rtol=0)

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..ops.ssim import ssim
+from ..ops.geometry import Box
+from ..ops.ssim import SSIM_WINDOW, ssim, ssim_map
 
 BlurFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -39,6 +40,23 @@ def disruption_loss(
     return (out - references[None]).pow(2).mean(dim=(3, 4, 5)).mean(dim=(0, 2))
 
 
-def ssim_penalty(x: torch.Tensor, original: torch.Tensor) -> torch.Tensor:
-    """1 - SSIM(x, I) per image, both (N, 3, H, W) in generator space, SSIM in metric space."""
-    return 1.0 - ssim((x + 1) / 2, (original + 1) / 2)
+def ssim_penalty(x: torch.Tensor, original: torch.Tensor, box: Box | None = None) -> torch.Tensor:
+    """1 - SSIM(x, I) per image, both (N, 3, H, W) in generator space, SSIM in metric space.
+
+    With `box` (where x may differ from I), only the windows that can see a changed pixel are
+    computed: every other window compares identical pixels and scores exactly 1. Same value and
+    gradient as the whole image, at the cost of the face region instead of the whole photo.
+    """
+    h, w = x.shape[-2:]
+    if box is None or min(h, w) < SSIM_WINDOW:
+        return 1.0 - ssim((x + 1) / 2, (original + 1) / 2)
+    r = SSIM_WINDOW - 1  # two window radii: the crop's valid map then covers every window touching the box
+    top, left = max(box.top - r, 0), max(box.left - r, 0)
+    bottom, right = min(box.bottom + r, h), min(box.right + r, w)
+    if bottom - top < SSIM_WINDOW or right - left < SSIM_WINDOW:
+        return 1.0 - ssim((x + 1) / 2, (original + 1) / 2)
+    crop = (slice(None), slice(None), slice(top, bottom), slice(left, right))
+    local = ssim_map((x[crop] + 1) / 2, (original[crop] + 1) / 2)
+    total = 3 * (h - r) * (w - r)  # windows in the whole image's valid map
+    missing = total - local[0].numel()
+    return 1.0 - (local.flatten(1).sum(dim=1) + missing) / total

@@ -241,7 +241,7 @@ class Protector:
             total = loss.sum()
             if stages.ssim and config.gamma > 0:
                 for g, x in zip(active, xs, strict=True):
-                    total = total - config.gamma * ssim_penalty(x, g.original).sum()
+                    total = total - config.gamma * ssim_penalty(x, g.original, g.box).sum()
             return list(torch.autograd.grad(total, xs))
 
         def poll(active: list[_Group]) -> list[_Group]:
