@@ -47,7 +47,7 @@ RUN pip install --no-deps . \
 
 USER faceshield
 # Model sets (see `faceshield models import`) are mounted here; FACESHIELD_MODEL_SET names the one
-# to serve. Leave it empty to serve the embedded demonstration models (untrained).
+# to serve. Leave it empty to serve the built-in demo pair (trained on synthetic faces only).
 VOLUME ["/models"]
 ENV FACESHIELD_MODELS=/models \
     FACESHIELD_MODEL_SET= \

@@ -19,11 +19,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from faceshield.engine import AttackConfig, FaceShieldEngine, ProtectRequest
+from faceshield.engine import FaceShieldEngine
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
@@ -59,10 +58,9 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials:
 
 
 def warm_up(engine: FaceShieldEngine) -> None:
-    """One tiny protection, so the first caller does not pay for lazy initialisation."""
-    r = engine.models.resolution
-    image = np.full((r, r, 3), 128, dtype=np.uint8)
-    engine.protect([ProtectRequest(image, targets=engine.attributes[:1])], AttackConfig.for_method("pgd", steps=1))
+    """One tiny protection, so the first caller does not pay for lazy initialisation; on CUDA
+    the engine also sizes its device batches by the memory that run used."""
+    engine.warm_up()
 
 
 class FaceShieldServer:
