@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..ops.geometry import Box
-from ..ops.ssim import SSIM_WINDOW, ssim, ssim_map
+from ..ops.ssim import ssim, ssim_where_changed
 
 BlurFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -43,20 +43,10 @@ def disruption_loss(
 def ssim_penalty(x: torch.Tensor, original: torch.Tensor, box: Box | None = None) -> torch.Tensor:
     """1 - SSIM(x, I) per image, both (N, 3, H, W) in generator space, SSIM in metric space.
 
-    With `box` (where x may differ from I), only the windows that can see a changed pixel are
-    computed: every other window compares identical pixels and scores exactly 1. Same value and
-    gradient as the whole image, at the cost of the face region instead of the whole photo.
+    With `box` (where x may differ from I), only the windows that can see the box are computed
+    (`ssim_where_changed`): same value and gradient, at the cost of the face instead of the photo.
     """
-    h, w = x.shape[-2:]
-    if box is None or min(h, w) < SSIM_WINDOW:
-        return 1.0 - ssim((x + 1) / 2, (original + 1) / 2)
-    r = SSIM_WINDOW - 1  # two window radii: the crop's valid map then covers every window touching the box
-    top, left = max(box.top - r, 0), max(box.left - r, 0)
-    bottom, right = min(box.bottom + r, h), min(box.right + r, w)
-    if bottom - top < SSIM_WINDOW or right - left < SSIM_WINDOW:
-        return 1.0 - ssim((x + 1) / 2, (original + 1) / 2)
-    crop = (slice(None), slice(None), slice(top, bottom), slice(left, right))
-    local = ssim_map((x[crop] + 1) / 2, (original[crop] + 1) / 2)
-    total = 3 * (h - r) * (w - r)  # windows in the whole image's valid map
-    missing = total - local[0].numel()
-    return 1.0 - (local.flatten(1).sum(dim=1) + missing) / total
+    a, b = (x + 1) / 2, (original + 1) / 2
+    if box is None:
+        return 1.0 - ssim(a, b)
+    return 1.0 - ssim_where_changed(a, b, box.top, box.left, box.bottom, box.right)

@@ -47,6 +47,25 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
     return ssim_map(x, y, data_range).flatten(1).mean(dim=1)
 
 
+def ssim_where_changed(x: torch.Tensor, y: torch.Tensor, top: int, left: int, bottom: int, right: int,
+                       data_range: float = 1.0) -> torch.Tensor:
+    """`ssim(x, y)` for images that differ only inside rows [top, bottom) x cols [left, right).
+
+    Every window that cannot see a changed pixel compares identical pixels and scores exactly 1,
+    so only the windows around the region are computed; the value and its gradient equal the
+    whole-image `ssim`, at the cost of the region instead of the whole photo.
+    """
+    h, w = x.shape[-2:]
+    r = SSIM_WINDOW - 1  # two window radii: the crop's valid map covers every window touching the region
+    t, lft = max(top - r, 0), max(left - r, 0)
+    b, rgt = min(bottom + r, h), min(right + r, w)
+    if min(h, w) < SSIM_WINDOW or b - t < SSIM_WINDOW or rgt - lft < SSIM_WINDOW:
+        return ssim(x, y, data_range)
+    local = ssim_map(x[:, :, t:b, lft:rgt], y[:, :, t:b, lft:rgt], data_range)
+    total = x.shape[1] * (h - r) * (w - r)  # windows in the whole image's valid map
+    return (local.flatten(1).sum(dim=1) + (total - local[0].numel())) / total
+
+
 class SSIM(nn.Module):
     """Module form of `ssim`."""
 
