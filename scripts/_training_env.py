@@ -8,6 +8,7 @@ package to install. The export stage checks `missing()` and defers itself with a
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import logging
 import sys
@@ -62,3 +63,28 @@ def prepare() -> None:
 def missing() -> list[str]:
     """The optional packages replaced by placeholders."""
     return list(_stubbed)
+
+
+def training_parser(description: str, out_help: str) -> argparse.ArgumentParser:
+    """The options both training scripts share (device, time budget, seed, workers, output)."""
+    import torch
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--seconds", type=float, default=150.0, help="wall-time budget for the training loop")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="processes rendering the faces (default: all cores)")
+    p.add_argument("--log-every", type=int, default=100, help="iterations between progress lines")
+    p.add_argument("--out", required=True, help=out_help)
+    return p
+
+
+def save_atomically(state_dict: dict, out: str | Path) -> Path:
+    """torch.save to a temporary name beside `out`, then rename: never a half-written file."""
+    import torch
+
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(state_dict, tmp)
+    tmp.replace(out)
+    return out

@@ -324,9 +324,7 @@ def _meets(m: dict) -> dict:
 # -- plumbing --------------------------------------------------------------------------------
 def _save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    _training_env.save_atomically(obj, path)
     log.info("saved %s (%.1f MB)", path, path.stat().st_size / 1e6)
 
 

@@ -199,22 +199,13 @@ def add_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--seconds", type=float, default=150.0, help="wall-time budget for the training loop")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None, help="processes rendering the faces (default: all cores)")
-    p.add_argument("--log-every", type=int, default=100, help="iterations between progress lines")
-    p.add_argument("--out", required=True, help="where to write the TRACER state dict (.pt, float16)")
+    p = _training_env.training_parser(__doc__.split("\n\n")[0], "where to write the TRACER state dict (.pt, float16)")
     add_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     model, record = train_tracer(settings_from_args(args), args.device, args.seed, args.seconds, args.workers,
                                args.log_every)
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, tmp)
-    tmp.replace(out)
+    out = _training_env.save_atomically({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, args.out)
     log.info("wrote %s (%s)", out, record)
     return 0
 
