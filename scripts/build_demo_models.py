@@ -18,6 +18,8 @@ One process, one wall-time budget (--seconds, everything included):
 
     python scripts/build_demo_models.py --device cuda --seconds 330 --work OUT --out OUT/demo
     python scripts/build_demo_models.py --from-checkpoints OUT/checkpoints --out engine/faceshield/engine/assets/models/demo
+    python scripts/build_demo_models.py --from-checkpoints OUT/checkpoints --refine-tracer 900 --device cpu \
+        --t-lr 5e-4 --work W --out W/demo    # continue TRACER (a short GPU lease leaves it short), then export
 
 Same seed and iteration counts, same weights (on one machine; GPUs are not bit-reproducible).
 """
@@ -190,6 +192,30 @@ def load_checkpoints(folder: Path) -> tuple[dict[str, Generator], TRACER, dict]:
     return generators, t, record
 
 
+def refine_tracer(t: TRACER, record: dict, args: argparse.Namespace, work: Path) -> tuple[TRACER, dict]:
+    """Continue training a loaded TRACER for --refine-tracer seconds (a GPU build's TRACER gets
+    the time a short device lease could not give it; any machine, the CPU included). Settings:
+    the recorded run's, overridden by --t-*. The refined checkpoint and the generators it is
+    paired with go to --work/checkpoints, so the result can be exported again from there."""
+    recorded = record.get("tracer", {}).get("settings", {})
+    overrides = {k: v for k, v in vars(_sub(args, "t_")).items() if v is not None}
+    fields = tracer_training.TracerSettings.__dataclass_fields__
+    settings = tracer_training.TracerSettings(**{k: v for k, v in {**recorded, **overrides}.items() if k in fields})
+    log.info("refining TRACER for %.0f s on %s (%s)", args.refine_tracer, args.device, settings)
+    t, stage = tracer_training.train_tracer(settings, args.device, args.seed + 1, args.refine_tracer,
+                                            workers=args.workers, log_every=args.log_every, init=t.state_dict())
+    record = {**record, "tracer": {**record.get("tracer", {}),
+                                   "refinements": [*record.get("tracer", {}).get("refinements", []), stage]}}
+    source = Path(args.from_checkpoints).resolve()
+    target = work / "checkpoints"
+    target.mkdir(parents=True, exist_ok=True)
+    if source != target:
+        for path in source.glob("stargan_*.pt"):
+            shutil.copyfile(path, target / path.name)
+    _save({k: v.half() if v.is_floating_point() else v for k, v in t.state_dict().items()}, target / TRACER_CKPT)
+    return t, record
+
+
 def quick_metrics(generators: dict[str, Generator], t: TRACER, args: argparse.Namespace, resolution: int) -> dict:
     """PyTorch-only figures (no ONNX needed), on the training device."""
     from faceshield.engine.saliency import TorchSaliency
@@ -217,8 +243,7 @@ def measure_candidate(name: str, g: Generator, sal_bytes: bytes, sal_params: dic
     g_record, t_record = record["candidates"].get(name, {}), record.get("tracer", {})
     produced = {
         "tool": "scripts/build_demo_models.py", "seed": args.seed, "candidate": name,
-        "training": {k: {kk: v.get(kk) for kk in ("iterations", "train_seconds", "device", "torch", "seed")}
-                     for k, v in (("stargan", g_record), ("tracer", t_record))},
+        "training": {k: _training_summary(v) for k, v in (("stargan", g_record), ("tracer", t_record))},
         "data": "faceshield.engine.synthetic (procedural faces), train split; held-out figures on the test split",
         "checks": {"torchscript_max_diff": ts_diff, **record.get("saliency_checks", {})},
         "settings": {"stargan": g_record.get("settings", {}), "tracer": t_record.get("settings", {})},
@@ -260,6 +285,16 @@ def measure_candidate(name: str, g: Generator, sal_bytes: bytes, sal_params: dic
     metrics["meets_targets"] = _meets(metrics)
     log.info("candidate %s: %s", name, json.dumps(metrics))
     return metrics, manifest, files
+
+
+def _training_summary(stage: dict) -> dict:
+    """What the manifest says about one model's training: the run, and any refinement runs."""
+    keys = ("iterations", "train_seconds", "device", "torch", "seed")
+    summary = {k: stage.get(k) for k in keys}
+    if stage.get("refinements"):
+        summary["refinements"] = [{**{k: r.get(k) for k in keys}, "lr": r.get("settings", {}).get("lr"),
+                                   "batch": r.get("settings", {}).get("batch")} for r in stage["refinements"]]
+    return summary
 
 
 def _score(metrics: dict, generator_bytes: int) -> tuple:
@@ -353,6 +388,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="the model set directory to write (e.g. .../assets/models/demo)")
     p.add_argument("--work", help="where checkpoints, record.json and build.log go (default: beside --out)")
     p.add_argument("--from-checkpoints", metavar="DIR", help="skip training: export and measure these checkpoints")
+    p.add_argument("--refine-tracer", type=float, metavar="SECONDS",
+                   help="with --from-checkpoints: first continue training their TRACER this long (settings: recorded, then --t-*)")
     p.add_argument("--eval-faces", type=int, default=200, help="held-out faces for edit accuracy and MAE")
     p.add_argument("--protect-faces", type=int, default=32, help="held-out faces for the protection figures")
     p.add_argument("--saliency-weights", choices=("auto", "int8", "float16", "float32"), default="auto",
@@ -379,8 +416,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True
     log.info("build: device %s, budget %.0f s, seed %d, torch %s", args.device, args.seconds, args.seed, torch.__version__)
 
+    if args.refine_tracer and not args.from_checkpoints:
+        raise SystemExit("--refine-tracer continues a finished build: give it --from-checkpoints")
     if args.from_checkpoints:
         generators, t, record = load_checkpoints(Path(args.from_checkpoints).resolve())
+        if args.refine_tracer:
+            t, record = refine_tracer(t, record, args, work)
+            _write_json(work / RECORD, record)
     else:
         generators, t, record = train(args, start + args.seconds, work)
         _write_json(work / RECORD, record)

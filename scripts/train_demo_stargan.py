@@ -41,7 +41,9 @@ import _training_env  # noqa: E402
 
 _training_env.prepare()  # the engine from this checkout; torch and numpy are all training needs
 
-from faceshield.engine.models.stargan import Generator  # noqa: E402
+from faceshield.engine.errors import ModelLoadError  # noqa: E402
+from faceshield.engine.models.stargan import Generator, check_state_dict, load_state_dict_file  # noqa: E402
+from faceshield.engine.models.torchscript import load_generator_artifact  # noqa: E402
 from faceshield.engine.synthetic import FacePool, render_pool  # noqa: E402
 
 log = logging.getLogger("train_demo_stargan")
@@ -127,9 +129,25 @@ def _cls_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.shape[0]
 
 
+def initial_weights(source: str | Path) -> dict[str, torch.Tensor]:
+    """Generator weights to start from: a model set directory, its TorchScript `generator.pt`,
+    or a state dict saved by this script. The generator is fully convolutional, so weights
+    trained at one resolution are a warm start at another."""
+    source = Path(source)
+    if source.is_dir():
+        source = source / "generator.pt"
+    try:
+        module, _ = load_generator_artifact(source)
+        return {k: v.detach().clone() for k, v in module.state_dict().items()}
+    except ModelLoadError:
+        return load_state_dict_file(source)
+
+
 def train_stargan(settings: StarGANSettings, device: str, seed: int, seconds: float,
-                  workers: int | None = None, log_every: int = 100, pool: FacePool | None = None) -> tuple[Generator, dict]:
-    """Train G (and D) for at most `seconds` of wall time or `settings.iterations` steps.
+                  workers: int | None = None, log_every: int = 100, pool: FacePool | None = None,
+                  init: dict[str, torch.Tensor] | None = None) -> tuple[Generator, dict]:
+    """Train G (and D) for at most `seconds` of wall time or `settings.iterations` steps,
+    from `init` (generator weights, see `initial_weights`) when given, else from scratch.
     Returns G (CPU, eval mode) and a record of the run."""
     s = settings
     dev = torch.device(device)
@@ -146,7 +164,11 @@ def train_stargan(settings: StarGANSettings, device: str, seed: int, seconds: fl
     render_s = time.perf_counter() - t0
     log.info("%d x 12 training faces ready in %.1f s", len(pool), render_s)
 
-    g = Generator(s.conv_dim, 5, s.repeat_num).to(dev).train()
+    g = Generator(s.conv_dim, 5, s.repeat_num)
+    if init is not None:
+        check_state_dict(g, init, "initial generator weights")  # names the keys that do not fit
+        g.load_state_dict(init, strict=True)
+    g = g.to(dev).train()
     d = Discriminator(s.resolution, s.d_conv_dim, 5, s.d_repeat_num).to(dev).train()
     g_opt = torch.optim.Adam(g.parameters(), s.g_lr, betas=(s.beta1, s.beta2))
     d_opt = torch.optim.Adam(d.parameters(), s.d_lr, betas=(s.beta1, s.beta2))
@@ -217,6 +239,7 @@ def train_stargan(settings: StarGANSettings, device: str, seed: int, seconds: fl
     record = {
         "settings": asdict(s), "seed": seed, "device": str(dev), "iterations": it,
         "train_seconds": round(train_s, 1), "render_seconds": round(render_s, 1), "final_losses": stats,
+        "warm_start": init is not None,
         "torch": torch.__version__,
     }
     return g.cpu().eval().requires_grad_(False), record
@@ -236,11 +259,13 @@ def add_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = _training_env.training_parser(__doc__.split("\n\n")[0], "where to write the generator state dict (.pt)")
+    p.add_argument("--init", metavar="PATH", help="start from these generator weights (model set, generator.pt or state dict)")
     add_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    init = initial_weights(args.init) if args.init else None
     g, record = train_stargan(settings_from_args(args), args.device, args.seed, args.seconds, args.workers,
-                               args.log_every)
+                               args.log_every, init=init)
     out = _training_env.save_atomically(g.state_dict(), args.out)
     log.info("wrote %s (%s)", out, record)
     return 0

@@ -31,7 +31,8 @@ import _training_env  # noqa: E402
 
 _training_env.prepare()  # the engine from this checkout; torch and numpy are all training needs
 
-from faceshield.engine.models.tracer import TRACER  # noqa: E402
+from faceshield.engine.models.stargan import load_state_dict_file  # noqa: E402
+from faceshield.engine.models.tracer import TRACER, load_tracer  # noqa: E402
 from faceshield.engine.saliency import resize  # noqa: E402
 from faceshield.engine.synthetic import FacePool, render_pool  # noqa: E402
 
@@ -85,9 +86,12 @@ def _reestimate_batchnorm(model: nn.Module, batches, n: int) -> None:
 
 
 def train_tracer(settings: TracerSettings, device: str, seed: int, seconds: float,
-                 workers: int | None = None, log_every: int = 100, pool: FacePool | None = None) -> tuple[TRACER, dict]:
-    """Train for at most `seconds` of wall time or `settings.iterations` steps; returns the model
-    (CPU, eval mode) and a record of the run."""
+                 workers: int | None = None, log_every: int = 100, pool: FacePool | None = None,
+                 init: dict[str, torch.Tensor] | None = None) -> tuple[TRACER, dict]:
+    """Train for at most `seconds` of wall time or `settings.iterations` steps, from `init` (a
+    state dict of this variant, e.g. an earlier run's checkpoint) when given, else from scratch.
+    The schedule (warm-up, cosine decay) restarts either way. Returns the model (CPU, eval mode)
+    and a record of the run."""
     s = settings
     dev = torch.device(device)
     torch.manual_seed(seed)
@@ -105,7 +109,10 @@ def train_tracer(settings: TracerSettings, device: str, seed: int, seconds: floa
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = TRACER(s.variant, s.input_size)
-    model = model.to(dev).train()
+    if init is not None:  # strict, naming the keys of another variant; float16 checkpoints widen
+        model = load_tracer({k: v.float() if v.is_floating_point() else v for k, v in init.items()},
+                            s.variant, s.input_size)
+    model = model.to(dev).train().requires_grad_(True)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
@@ -176,7 +183,7 @@ def train_tracer(settings: TracerSettings, device: str, seed: int, seconds: floa
     record = {
         "settings": asdict(s), "seed": seed, "device": str(dev), "iterations": it,
         "train_seconds": round(train_s, 1), "render_seconds": round(render_s, 1), "final_losses": last,
-        "torch": torch.__version__,
+        "torch": torch.__version__, "warm_start": init is not None,
     }
     return model, record
 
@@ -200,11 +207,13 @@ def add_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = _training_env.training_parser(__doc__.split("\n\n")[0], "where to write the TRACER state dict (.pt, float16)")
+    p.add_argument("--init", metavar="PATH", help="start from this TRACER state dict (e.g. an earlier run's .pt)")
     add_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    init = load_state_dict_file(args.init) if args.init else None
     model, record = train_tracer(settings_from_args(args), args.device, args.seed, args.seconds, args.workers,
-                               args.log_every)
+                                 args.log_every, init=init)
     out = _training_env.save_atomically({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, args.out)
     log.info("wrote %s (%s)", out, record)
     return 0

@@ -107,3 +107,82 @@ def test_training_imports_survive_without_onnx_and_pillow():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "refused: onnx is not installed here" in out.stdout
     assert "['PIL', 'onnx', 'onnxruntime']" in out.stdout
+
+
+# -- warm starts: a build continued from an earlier one's checkpoints ------------------------
+@pytest.fixture(scope="module")
+def tiny_pool():
+    from faceshield.engine.synthetic import render_pool
+
+    return render_pool(0, "train", 2, 32, workers=1)
+
+
+def seeded_generator(conv_dim: int):
+    from faceshield.engine.models.stargan import Generator
+
+    torch.manual_seed(3)
+    return Generator(conv_dim, 5, 2)
+
+
+@pytest.mark.parametrize("form", ["state-dict", "torchscript", "model-set-dir"])
+def test_stargan_training_starts_from_the_given_weights(tmp_path, tiny_pool, form):
+    from faceshield.engine import repository as repo
+
+    g0 = seeded_generator(8)
+    if form == "state-dict":
+        source = tmp_path / "g.pt"
+        torch.save(g0.state_dict(), source)
+    else:
+        data, _ = repo.export_generator(g0.eval(), 32, ["a", "b", "c", "d", "e"])
+        (tmp_path / repo.GENERATOR_FILE).write_bytes(data)
+        source = tmp_path if form == "model-set-dir" else tmp_path / repo.GENERATOR_FILE
+    init = build.stargan_training.initial_weights(source)
+    settings = build.stargan_training.StarGANSettings(resolution=32, conv_dim=8, repeat_num=2, d_conv_dim=8,
+                                                      d_repeat_num=3, batch=2, iterations=0)
+    g, record = build.stargan_training.train_stargan(settings, "cpu", 0, 60, pool=tiny_pool, init=init)
+    assert record["warm_start"] and record["iterations"] == 0
+    for k, v in g0.state_dict().items():
+        assert torch.equal(g.state_dict()[k], v), k
+    moved, _ = build.stargan_training.train_stargan(
+        build.stargan_training.StarGANSettings(**{**settings.__dict__, "iterations": 1}), "cpu", 0, 60,
+        pool=tiny_pool, init=init)
+    assert not torch.equal(moved.state_dict()["main.0.weight"], g0.state_dict()["main.0.weight"])
+
+
+def test_stargan_warm_start_of_another_width_names_the_keys(tiny_pool):
+    from faceshield.engine.errors import CheckpointMismatchError
+
+    settings = build.stargan_training.StarGANSettings(resolution=32, conv_dim=8, repeat_num=2, d_conv_dim=8,
+                                                      d_repeat_num=3, batch=2, iterations=0)
+    with pytest.raises(CheckpointMismatchError, match=r"main\.0\.weight"):
+        build.stargan_training.train_stargan(settings, "cpu", 0, 60, pool=tiny_pool,
+                                             init=seeded_generator(16).state_dict())
+
+
+def test_tracer_training_starts_from_the_given_weights(tiny_pool):
+    from faceshield.engine.models.tracer import TRACER
+
+    torch.manual_seed(5)
+    t0 = TRACER("TE-0", 64)
+    init = {k: v.half() if v.is_floating_point() else v for k, v in t0.state_dict().items()}  # as checkpoints store it
+    settings = build.tracer_training.TracerSettings(input_size=64, resolution=32, batch=2, iterations=0, bn_batches=1)
+    t, record = build.tracer_training.train_tracer(settings, "cpu", 1, 60, pool=tiny_pool, init=init)
+    assert record["warm_start"]
+    for name, p in t.named_parameters():  # no step taken: the (float16-rounded) weights themselves
+        assert torch.equal(p, init[name].float()), name
+
+
+def test_refining_tracer_needs_a_finished_build(tmp_path):
+    with pytest.raises(SystemExit, match="--from-checkpoints"):
+        build.main(["--refine-tracer", "5", "--out", str(tmp_path / "demo"), "--work", str(tmp_path)])
+
+
+def test_manifest_training_summary_lists_refinements():
+    stage = {"iterations": 152, "train_seconds": 71.0, "device": "cuda", "torch": "2.11", "seed": 1,
+             "refinements": [{"iterations": 900, "train_seconds": 900.0, "device": "cpu", "torch": "2.14", "seed": 1,
+                              "settings": {"lr": 5e-4, "batch": 32}}]}
+    summary = build._training_summary(stage)
+    assert summary["iterations"] == 152 and summary["device"] == "cuda"
+    assert summary["refinements"] == [{"iterations": 900, "train_seconds": 900.0, "device": "cpu", "torch": "2.14",
+                                       "seed": 1, "lr": 5e-4, "batch": 32}]
+    assert "refinements" not in build._training_summary({"iterations": 3})
