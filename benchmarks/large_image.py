@@ -1,6 +1,6 @@
 """Cost of protecting a 12 MP phone photo with the SSIM penalty computed over the whole image
 versus only over the windows that can see the face box (same value and gradient; see
-attack/objective.ssim_penalty). Prints seconds for one noise step + 3 I-FGSM steps on this machine.
+attack/objective.SSIMPenalty). Prints seconds for one noise step + 3 I-FGSM steps on this machine.
 
     python benchmarks/large_image.py
 """
@@ -21,13 +21,13 @@ def main() -> None:
     labels = create_labels(torch.zeros(1, len(models.attributes)), models.attributes, ["Male"])
     config = AttackConfig.for_method("union-saliency", steps=3, noise_steps=1)
     mask, box = [torch.full((3000, 4000), 0.5)], [(1500, 800, 2700, 2000)]
-    region = protect.ssim_penalty
-    for label, fn in (("whole image", lambda x, o, b=None: region(x, o)), ("face region", region)):
-        protect.ssim_penalty = fn
+    region = protect.SSIMPenalty
+    for label, fn in (("whole image", lambda original, box: region(original, None)), ("face region", region)):
+        protect.SSIMPenalty = fn
         t = time.perf_counter()
         p.protect([image], labels, config, boxes=box, saliency_masks=mask, compute_outputs=False)
         print(f"SSIM over the {label}: {time.perf_counter() - t:.2f} s for 1 + 3 steps", flush=True)
-    protect.ssim_penalty = region
+    protect.SSIMPenalty = region
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def test_output_metrics_success_rule_and_masked_variant():
 
 @pytest.mark.parametrize("box", [(40, 30, 120, 110), (0, 0, 60, 50), (100, 70, 150, 120), (0, 0, 150, 120)])
 def test_ssim_penalty_on_the_face_region_equals_the_whole_image(box):
-    from faceshield.engine.attack.objective import ssim_penalty
+    """Region-limited and precomputed-original forms (what the attack runs each step) give the
+    whole-image penalty and its gradient."""
+    from faceshield.engine.attack.objective import SSIMPenalty, ssim_penalty
     from faceshield.engine.ops.geometry import Box
 
     torch.manual_seed(0)
@@ -85,6 +87,13 @@ def test_ssim_penalty_on_the_face_region_equals_the_whole_image(box):
     (g_whole,) = torch.autograd.grad(whole.sum(), x)
     (g_local,) = torch.autograd.grad(ssim_penalty(x, original, b).sum(), x)
     torch.testing.assert_close(g_local, g_whole, atol=1e-12, rtol=0)
+    for module in (SSIMPenalty(original, b), SSIMPenalty(original)):
+        kept = module(x)
+        torch.testing.assert_close(kept, whole, atol=1e-12, rtol=0)
+        (g_kept,) = torch.autograd.grad(module(x).sum(), x)
+        torch.testing.assert_close(g_kept, g_whole, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="built for"):
+        SSIMPenalty(original, b)(x[:1])
 
 
 def test_input_ssim_of_a_local_change_equals_the_whole_image_computation():

@@ -26,7 +26,7 @@ from ..ops.filters import Blur, ruiz_blur_schedule
 from ..ops.geometry import Box, crop_resize, paste_mask, region_mask, resolve_box
 from .masks import manipulation_mask, union_mask
 from .noise_generator import noise_step, uniform_start
-from .objective import disruption_loss, ssim_penalty
+from .objective import SSIMPenalty, disruption_loss
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class _Group:
     original: torch.Tensor  # (n, 3, H, W)
     mask: torch.Tensor | None = None  # (n, 1, H, W) where the step may move pixels
     x: torch.Tensor | None = None
+    ssim: SSIMPenalty | None = None  # built on first use; rebuilt after `keep`
 
     def keep(self, rows: list[int]) -> _Group:
         sel = torch.tensor(rows, device=self.original.device)
@@ -241,7 +242,9 @@ class Protector:
             total = loss.sum()
             if stages.ssim and config.gamma > 0:
                 for g, x in zip(active, xs, strict=True):
-                    total = total - config.gamma * ssim_penalty(x, g.original, g.box).sum()
+                    if g.ssim is None:
+                        g.ssim = SSIMPenalty(g.original, g.box)
+                    total = total - config.gamma * g.ssim(x).sum()
             return list(torch.autograd.grad(total, xs))
 
         def poll(active: list[_Group]) -> list[_Group]:

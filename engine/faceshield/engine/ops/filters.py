@@ -1,7 +1,9 @@
 """Blur filters and Ruiz et al.'s blur schedule (spread-spectrum and EoT attacks).
 
-Filters are depthwise convolutions with zero padding of ``kernel // 2``, as in the smoothing
-layers the reference attack code uses, so the output keeps the input's size.
+Filters have zero padding of ``kernel // 2``, as the depthwise smoothing layers of the reference
+attack code, so the output keeps the input's size. Every filter here is separable (Gaussian, box);
+`separable_filter` runs it as two products with banded matrices on small images and as two 1-D
+depthwise convolutions on large ones, whichever is faster there (same numbers to float rounding).
 """
 
 from __future__ import annotations
@@ -28,22 +30,51 @@ def gaussian_kernel2d(kernel: int, sigma: float) -> torch.Tensor:
     return torch.outer(g, g)
 
 
-def _depthwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    c = x.shape[1]
-    k = weight.shape[-1]
-    w = weight.to(device=x.device, dtype=x.dtype).expand(c, 1, k, k)
-    return F.conv2d(x, w, padding=k // 2, groups=c)
+# Up to this side length a filter runs as matrix products: a (side x side) banded matrix costs
+# O(side) per pixel against the convolution's O(kernel), but dense products are so much faster
+# than depthwise convolutions that they win on generator-sized inputs. Measured on the 2-core dev
+# box (fp32, forward + backward, 11 taps): 128 px, 3 channels, batch 8: 2.1 ms against 15.6 ms
+# (2-D convolution); 15 channels: 10.7 against 19.0 ms; at 256 px the convolution wins.
+MATMUL_MAX_SIDE = 192
+
+
+@functools.lru_cache(maxsize=64)
+def _banded(n: int, taps: tuple[float, ...], valid: bool, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """(n_out, n) matrix M with (M @ v)[i] = sum_j taps[j] * v[i + j - pad]: cross-correlation
+    with zero padding (pad = k // 2, n_out = n) or none (valid, pad = 0, n_out = n - k + 1)."""
+    k = len(taps)
+    n_out = n - k + 1 if valid else n
+    start = 0 if valid else -(k // 2)
+    cols = torch.arange(n_out)[:, None] + start + torch.arange(k)[None, :]
+    weights = torch.tensor(taps, dtype=torch.float64).expand(n_out, k)
+    inside = (cols >= 0) & (cols < n)
+    m = torch.zeros(n_out, n, dtype=torch.float64)
+    m[torch.arange(n_out)[:, None].expand(n_out, k)[inside], cols[inside]] = weights[inside]
+    return m.to(device=device, dtype=dtype)
+
+
+def separable_filter(x: torch.Tensor, taps: torch.Tensor, valid: bool = False) -> torch.Tensor:
+    """Filter (N, C, H, W) with the 2-D kernel outer(taps, taps), per channel: zero padding that
+    keeps the size, or `valid` (no padding: (H - k + 1, W - k + 1))."""
+    h, w = x.shape[-2:]
+    if max(h, w) <= MATMUL_MAX_SIDE:
+        key = (tuple(float(t) for t in taps), valid, str(x.device), x.dtype)
+        return _banded(h, *key) @ x @ _banded(w, *key).mT
+    c, k = x.shape[1], taps.numel()
+    g = taps.to(device=x.device, dtype=x.dtype)
+    pad = 0 if valid else k // 2
+    x = F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), padding=(pad, 0), groups=c)
+    return F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), padding=(0, pad), groups=c)
 
 
 def gaussian_blur(x: torch.Tensor, kernel: int = 11, sigma: float = 1.0) -> torch.Tensor:
     """Gaussian blur of (N, C, H, W) with a (kernel x kernel) window, zero padding."""
-    return _depthwise(x, gaussian_kernel2d(kernel, sigma)[None, None])
+    return separable_filter(x, _gaussian_1d(kernel, float(sigma)))
 
 
 def box_blur(x: torch.Tensor, kernel: int = 3) -> torch.Tensor:
     """Mean filter of (N, C, H, W) with a (kernel x kernel) window, zero padding."""
-    w = torch.full((1, 1, kernel, kernel), 1.0 / (kernel * kernel))
-    return _depthwise(x, w)
+    return separable_filter(x, torch.full((kernel,), 1.0 / kernel))
 
 
 class GaussianBlur(nn.Module):
