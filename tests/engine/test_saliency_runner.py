@@ -130,6 +130,19 @@ def test_torch_runner_reports_its_device(tracer):
     assert r.providers == ["torch:cpu"] and r.input_size == 128 and r.name == "TRACER TE-0"
 
 
+def test_engine_reports_which_runtime_runs_the_saliency_model(onnx_bytes, tracer):
+    """GetModelInfo's Execution.saliency_runtime comes from here."""
+    from faceshield.engine.modelset import ModelSet
+    from faceshield.engine.pipeline import FaceShieldEngine
+    from tests.helpers import ATTRS, tiny_generator
+
+    for saliency, runtime in ((TracerSaliency(onnx_bytes), "onnxruntime"), (TorchSaliency(tracer), "torch"),
+                              (lambda x: x[:, :1], "custom"), (None, "")):
+        models = ModelSet("t", "0", tiny_generator(), list(ATTRS), 32, saliency=saliency)
+        info = FaceShieldEngine(models).info()
+        assert (info["saliency_runtime"], info["precision"]) == (runtime, "fp32")
+
+
 @pytest.fixture(scope="module")
 def default_saliency():
     return build_default_saliency()

@@ -114,6 +114,9 @@ def test_model_info(stub):
     assert info.device == "cpu"
     assert info.limits.max_batch == 16 and info.limits.queue_length == 64
     assert info.limits.max_message_bytes == 64 * 1024 * 1024
+    # How it runs: chosen per device (fp32 on a CPU), no saliency model in this set, no
+    # memory-sized batches off CUDA.
+    assert (info.execution.precision, info.execution.saliency_runtime, info.execution.memory_batch) == ("fp32", "", 0)
 
 
 def test_bad_parameter_has_field_violation(stub):

@@ -119,6 +119,7 @@ class ModelInfo:
     device: str
     execution_providers: list[str]
     limits: dict[str, int]
+    execution: dict = field(default_factory=dict)  # precision, saliency_runtime, memory_batch
     response: pb.GetModelInfoResponse | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -131,6 +132,8 @@ class ModelInfo:
             {"max_pixels": lim.max_pixels, "max_steps": lim.max_steps, "max_batch": lim.max_batch,
              "max_message_bytes": lim.max_message_bytes, "queue_length": lim.queue_length,
              "stream_window": lim.stream_window},
+            {"precision": r.execution.precision, "saliency_runtime": r.execution.saliency_runtime,
+             "memory_batch": r.execution.memory_batch},
             r,
         )
 

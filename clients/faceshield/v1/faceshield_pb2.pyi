@@ -310,8 +310,18 @@ class Limits(_message.Message):
     stream_window: int
     def __init__(self, max_pixels: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., queue_length: _Optional[int] = ..., stream_window: _Optional[int] = ...) -> None: ...
 
+class Execution(_message.Message):
+    __slots__ = ("precision", "saliency_runtime", "memory_batch")
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    SALIENCY_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BATCH_FIELD_NUMBER: _ClassVar[int]
+    precision: str
+    saliency_runtime: str
+    memory_batch: int
+    def __init__(self, precision: _Optional[str] = ..., saliency_runtime: _Optional[str] = ..., memory_batch: _Optional[int] = ...) -> None: ...
+
 class GetModelInfoResponse(_message.Message):
-    __slots__ = ("models", "description", "resolution", "attributes", "methods", "defaults", "device", "execution_providers", "limits")
+    __slots__ = ("models", "description", "resolution", "attributes", "methods", "defaults", "device", "execution_providers", "limits", "execution")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +331,7 @@ class GetModelInfoResponse(_message.Message):
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_FIELD_NUMBER: _ClassVar[int]
     models: ModelVersions
     description: str
     resolution: int
@@ -330,4 +341,5 @@ class GetModelInfoResponse(_message.Message):
     device: str
     execution_providers: _containers.RepeatedScalarFieldContainer[str]
     limits: Limits
-    def __init__(self, models: _Optional[_Union[ModelVersions, _Mapping]] = ..., description: _Optional[str] = ..., resolution: _Optional[int] = ..., attributes: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., defaults: _Optional[_Union[AttackDefaults, _Mapping]] = ..., device: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    execution: Execution
+    def __init__(self, models: _Optional[_Union[ModelVersions, _Mapping]] = ..., description: _Optional[str] = ..., resolution: _Optional[int] = ..., attributes: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., defaults: _Optional[_Union[AttackDefaults, _Mapping]] = ..., device: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., execution: _Optional[_Union[Execution, _Mapping]] = ...) -> None: ...

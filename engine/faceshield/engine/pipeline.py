@@ -275,6 +275,7 @@ class FaceShieldEngine:
             "resolution": m.resolution, "attributes": list(m.attributes), "saliency": m.saliency_name,
             "hashes": dict(m.hashes), "providers": list(m.providers), "device": str(self.device),
             "precision": self.precision,
+            "saliency_runtime": "" if m.saliency is None else getattr(m.saliency, "runtime", "custom"),
             "memory_batch": self.memory_batch,
             "max_pixels": self.limits.max_pixels, "max_steps": self.limits.max_steps, "max_batch": self.limits.max_batch,
         }

@@ -75,6 +75,7 @@ class _SaliencyRunner:
     """Shared call path: validate, split into chunks, resize in, run, resize out."""
 
     name: str
+    runtime: str  # what runs the graph: "onnxruntime" or "torch" (GetModelInfo's Execution)
     providers: list[str]
     input_size: int
     max_batch: int
@@ -150,6 +151,8 @@ class TracerSaliency(_SaliencyRunner):
     Attributes: `name`, `providers`, `input_size` (S, read from the graph), `metadata`.
     """
 
+    runtime = "onnxruntime"
+
     def __init__(self, model: bytes | str | Path, *, name: str | None = None,
                  providers: Sequence[str] | None = None, max_batch: int = DEFAULT_MAX_BATCH,
                  threads: int | None = None):
@@ -198,6 +201,8 @@ class TorchSaliency(_SaliencyRunner):
         model: a `TRACER` (its `input_size` is used) or a `SaliencyGraph`.
         device: where to run (default: the model's device).
     """
+
+    runtime = "torch"
 
     def __init__(self, model: TRACER | SaliencyGraph, *, name: str | None = None,
                  device: str | torch.device | None = None, max_batch: int = DEFAULT_MAX_BATCH):

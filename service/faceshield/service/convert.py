@@ -228,5 +228,7 @@ def model_info(engine: FaceShieldEngine, settings) -> pb.GetModelInfoResponse:
         limits=pb.Limits(max_pixels=info["max_pixels"], max_steps=info["max_steps"], max_batch=info["max_batch"],
                          max_message_bytes=settings.max_message_bytes, queue_length=settings.queue_length,
                          stream_window=settings.stream_window),
+        execution=pb.Execution(precision=info["precision"], saliency_runtime=info["saliency_runtime"],
+                               memory_batch=info["memory_batch"] or 0),
     )
 
