@@ -218,6 +218,56 @@ def test_import_official_checkpoints_then_use_by_name(checkpoints, models_dir, c
     assert leftovers(models_dir) == []
 
 
+def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, tmp_path, monkeypatch):
+    """The set keeps TRACER as ONNX and (float16) PyTorch weights; "torch" runs the latter,
+    "auto" keeps ONNX Runtime off CUDA and moves to PyTorch on a CUDA device whose ONNX Runtime
+    has no CUDA provider (simulated here: the device is never touched before the first call)."""
+    from faceshield.engine.saliency import TorchSaliency, TracerSaliency
+
+    path = repo.import_official(generator_checkpoint=checkpoints / "200000-G.ckpt", attributes=ATTRS, resolution=RES,
+                                tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth", tracer_input_size=64,
+                                name="both", dest=tmp_path / "both")
+    m = repo.verify_model_set(path)
+    assert m.saliency_torch.file == repo.SALIENCY_TORCH_FILE and m.saliency_torch.format == "pytorch-state-dict"
+    assert m.saliency_torch.parameters == m.saliency.parameters
+    onnx_set = repo.load_model_set(path)
+    torch_set = repo.load_model_set(path, saliency_runtime="torch")
+    assert isinstance(onnx_set.saliency, TracerSaliency) and onnx_set.saliency.runtime == "onnxruntime"
+    assert isinstance(torch_set.saliency, TorchSaliency) and torch_set.providers == ["torch:cpu"]
+    x = torch.rand(2, 3, RES, RES, generator=torch.Generator().manual_seed(3))
+    assert (onnx_set.saliency(x) - torch_set.saliency(x)).abs().max().item() < 2e-2  # float16 weights
+
+    class OnDevice:  # stands for TorchSaliency on a GPU this machine does not have
+        runtime = "torch"
+
+        def __init__(self, model, *, name=None, device=None):
+            self.model, self.name, self.providers = model, name, [f"torch:{device}"]
+
+    import faceshield.engine.saliency as saliency_module
+
+    monkeypatch.setattr(saliency_module, "TorchSaliency", OnDevice)
+    cuda = repo.load_model_set(path, device="cuda", providers=["CPUExecutionProvider"])
+    assert isinstance(cuda.saliency, OnDevice) and cuda.providers == ["torch:cuda"]
+    assert cuda.saliency.model.variant.name == "TE-0" and cuda.saliency.model.input_size == 64
+    assert isinstance(repo.load_model_set(path, device="cuda", saliency_runtime="onnxruntime").saliency, TracerSaliency)
+    monkeypatch.undo()
+    with pytest.raises(Exception, match="unknown runtime"):
+        repo.load_model_set(path, saliency_runtime="tensorrt")
+
+    lean = repo.import_official(generator_checkpoint=checkpoints / "200000-G.ckpt", attributes=ATTRS, resolution=RES,
+                                tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth", tracer_input_size=64,
+                                name="lean", dest=tmp_path / "lean", torch_saliency=False)
+    assert repo.read_manifest(lean).saliency_torch is None and not (lean / repo.SALIENCY_TORCH_FILE).exists()
+    assert isinstance(repo.load_model_set(lean, device="cuda", providers=["CPUExecutionProvider"]).saliency, TracerSaliency)  # no weights: CPU
+    with pytest.raises(ModelLoadError, match="no PyTorch TRACER weights"):
+        repo.load_model_set(lean, saliency_runtime="torch")
+
+    (path / repo.SALIENCY_TORCH_FILE).write_bytes(b"corrupt")
+    repo.load_model_set(path)  # ONNX Runtime does not need the file
+    with pytest.raises(ModelLoadError, match="does not match its manifest"):
+        repo.load_model_set(path, saliency_runtime="torch")
+
+
 def test_import_refuses_bad_checkpoints_and_writes_nothing(checkpoints, tmp_path, capsys):
     dest = tmp_path / "sets" / "x"
     good_g, good_t = checkpoints / "200000-G.ckpt", checkpoints / "TRACER-Efficient-0.pth"

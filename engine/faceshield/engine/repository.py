@@ -44,6 +44,10 @@ FORMAT_VERSION = 1  # bump when a reader of the old format could misread the new
 MANIFEST_FILE = "manifest.json"
 GENERATOR_FILE = "generator.pt"
 SALIENCY_FILE = "saliency.onnx"
+# TRACER's weights for PyTorch, beside its ONNX graph (optional): lets a GPU machine without
+# onnxruntime-gpu run TRACER on the GPU instead of on ONNX Runtime's CPU provider.
+SALIENCY_TORCH_FILE = "saliency.pt"
+SALIENCY_RUNTIMES = ("auto", "onnxruntime", "torch")
 ENV_PATH = "FACESHIELD_MODELS"
 BUILTIN_DIR = Path(__file__).resolve().parent / "assets" / "models"
 DEMO_NAME = "demo"
@@ -59,7 +63,7 @@ class ModelSetWriteError(FaceShieldError):
 class ComponentManifest:
     """One model file of a set.
 
-    file: name inside the set directory; format: "torchscript" or "onnx";
+    file: name inside the set directory; format: "torchscript", "onnx" or "pytorch-state-dict";
     architecture: "stargan" or "tracer"; parameters: the architecture's constructor values
     (StarGAN conv_dim / c_dim / repeat_num; TRACER variant / input_size); sha256 and size of the
     file; source: where the weights came from (a checkpoint's name and hash, or a training run).
@@ -86,6 +90,7 @@ class ModelSetManifest:
     trained: bool = True
     description: str = ""
     metrics: dict = field(default_factory=dict)
+    saliency_torch: ComponentManifest | None = None  # optional; older readers ignore it
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -94,7 +99,7 @@ class ModelSetManifest:
 
     @property
     def components(self) -> list[ComponentManifest]:
-        return [c for c in (self.generator, self.saliency) if c is not None]
+        return [c for c in (self.generator, self.saliency, self.saliency_torch) if c is not None]
 
     @classmethod
     def from_json(cls, text: str, where: str = "manifest") -> ModelSetManifest:
@@ -116,12 +121,13 @@ class ModelSetManifest:
         try:
             gen = _component(data["generator"], "generator")
             sal = None if data.get("saliency") is None else _component(data["saliency"], "saliency")
+            sal_torch = None if data.get("saliency_torch") is None else _component(data["saliency_torch"], "saliency_torch")
             manifest = cls(
                 name=str(data["name"]), version=str(data["version"]), resolution=int(data["resolution"]),
                 attributes=[str(a) for a in data["attributes"]], generator=gen, saliency=sal,
                 produced_by=dict(data.get("produced_by") or {}), trained=bool(data.get("trained", True)),
                 description=str(data.get("description", "")), metrics=dict(data.get("metrics") or {}),
-                format=FORMAT, format_version=version,
+                saliency_torch=sal_torch, format=FORMAT, format_version=version,
             )
         except KeyError as exc:
             raise ModelLoadError(f"{where} lacks the field {exc.args[0]!r}") from None
@@ -137,6 +143,8 @@ class ModelSetManifest:
             raise ModelLoadError(f"{where}: resolution must be a multiple of 4, got {self.resolution}")
         if not self.attributes or len(set(self.attributes)) != len(self.attributes):
             raise ModelLoadError(f"{where}: attributes must be a non-empty list of distinct names")
+        if self.saliency_torch is not None and self.saliency is None:
+            raise ModelLoadError(f"{where}: saliency_torch needs the saliency (ONNX) component beside it")
         c_dim = self.generator.parameters.get("c_dim")
         if c_dim is not None and int(c_dim) != len(self.attributes):
             raise ModelLoadError(f"{where}: generator c_dim {c_dim} != {len(self.attributes)} attributes")
@@ -258,11 +266,20 @@ def verify_model_set(path_or_name: str | Path) -> ModelSetManifest:
 
 
 def load_model_set(path_or_name: str | Path, *, with_saliency: bool = True,
-                   providers: Sequence[str] | None = None) -> ModelSet:
+                   providers: Sequence[str] | None = None, device: str | torch.device = "cpu",
+                   saliency_runtime: str = "auto") -> ModelSet:
     """Load a set by directory or installed name, checking hashes. `with_saliency=False` skips
-    the ONNX model (for configurations that never use M_sm); `providers` go to ONNX Runtime."""
+    the saliency model (for configurations that never use M_sm); `providers` go to ONNX Runtime.
+
+    `saliency_runtime`: "onnxruntime" runs the ONNX graph; "torch" runs the set's PyTorch TRACER
+    weights on `device` (the set must have them); "auto" takes ONNX Runtime, except on a CUDA
+    `device` where ONNX Runtime has no CUDA provider and the set has PyTorch weights: TRACER then
+    runs on the GPU beside the generator rather than on the CPU.
+    """
     from .models.torchscript import load_generator_artifact
 
+    if saliency_runtime not in SALIENCY_RUNTIMES:
+        raise InvalidInputError("saliency_runtime", f"unknown runtime {saliency_runtime!r}; choose {', '.join(SALIENCY_RUNTIMES)}")
     d = resolve(path_or_name)
     m = read_manifest(d)
     if m.generator.format != "torchscript" or m.generator.architecture != "stargan":
@@ -274,13 +291,7 @@ def load_model_set(path_or_name: str | Path, *, with_saliency: bool = True,
     if m.saliency is not None:
         hashes[m.saliency.file] = m.saliency.sha256
         if with_saliency:
-            if m.saliency.format != "onnx":
-                raise ModelLoadError(f"{d}: unsupported saliency format {m.saliency.format!r}")
-            from .saliency import TracerSaliency
-
-            data = _read_checked(d, m.saliency)
-            variant = m.saliency.parameters.get("variant", "")
-            saliency = TracerSaliency(data, name=f"TRACER {variant} ({m.name})".replace("  ", " "), providers=providers)
+            saliency = _load_saliency(d, m, providers, torch.device(device), saliency_runtime)
             saliency_name, used = saliency.name, list(saliency.providers)
     log.info("loaded model set %s %s from %s", m.name, m.version, d)
     return ModelSet(
@@ -288,6 +299,45 @@ def load_model_set(path_or_name: str | Path, *, with_saliency: bool = True,
         resolution=m.resolution, saliency=saliency, saliency_name=saliency_name, hashes=hashes,
         trained=m.trained, description=m.description, providers=used,
     )
+
+
+def _load_saliency(d: Path, m: ModelSetManifest, providers, device: torch.device, runtime: str):
+    from .saliency import TorchSaliency, TracerSaliency
+
+    variant = m.saliency.parameters.get("variant", "")
+    name = f"TRACER {variant} ({m.name})".replace("  ", " ")
+    if runtime == "torch" and m.saliency_torch is None:
+        raise ModelLoadError(f"{d}: this set has no PyTorch TRACER weights ({SALIENCY_TORCH_FILE}); "
+                             "re-import it with `faceshield models import`, or use --saliency-runtime onnxruntime")
+    if runtime != "torch":
+        if m.saliency.format != "onnx":
+            raise ModelLoadError(f"{d}: unsupported saliency format {m.saliency.format!r}")
+        onnx_runner = TracerSaliency(_read_checked(d, m.saliency), name=name, providers=providers)
+        on_gpu = "CUDAExecutionProvider" in onnx_runner.providers
+        if runtime == "onnxruntime" or device.type != "cuda" or on_gpu or m.saliency_torch is None:
+            if device.type == "cuda" and not on_gpu:
+                log.info("TRACER runs on ONNX Runtime's CPU provider (no CUDA provider here%s)",
+                         "" if m.saliency_torch is None else "; --saliency-runtime torch would use the GPU")
+            return onnx_runner
+        log.info("ONNX Runtime has no CUDA provider here: TRACER runs in PyTorch on %s", device)
+    return TorchSaliency(_load_torch_tracer(d, m), device=device, name=name)
+
+
+def _load_torch_tracer(d: Path, m: ModelSetManifest):
+    import io
+
+    from .models.tracer import load_tracer
+
+    comp = m.saliency_torch
+    if comp.format != "pytorch-state-dict" or comp.architecture != "tracer":
+        raise ModelLoadError(f"{d}: unsupported saliency_torch {comp.architecture}/{comp.format}")
+    data = _read_checked(d, comp)
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelLoadError(f"{d}/{comp.file} is not a readable PyTorch state dict ({exc.__class__.__name__})") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    return load_tracer(state, comp.parameters.get("variant", "TE-0"), input_size=comp.parameters.get("input_size"))
 
 
 def _check_generator(generator, m: ModelSetManifest, d: Path) -> None:
@@ -365,7 +415,8 @@ def build_manifest(*, name: str, version: str, resolution: int, attributes: Sequ
                    generator_bytes: bytes, generator_parameters: dict, generator_source: dict,
                    saliency_bytes: bytes | None, saliency_parameters: dict | None = None,
                    saliency_source: dict | None = None, produced_by: dict, trained: bool = True,
-                   description: str = "", metrics: dict | None = None) -> ModelSetManifest:
+                   description: str = "", metrics: dict | None = None,
+                   saliency_torch_bytes: bytes | None = None) -> ModelSetManifest:
     """A manifest for the given files, hashes computed here."""
     gen = ComponentManifest(GENERATOR_FILE, "torchscript", "stargan", dict(generator_parameters),
                             sha256_bytes(generator_bytes), len(generator_bytes), dict(generator_source))
@@ -373,12 +424,17 @@ def build_manifest(*, name: str, version: str, resolution: int, attributes: Sequ
     if saliency_bytes is not None:
         sal = ComponentManifest(SALIENCY_FILE, "onnx", "tracer", dict(saliency_parameters or {}),
                                 sha256_bytes(saliency_bytes), len(saliency_bytes), dict(saliency_source or {}))
+    sal_torch = None
+    if saliency_torch_bytes is not None:
+        sal_torch = ComponentManifest(SALIENCY_TORCH_FILE, "pytorch-state-dict", "tracer", dict(saliency_parameters or {}),
+                                      sha256_bytes(saliency_torch_bytes), len(saliency_torch_bytes),
+                                      dict(saliency_source or {}))
     info = {"created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "faceshield": _faceshield_version(), "torch": torch.__version__}
     info.update(produced_by)
     m = ModelSetManifest(name=name, version=version, resolution=int(resolution), attributes=list(attributes),
                          generator=gen, saliency=sal, produced_by=info, trained=trained,
-                         description=description, metrics=dict(metrics or {}))
+                         description=description, metrics=dict(metrics or {}), saliency_torch=sal_torch)
     m.validate("new manifest")
     return m
 
@@ -462,6 +518,16 @@ def export_generator(generator: torch.nn.Module, resolution: int, attributes: Se
     return data, worst
 
 
+def tracer_state_bytes(tracer) -> bytes:
+    """TRACER's state dict, floating tensors as float16 (half the size; the maps it computes
+    differ from float32's by about 1e-3), as `torch.save` bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in tracer.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
 def export_saliency(tracer, metadata: dict | None = None) -> tuple[bytes, float]:
     """ONNX bytes of a PyTorch TRACER, checked against it through ONNX Runtime (CPU)."""
     from .models.tracer import export_onnx
@@ -476,9 +542,12 @@ def export_saliency(tracer, metadata: dict | None = None) -> tuple[bytes, float]
 def import_official(*, generator_checkpoint: str | Path, attributes: Sequence[str], resolution: int = 128,
                     tracer_checkpoint: str | Path | None = None, tracer_variant: str | None = None,
                     tracer_input_size: int | None = None, name: str, version: str = "1",
-                    dest: str | Path | None = None, overwrite: bool = False) -> Path:
+                    dest: str | Path | None = None, overwrite: bool = False,
+                    torch_saliency: bool = True) -> Path:
     """Turn an official StarGAN `*-G.ckpt` (and optionally an official `TRACER-Efficient-N.pth`)
-    into a model set at `dest` (default: the user models directory / name)."""
+    into a model set at `dest` (default: the user models directory / name). `torch_saliency`
+    also stores TRACER's weights for PyTorch (float16), so that a GPU machine without
+    onnxruntime-gpu can run it on the GPU (`load_model_set`'s "auto" runtime)."""
     from .models.stargan import load_generator
 
     if not _NAME.match(name):
@@ -500,7 +569,7 @@ def import_official(*, generator_checkpoint: str | Path, attributes: Sequence[st
     checks = {"torchscript_max_diff": ts_diff}
     sources = [{"file": gpath.name, "sha256": sha256_file(gpath)}]
 
-    sal_bytes, sal_params, sal_source = None, None, None
+    sal_bytes, sal_params, sal_source, sal_torch_bytes = None, None, None, None
     if tracer_checkpoint is not None:
         from .models.tracer import load_tracer
 
@@ -515,6 +584,8 @@ def import_official(*, generator_checkpoint: str | Path, attributes: Sequence[st
         sources.append(sal_source)
         checks["onnx_max_diff"] = onnx_diff
         log.info("TRACER %s: ONNX matches (max diff %.1e)", tracer.variant.name, onnx_diff)
+        if torch_saliency:
+            sal_torch_bytes = tracer_state_bytes(tracer)
 
     manifest = build_manifest(
         name=name, version=version, resolution=resolution, attributes=attributes,
@@ -522,8 +593,11 @@ def import_official(*, generator_checkpoint: str | Path, attributes: Sequence[st
         saliency_bytes=sal_bytes, saliency_parameters=sal_params, saliency_source=sal_source,
         produced_by={"tool": "faceshield models import", "sources": sources, "checks": checks},
         trained=True, description=f"official StarGAN {gpath.name}" + (f" + {Path(tracer_checkpoint).name}" if tracer_checkpoint else ""),
+        saliency_torch_bytes=sal_torch_bytes,
     )
     files = {GENERATOR_FILE: gen_bytes}
     if sal_bytes is not None:
         files[SALIENCY_FILE] = sal_bytes
+    if sal_torch_bytes is not None:
+        files[SALIENCY_TORCH_FILE] = sal_torch_bytes
     return write_model_set(dest, manifest, files, overwrite=overwrite)

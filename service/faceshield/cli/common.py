@@ -20,6 +20,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="input size of --generator (official checkpoints: 128 or 256; default 128)")
     parser.add_argument("--attributes", metavar="A,B,...", help="attribute names of --generator, comma-separated (default: the CelebA five)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+    parser.add_argument("--saliency-runtime", choices=("auto", "onnxruntime", "torch"), default="auto",
+                        help="what runs TRACER from a --models set: auto (default; PyTorch on a CUDA device when "
+                             "ONNX Runtime has no CUDA provider and the set has PyTorch weights), onnxruntime, torch")
 
 
 def resolve_device(name: str) -> str:
@@ -49,7 +52,8 @@ def load_models(args: argparse.Namespace) -> ModelSet:
     if getattr(args, "models", None):
         from faceshield.engine.repository import load_model_set
 
-        return load_model_set(args.models)
+        return load_model_set(args.models, device=resolve_device(getattr(args, "device", "cpu")),
+                              saliency_runtime=getattr(args, "saliency_runtime", "auto"))
     from faceshield.engine.default_models import build_default_models
 
     models = build_default_models()

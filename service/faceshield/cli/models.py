@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     where = imp.add_mutually_exclusive_group(required=True)
     where.add_argument("--name", help="install under this name in the user models directory")
     where.add_argument("--output", metavar="DIR", help="write the set to this directory (its name is the directory's)")
+    imp.add_argument("--no-torch-saliency", action="store_true",
+                     help="store TRACER as ONNX only (default: also its PyTorch weights, float16, so that a GPU "
+                          "machine without onnxruntime-gpu runs it on the GPU)")
     imp.add_argument("--version", default="1", help="version recorded in the manifest (default 1)")
     imp.add_argument("--force", action="store_true", help="replace an existing set of that name")
     imp.set_defaults(func=run_import)
@@ -107,7 +110,7 @@ def run_import(args: argparse.Namespace) -> int:
     path = import_official(
         generator_checkpoint=args.generator, attributes=args.attributes.split(","), resolution=args.resolution,
         tracer_checkpoint=args.tracer, tracer_variant=args.tracer_variant, tracer_input_size=args.tracer_size,
-        name=name, version=args.version, dest=dest, overwrite=args.force,
+        name=name, version=args.version, dest=dest, overwrite=args.force, torch_saliency=not args.no_torch_saliency,
     )
     m = read_manifest(path)
     print(f"wrote model set {m.name} to {path}")

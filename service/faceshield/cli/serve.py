@@ -68,7 +68,8 @@ def engine_loader(args: argparse.Namespace, settings):
         if args.models:
             from faceshield.engine.repository import load_model_set
 
-            models = load_model_set(args.models, with_saliency=with_saliency)
+            models = load_model_set(args.models, with_saliency=with_saliency, device=resolve_device(args.device),
+                                    saliency_runtime=args.saliency_runtime)
         elif args.generator:
             models = load_models(args)
         else:
