@@ -128,7 +128,7 @@ def test_sync_round_trips(server, tmp_path):
         assert client.health() == "SERVING"
         info = client.model_info()
         assert info.resolution == 32 and info.attributes[3] == "Male" and info.limits["max_batch"] == 16
-        assert info.execution == {"precision": "fp32", "saliency_runtime": "", "memory_batch": 0}
+        assert info.execution == {"precision": "fp32", "saliency_runtime": "", "memory_batch": 0, "compile": "none"}
         for source in (IMAGE, path, Image.fromarray(IMAGE)):
             result = client.protect(source, method="pgd", steps=2, seed=5, targets=["Male"], request_id="s1")
             assert result.request_id == "s1"

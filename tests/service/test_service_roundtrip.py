@@ -117,6 +117,7 @@ def test_model_info(stub):
     # How it runs: chosen per device (fp32 on a CPU), no saliency model in this set, no
     # memory-sized batches off CUDA.
     assert (info.execution.precision, info.execution.saliency_runtime, info.execution.memory_batch) == ("fp32", "", 0)
+    assert info.execution.compile == "none"
 
 
 def test_bad_parameter_has_field_violation(stub):

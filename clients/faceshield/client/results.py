@@ -119,7 +119,7 @@ class ModelInfo:
     device: str
     execution_providers: list[str]
     limits: dict[str, int]
-    execution: dict = field(default_factory=dict)  # precision, saliency_runtime, memory_batch
+    execution: dict = field(default_factory=dict)  # precision, saliency_runtime, memory_batch, compile
     response: pb.GetModelInfoResponse | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -133,7 +133,7 @@ class ModelInfo:
              "max_message_bytes": lim.max_message_bytes, "queue_length": lim.queue_length,
              "stream_window": lim.stream_window},
             {"precision": r.execution.precision, "saliency_runtime": r.execution.saliency_runtime,
-             "memory_batch": r.execution.memory_batch},
+             "memory_batch": r.execution.memory_batch, "compile": r.execution.compile},
             r,
         )
 

@@ -311,14 +311,16 @@ class Limits(_message.Message):
     def __init__(self, max_pixels: _Optional[int] = ..., max_steps: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., queue_length: _Optional[int] = ..., stream_window: _Optional[int] = ...) -> None: ...
 
 class Execution(_message.Message):
-    __slots__ = ("precision", "saliency_runtime", "memory_batch")
+    __slots__ = ("precision", "saliency_runtime", "memory_batch", "compile")
     PRECISION_FIELD_NUMBER: _ClassVar[int]
     SALIENCY_RUNTIME_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BATCH_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_FIELD_NUMBER: _ClassVar[int]
     precision: str
     saliency_runtime: str
     memory_batch: int
-    def __init__(self, precision: _Optional[str] = ..., saliency_runtime: _Optional[str] = ..., memory_batch: _Optional[int] = ...) -> None: ...
+    compile: str
+    def __init__(self, precision: _Optional[str] = ..., saliency_runtime: _Optional[str] = ..., memory_batch: _Optional[int] = ..., compile: _Optional[str] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
     __slots__ = ("models", "description", "resolution", "attributes", "methods", "defaults", "device", "execution_providers", "limits", "execution")

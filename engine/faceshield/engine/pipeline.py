@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .attack.protect import ProtectionResult, Protector
+from .compilation import compile_generator
 from .config import DEFAULT_MAX_STEPS, AttackConfig
 from .errors import InvalidInputError
 from .io.images import DEFAULT_MAX_PIXELS, check_dimensions, quantize, to_tensor
@@ -61,7 +62,8 @@ class Limits:
 class FaceShieldEngine:
     """Thread-safe facade over one `ModelSet` (calls are serialized on the device)."""
 
-    def __init__(self, models: ModelSet, device: str = "cpu", limits: Limits = Limits(), precision: str = "auto"):
+    def __init__(self, models: ModelSet, device: str = "cpu", limits: Limits = Limits(), precision: str = "auto",
+                 compile: str = "none"):
         self.models = models
         self.device = torch.device(device)
         self.limits = limits
@@ -73,8 +75,9 @@ class FaceShieldEngine:
             torch.backends.cudnn.allow_tf32 = self.precision != "fp32"
         if isinstance(models.generator, torch.nn.Module):
             models.generator.to(self.device)
+        self.compile = compile
         self.protector = Protector(
-            models.generator, models.attributes, models.resolution, models.saliency,
+            compile_generator(models.generator, compile), models.attributes, models.resolution, models.saliency,
             device=self.device, autocast_dtype=autocast_dtype,
         )
         self._lock = threading.Lock()
@@ -274,7 +277,7 @@ class FaceShieldEngine:
             "name": m.name, "version": m.version, "trained": m.trained, "description": m.description,
             "resolution": m.resolution, "attributes": list(m.attributes), "saliency": m.saliency_name,
             "hashes": dict(m.hashes), "providers": list(m.providers), "device": str(self.device),
-            "precision": self.precision,
+            "precision": self.precision, "compile": self.compile,
             "saliency_runtime": "" if m.saliency is None else getattr(m.saliency, "runtime", "custom"),
             "memory_batch": self.memory_batch,
             "max_pixels": self.limits.max_pixels, "max_steps": self.limits.max_steps, "max_batch": self.limits.max_batch,

@@ -20,6 +20,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="input size of --generator (official checkpoints: 128 or 256; default 128)")
     parser.add_argument("--attributes", metavar="A,B,...", help="attribute names of --generator, comma-separated (default: the CelebA five)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+    parser.add_argument("--compile", choices=("none", "default", "reduce-overhead", "max-autotune"), default="none",
+                        help="run the generator under torch.compile in this mode (default none; each new batch shape "
+                             "compiles once, tens of seconds: worth it for a server, not for one image)")
     parser.add_argument("--saliency-runtime", choices=("auto", "onnxruntime", "torch"), default="auto",
                         help="what runs TRACER from a --models set: auto (default; PyTorch on a CUDA device when "
                              "ONNX Runtime has no CUDA provider and the set has PyTorch weights), onnxruntime, torch")

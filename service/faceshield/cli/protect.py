@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits()
     image = read_image(args.input, limits.max_pixels)
     models = load_models(args)
-    engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=limits)
+    engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=limits, compile=args.compile)
     request = ProtectRequest(
         image,
         original_attributes=_ints(args.attrs, "attrs"),

@@ -229,6 +229,6 @@ def model_info(engine: FaceShieldEngine, settings) -> pb.GetModelInfoResponse:
                          max_message_bytes=settings.max_message_bytes, queue_length=settings.queue_length,
                          stream_window=settings.stream_window),
         execution=pb.Execution(precision=info["precision"], saliency_runtime=info["saliency_runtime"],
-                               memory_batch=info["memory_batch"] or 0),
+                               memory_batch=info["memory_batch"] or 0, compile=info["compile"]),
     )
 
