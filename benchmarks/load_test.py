@@ -114,7 +114,7 @@ def start_server(args) -> tuple[subprocess.Popen, int]:
     cmd = [sys.executable, "-m", "faceshield.cli", "serve", "--host", "127.0.0.1", "--port", "0",
            "--metrics-port", "-1", "--device", args.device, *model_args, "--max-batch", str(args.max_batch),
            "--queue-length", str(max(64, 4 * args.callers)), "--stream-window", str(args.callers),
-           "--batch-wait-ms", str(args.batch_wait_ms)]
+           "--batch-wait-ms", str(args.batch_wait_ms), "--compile", args.compile]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if not line.startswith("faceshield serving on port"):
@@ -207,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default=None, help="model set (path or name) for both; default: the embedded one")
     p.add_argument("--generator", default=None, help="an official-layout StarGAN checkpoint for both (instead of --models)")
     p.add_argument("--device", default="cpu", help="cpu or cuda, for the engine and the server alike")
+    p.add_argument("--compile", default="none", help="torch.compile mode of the generator, both sides (default none)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--label", default="2-core CPU dev box", help="machine name for the report")
     args = p.parse_args(argv)
@@ -232,10 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.models:
         from faceshield.engine.repository import load_model_set
 
-        models = load_model_set(args.models, with_saliency=needs_saliency(args))
+        models = load_model_set(args.models, with_saliency=needs_saliency(args), device=args.device)
     else:
         models = build_default_models(with_saliency=needs_saliency(args))
-    engine = FaceShieldEngine(models, device=args.device, limits=Limits(max_batch=args.max_batch))
+    engine = FaceShieldEngine(models, device=args.device, limits=Limits(max_batch=args.max_batch), compile=args.compile)
     from faceshield.engine import ProtectRequest
 
     engine.protect([ProtectRequest(image, targets=targets)], config)  # warm-up
@@ -269,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- Date: {started:%Y-%m-%d %H:%M} UTC; machine: {args.label} ({where}).",
         f"- Command: `python benchmarks/load_test.py {shlex.join(argv if argv is not None else sys.argv[1:])}`",
         f"- Work per image: `{args.method}`, {args.steps} steps, targets {args.targets}, {args.size}x{args.size}, "
-        f"models {models.name} {models.version} (saliency: {models.saliency_name}), device {args.device}; torch {torch.__version__}, "
+        f"models {models.name} {models.version} (saliency: {models.saliency_name} on {', '.join(models.providers) or '-'}), "
+        f"device {args.device}, compile {args.compile}; torch {torch.__version__}, "
         f"{args.threads} torch thread(s) per process; server max batch {args.max_batch}, "
         f"batch wait {args.batch_wait_ms:g} ms.",
         f"- Each phase runs {args.seconds:.0f} s in all with {args.callers} concurrent callers, in {args.rounds} "

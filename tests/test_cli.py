@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from faceshield.cli.main import main
@@ -19,6 +20,20 @@ def test_protect_writes_a_png_and_prints_json(tmp_path, capsys, portrait):
     assert img.shape == portrait.shape
     assert report["targets"][0]["target"] == "Male" and isinstance(report["models"]["trained"], bool)
     assert 20 < report["input"]["psnr"] < 60
+    assert report["execution"] == {"device": "cpu", "precision": "fp32", "compile": "none",
+                                   "saliency_runtime": "onnxruntime"}
+
+
+def test_execution_options_reach_the_engine(tmp_path, capsys, portrait):
+    src = tmp_path / "face.png"
+    Image.fromarray(portrait).save(src)
+    rc = main(["protect", str(src), "-o", str(tmp_path / "p.png"), "--method", "pgd", "--steps", "1", "--json",
+               "--targets", "Male", "--precision", "bf16", "--saliency-runtime", "onnxruntime"])
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["execution"]["precision"] == "bf16"
+    with pytest.raises(SystemExit) as refused:
+        main(["protect", str(src), "-o", str(tmp_path / "q.png"), "--compile", "warp-speed"])
+    assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys):

@@ -20,6 +20,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="input size of --generator (official checkpoints: 128 or 256; default 128)")
     parser.add_argument("--attributes", metavar="A,B,...", help="attribute names of --generator, comma-separated (default: the CelebA five)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, or auto (default)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "tf32", "bf16"), default="auto",
+                        help="generator arithmetic: auto (default: bf16 autocast on a CUDA device that has it, else fp32)")
     parser.add_argument("--compile", choices=("none", "default", "reduce-overhead", "max-autotune"), default="none",
                         help="run the generator under torch.compile in this mode (default none; each new batch shape "
                              "compiles once, tens of seconds: worth it for a server, not for one image)")

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     models = load_models(args)
     engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=Limits(max_batch=max(32, args.batch)),
-                              compile=args.compile)
+                              compile=args.compile, precision=args.precision)
     dataset = open_dataset(args.data, models.resolution, models.attributes, split=args.split, crop=args.crop)
     plan = EvaluationPlan(
         rows=tuple(rows), protocols=PROTOCOLS if args.protocol == "both" else (args.protocol,), sizes=_sizes(args.n),

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits()
     image = read_image(args.input, limits.max_pixels)
     models = load_models(args)
-    engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=limits, compile=args.compile)
+    engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=limits, compile=args.compile,
+                              precision=args.precision)
     request = ProtectRequest(
         image,
         original_attributes=_ints(args.attrs, "attrs"),
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "output": str(out),
         "method": args.method,
         "models": {"name": models.name, "version": models.version, "trained": models.trained},
+        "execution": {k: engine.info()[k] for k in ("device", "precision", "compile", "saliency_runtime")},
         "input": _finite(outcome.input.as_dict()),
         "targets": [_finite(t.as_dict()) for t in outcome.targets],
         "success_rate": sum(t.success for t in outcome.targets) / len(outcome.targets),
