@@ -34,9 +34,10 @@ def full_width_models(device: str) -> ModelSet:
                     saliency_name=sal.name, trained=False)
 
 
-def run(models: ModelSet, faces, device: str, precision: str, batch: int) -> tuple[float, float, float]:
+def run(models: ModelSet, faces, device: str, precision: str, batch: int,
+        method: str = "union-saliency") -> tuple[float, float, float]:
     engine = FaceShieldEngine(models, device=device, limits=Limits(max_batch=batch), precision=precision)
-    config = AttackConfig.for_method("union-saliency")
+    config = AttackConfig.for_method(method)
     rows, psnr = [], []
     t0 = time.perf_counter()
     for s in range(0, len(faces), batch):
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faces", type=int, default=64)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--fast", default="bf16", help="the precision compared with fp32")
+    p.add_argument("--method", default="union-saliency", help="attack configuration (default union-saliency)")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     if args.models:
@@ -65,17 +67,17 @@ def main(argv: list[str] | None = None) -> int:
         models = full_width_models(args.device)
     faces = held_out_faces(seed=1, count=args.faces, resolution=models.resolution)
     lines = [
-        f"## Precision and protection quality: {models.name} ({models.resolution}x{models.resolution}, {args.device})",
+        f"## Precision and protection quality: {models.name}, {args.method} ({models.resolution}x{models.resolution}, {args.device})",
         "",
         f"- date {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; `python benchmarks/precision_quality.py {' '.join(sys.argv[1:])}`",
-        f"- union-saliency, paper defaults, all {len(models.attributes)} targets jointly, {len(faces)} held-out synthetic faces",
+        f"- {args.method}, paper defaults, all {len(models.attributes)} targets jointly, {len(faces)} held-out synthetic faces",
         "",
         "| precision | success rate | mean input PSNR (dB) | seconds |",
         "|---|---:|---:|---:|",
     ]
     results = {}
     for precision in ("fp32", args.fast):
-        sr, ps, sec = run(models, faces, args.device, precision, args.batch)
+        sr, ps, sec = run(models, faces, args.device, precision, args.batch, args.method)
         results[precision] = (sr, ps)
         lines.append(f"| {precision} | {sr:.4f} | {ps:.3f} | {sec:.1f} |")
         print(lines[-1], flush=True)
