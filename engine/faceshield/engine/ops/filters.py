@@ -2,8 +2,8 @@
 
 Filters have zero padding of ``kernel // 2``, as the depthwise smoothing layers of the reference
 attack code, so the output keeps the input's size. Every filter here is separable (Gaussian, box);
-`separable_filter` runs it as two products with banded matrices on small images and as two 1-D
-depthwise convolutions on large ones, whichever is faster there (same numbers to float rounding).
+`separable_filter` runs it as two products with banded matrices on small CPU images and as two 1-D
+depthwise convolutions otherwise, whichever is faster there (same numbers to float rounding).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def gaussian_kernel2d(kernel: int, sigma: float) -> torch.Tensor:
     return torch.outer(g, g)
 
 
-# Up to this side length a filter runs as matrix products: a (side x side) banded matrix costs
+# Up to this side length a filter on the CPU runs as matrix products: a (side x side) banded matrix costs
 # O(side) per pixel against the convolution's O(kernel), but dense products are so much faster
 # than depthwise convolutions that they win on generator-sized inputs. Measured on the 2-core dev
 # box (fp32, forward + backward, 11 taps): 128 px, 3 channels, batch 8: 2.1 ms against 15.6 ms
@@ -57,7 +57,9 @@ def separable_filter(x: torch.Tensor, taps: torch.Tensor, valid: bool = False) -
     """Filter (N, C, H, W) with the 2-D kernel outer(taps, taps), per channel: zero padding that
     keeps the size, or `valid` (no padding: (H - k + 1, W - k + 1))."""
     h, w = x.shape[-2:]
-    if max(h, w) <= MATMUL_MAX_SIDE:
+    # CPU only: measured there; on a GPU the products would run in TF32 wherever the engine allows
+    # it, and SSIM's variances (differences of nearly equal window means) need float32's mantissa.
+    if x.device.type == "cpu" and max(h, w) <= MATMUL_MAX_SIDE:
         key = (tuple(float(t) for t in taps), valid, str(x.device), x.dtype)
         return _banded(h, *key) @ x @ _banded(w, *key).mT
     c, k = x.shape[1], taps.numel()
