@@ -99,4 +99,4 @@ step engine-fp32 40 $PY -m faceshield.cli bench --width "$WIDTH" --device "$DEVI
 [ -f "$OUT/bench-fp32.md" ] && cat "$OUT/bench-fp32.md" >>"$RES" && rm "$OUT/bench-fp32.md"
 
 echo "- suite finished after $(($(date +%s) - START)) s" >>"$RES"
-ls -la "$OUT" "$OUT"/demo 2>/dev/null >>"$LOG"
+ls -la "$OUT" "$OUT"/demo >>"$LOG" 2>&1 || true  # no demo/ unless TRAIN_SECONDS > 0
