@@ -218,7 +218,7 @@ def test_import_official_checkpoints_then_use_by_name(checkpoints, models_dir, c
     assert leftovers(models_dir) == []
 
 
-def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, tmp_path, monkeypatch):
+def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, tmp_path, monkeypatch, capsys):
     """The set keeps TRACER as ONNX and (float16) PyTorch weights; "torch" runs the latter,
     "auto" keeps ONNX Runtime off CUDA and moves to PyTorch on a CUDA device whose ONNX Runtime
     has no CUDA provider (simulated here: the device is never touched before the first call)."""
@@ -229,6 +229,9 @@ def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, 
                                 name="both", dest=tmp_path / "both")
     m = repo.verify_model_set(path)
     assert m.saliency_torch.file == repo.SALIENCY_TORCH_FILE and m.saliency_torch.format == "pytorch-state-dict"
+    monkeypatch.setenv(repo.ENV_PATH, str(tmp_path))
+    assert cli(["models", "list"]) == 0
+    assert "TRACER TE-0 (ONNX + PyTorch weights)" in capsys.readouterr().out
     assert m.saliency_torch.parameters == m.saliency.parameters
     onnx_set = repo.load_model_set(path)
     torch_set = repo.load_model_set(path, saliency_runtime="torch")

@@ -71,6 +71,8 @@ def run_list(args: argparse.Namespace) -> int:
         shadowed = " (shadowed)" if m.name in seen else ""
         seen.add(m.name)
         sal = f"TRACER {m.saliency.parameters.get('variant', '?')}" if m.saliency else "no saliency"
+        if m.saliency_torch is not None:
+            sal += " (ONNX + PyTorch weights)"
         g = m.generator.parameters
         print(f"{m.name:<16} v{m.version}{shadowed}  {m.resolution}px  StarGAN conv_dim={g.get('conv_dim')} "
               f"repeat_num={g.get('repeat_num')}  {sal}  {'trained' if m.trained else 'UNTRAINED'}")
