@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from faceshield.engine import AttackConfig, FaceShieldEngine, ModelSet, ProtectRequest, success_rate
+from faceshield.engine.benchmark import benchmark_generator
 from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
-from faceshield.engine.models.stargan import Generator
 from faceshield.engine.pipeline import Limits
 from faceshield.engine.synthetic import held_out_faces
 
@@ -26,9 +26,7 @@ from faceshield.engine.synthetic import held_out_faces
 def full_width_models(device: str) -> ModelSet:
     from faceshield.engine.saliency import build_default_torch_saliency
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        g = Generator(64, len(CELEBA_DEFAULT_ATTRIBUTES), 6).eval().requires_grad_(False)
+    g = benchmark_generator("full")
     sal = build_default_torch_saliency(device=device)
     return ModelSet("full-width-random", "seed-0", g, list(CELEBA_DEFAULT_ATTRIBUTES), 128, saliency=sal,
                     saliency_name=sal.name, trained=False)

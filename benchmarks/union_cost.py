@@ -19,11 +19,8 @@ import torch
 
 from faceshield.engine import AttackConfig, create_labels
 from faceshield.engine.attack.protect import Protector
-from faceshield.engine.benchmark import environment
-from faceshield.engine.default_models import DEFAULT_CONV_DIM, DEFAULT_REPEAT_NUM
+from faceshield.engine.benchmark import benchmark_generator, benchmark_saliency, environment
 from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
-from faceshield.engine.models.stargan import Generator
-from faceshield.engine.saliency import build_default_saliency
 
 ROWS = (  # label, method, overrides
     ("pgd", "pgd", {}),
@@ -45,10 +42,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     attrs = list(CELEBA_DEFAULT_ATTRIBUTES)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        g = Generator(DEFAULT_CONV_DIM, len(attrs), DEFAULT_REPEAT_NUM).eval().requires_grad_(False)
-    protector = Protector(g, attrs, 128, saliency=build_default_saliency())
+    protector = Protector(benchmark_generator("small"), attrs, 128, saliency=benchmark_saliency(torch.device("cpu")))
     x = torch.rand(args.batch, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 2 - 1
     labels = create_labels(torch.zeros(args.batch, len(attrs)), attrs, [attrs[0]])
     runs: dict[str, list[tuple[float, dict]]] = {}

@@ -79,6 +79,23 @@ def training_parser(description: str, out_help: str) -> argparse.ArgumentParser:
     return p
 
 
+def add_settings_arguments(p: argparse.ArgumentParser, settings_cls, prefix: str = "") -> None:
+    """One option per field of the settings dataclass, `--{prefix}field-name`, default None (so
+    that `settings_from_args` keeps the dataclass default); booleans get `--x/--no-x`."""
+    for name, field in settings_cls.__dataclass_fields__.items():
+        flag, dest = f"--{prefix}{name.replace('_', '-')}", prefix.replace("-", "_") + name
+        if isinstance(field.default, bool):
+            p.add_argument(flag, dest=dest, default=None, action=argparse.BooleanOptionalAction,
+                           help=f"default {field.default}")
+        else:
+            p.add_argument(flag, dest=dest, type=type(field.default), default=None, help=f"default {field.default}")
+
+
+def settings_from_args(args: argparse.Namespace, settings_cls):
+    """The settings dataclass with every option the command line set (unprefixed names)."""
+    return settings_cls(**{k: v for k, v in vars(args).items() if k in settings_cls.__dataclass_fields__ and v is not None})
+
+
 def save_atomically(state_dict: dict, out: str | Path) -> Path:
     """torch.save to a temporary name beside `out`, then rename: never a half-written file."""
     import torch

@@ -46,7 +46,7 @@ import train_demo_tracer as tracer_training  # noqa: E402
 
 from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES  # noqa: E402
 from faceshield.engine.models.stargan import Generator, load_generator  # noqa: E402
-from faceshield.engine.models.tracer import TRACER, load_tracer  # noqa: E402
+from faceshield.engine.models.tracer import TRACER, half_state_dict, load_tracer  # noqa: E402
 from faceshield.engine.synthetic import held_out_faces, render_pool  # noqa: E402
 
 log = logging.getLogger("build_demo_models")
@@ -171,8 +171,7 @@ def train(args: argparse.Namespace, deadline: float, work: Path) -> tuple[dict[s
     t_seconds = max(deadline - time.perf_counter() - args.reserve, 5.0)
     t, t_record = tracer_training.train_tracer(t_settings, args.device, args.seed + 1, t_seconds,
                                                log_every=args.log_every, pool=pool)
-    _save({k: v.half() if v.is_floating_point() else v for k, v in t.state_dict().items()},
-          work / "checkpoints" / TRACER_CKPT)
+    _save(half_state_dict(t), work / "checkpoints" / TRACER_CKPT)
     record["tracer"] = t_record
     return generators, t, record
 
@@ -184,10 +183,8 @@ def load_checkpoints(folder: Path) -> tuple[dict[str, Generator], TRACER, dict]:
         generators[path.stem[len("stargan_"):]] = load_generator(path, c_dim=len(CELEBA_DEFAULT_ATTRIBUTES))
     if not generators:
         raise SystemExit(f"no stargan_*.pt in {folder}")
-    sd = {k: v.float() if v.is_floating_point() else v for k, v in torch.load(
-        folder / TRACER_CKPT, map_location="cpu", weights_only=True).items()}
     settings = record.get("tracer", {}).get("settings", {})
-    t = load_tracer(sd, settings.get("variant", "TE-0"), input_size=settings.get("input_size", 128))
+    t = load_tracer(folder / TRACER_CKPT, settings.get("variant", "TE-0"), input_size=settings.get("input_size", 128))
     record.setdefault("candidates", {name: {} for name in generators})
     return generators, t, record
 
@@ -212,7 +209,7 @@ def refine_tracer(t: TRACER, record: dict, args: argparse.Namespace, work: Path)
     if source != target:
         for path in source.glob("stargan_*.pt"):
             shutil.copyfile(path, target / path.name)
-    _save({k: v.half() if v.is_floating_point() else v for k, v in t.state_dict().items()}, target / TRACER_CKPT)
+    _save(half_state_dict(t), target / TRACER_CKPT)
     return t, record
 
 

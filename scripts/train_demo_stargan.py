@@ -246,15 +246,12 @@ def train_stargan(settings: StarGANSettings, device: str, seed: int, seconds: fl
 
 
 def settings_from_args(args: argparse.Namespace) -> StarGANSettings:
-    overrides = {k: v for k, v in vars(args).items() if k in StarGANSettings.__dataclass_fields__ and v is not None}
-    return StarGANSettings(**overrides)
+    return _training_env.settings_from_args(args, StarGANSettings)
 
 
 def add_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """One option per field of `StarGANSettings` (default: the dataclass default)."""
-    for name, field in StarGANSettings.__dataclass_fields__.items():
-        p.add_argument(f"--{prefix}{name.replace('_', '-')}", dest=prefix.replace('-', '_') + name, type=type(field.default), default=None,
-                       help=f"default {field.default}")
+    _training_env.add_settings_arguments(p, StarGANSettings, prefix)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ import _training_env  # noqa: E402
 _training_env.prepare()  # the engine from this checkout; torch and numpy are all training needs
 
 from faceshield.engine.models.stargan import load_state_dict_file  # noqa: E402
-from faceshield.engine.models.tracer import TRACER, load_tracer  # noqa: E402
+from faceshield.engine.models.tracer import TRACER, half_state_dict, load_tracer  # noqa: E402
 from faceshield.engine.saliency import resize  # noqa: E402
 from faceshield.engine.synthetic import FacePool, render_pool  # noqa: E402
 
@@ -109,9 +109,8 @@ def train_tracer(settings: TracerSettings, device: str, seed: int, seconds: floa
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = TRACER(s.variant, s.input_size)
-    if init is not None:  # strict, naming the keys of another variant; float16 checkpoints widen
-        model = load_tracer({k: v.float() if v.is_floating_point() else v for k, v in init.items()},
-                            s.variant, s.input_size)
+    if init is not None:  # strict, naming the keys of another variant; float16 checkpoints load as they are
+        model = load_tracer(init, s.variant, s.input_size)
     model = model.to(dev).train().requires_grad_(True)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -189,20 +188,12 @@ def train_tracer(settings: TracerSettings, device: str, seed: int, seconds: floa
 
 
 def settings_from_args(args: argparse.Namespace) -> TracerSettings:
-    overrides = {k: v for k, v in vars(args).items() if k in TracerSettings.__dataclass_fields__ and v is not None}
-    return TracerSettings(**overrides)
+    return _training_env.settings_from_args(args, TracerSettings)
 
 
 def add_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
     """One option per field of `TracerSettings` (default: the dataclass default)."""
-    for name, field in TracerSettings.__dataclass_fields__.items():
-        kind = field.type if isinstance(field.type, type) else type(field.default)
-        if kind is bool or isinstance(field.default, bool):
-            p.add_argument(f"--{prefix}{name.replace('_', '-')}", dest=prefix.replace('-', '_') + name, default=None,
-                           action=argparse.BooleanOptionalAction, help=f"default {field.default}")
-        else:
-            p.add_argument(f"--{prefix}{name.replace('_', '-')}", dest=prefix.replace('-', '_') + name, type=type(field.default),
-                           default=None, help=f"default {field.default}")
+    _training_env.add_settings_arguments(p, TracerSettings, prefix)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     init = load_state_dict_file(args.init) if args.init else None
     model, record = train_tracer(settings_from_args(args), args.device, args.seed, args.seconds, args.workers,
                                  args.log_every, init=init)
-    out = _training_env.save_atomically({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, args.out)
+    out = _training_env.save_atomically(half_state_dict(model), args.out)
     log.info("wrote %s (%s)", out, record)
     return 0
 

@@ -160,11 +160,10 @@ def test_stargan_warm_start_of_another_width_names_the_keys(tiny_pool):
 
 
 def test_tracer_training_starts_from_the_given_weights(tiny_pool):
-    from faceshield.engine.models.tracer import TRACER
+    from faceshield.engine.models.tracer import TRACER, half_state_dict
 
     torch.manual_seed(5)
-    t0 = TRACER("TE-0", 64)
-    init = {k: v.half() if v.is_floating_point() else v for k, v in t0.state_dict().items()}  # as checkpoints store it
+    init = half_state_dict(TRACER("TE-0", 64))  # as checkpoints store it
     settings = build.tracer_training.TracerSettings(input_size=64, resolution=32, batch=2, iterations=0, bn_batches=1)
     t, record = build.tracer_training.train_tracer(settings, "cpu", 1, 60, pool=tiny_pool, init=init)
     assert record["warm_start"]

@@ -41,6 +41,30 @@ class BenchRow:
         return asdict(self)
 
 
+def benchmark_generator(width: str = "small") -> torch.nn.Module:
+    """The generator every benchmark times: StarGAN at its published width ("full": conv_dim 64,
+    6 blocks) or the embedded default's ("small"), seeded random weights (speed does not depend
+    on training)."""
+    from .default_models import DEFAULT_CONV_DIM, DEFAULT_REPEAT_NUM
+    from .models.labels import CELEBA_DEFAULT_ATTRIBUTES
+    from .models.stargan import Generator
+
+    conv_dim, repeat = (64, 6) if width == "full" else (DEFAULT_CONV_DIM, DEFAULT_REPEAT_NUM)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        g = Generator(conv_dim=conv_dim, c_dim=len(CELEBA_DEFAULT_ATTRIBUTES), repeat_num=repeat)
+    return g.eval().requires_grad_(False)
+
+
+def benchmark_saliency(device: torch.device):
+    """The embedded TRACER where it runs best there: PyTorch on a GPU, ONNX Runtime otherwise."""
+    from . import saliency
+
+    if device.type == "cuda":
+        return saliency.build_default_torch_saliency(device=device)
+    return saliency.build_default_saliency()
+
+
 def environment(device: torch.device) -> dict:
     env = {
         "torch": torch.__version__,

@@ -302,24 +302,28 @@ def load_model_set(path_or_name: str | Path, *, with_saliency: bool = True,
 
 
 def _load_saliency(d: Path, m: ModelSetManifest, providers, device: torch.device, runtime: str):
-    from .saliency import TorchSaliency, TracerSaliency
+    from .saliency import TorchSaliency, TracerSaliency, cuda_provider_listed
 
     variant = m.saliency.parameters.get("variant", "")
     name = f"TRACER {variant} ({m.name})".replace("  ", " ")
     if runtime == "torch" and m.saliency_torch is None:
         raise ModelLoadError(f"{d}: this set has no PyTorch TRACER weights ({SALIENCY_TORCH_FILE}); "
                              "re-import it with `faceshield models import`, or use --saliency-runtime onnxruntime")
-    if runtime != "torch":
+    # "auto" on a GPU with PyTorch weights at hand: an ONNX Runtime that does not even list CUDA
+    # (the usual CPU-only build) is not worth a session; one that lists it must prove it can start.
+    torch_ok = runtime == "auto" and device.type == "cuda" and m.saliency_torch is not None
+    if runtime == "onnxruntime" or (runtime == "auto" and not (torch_ok and not cuda_provider_listed(providers))):
         if m.saliency.format != "onnx":
             raise ModelLoadError(f"{d}: unsupported saliency format {m.saliency.format!r}")
         onnx_runner = TracerSaliency(_read_checked(d, m.saliency), name=name, providers=providers)
         on_gpu = "CUDAExecutionProvider" in onnx_runner.providers
-        if runtime == "onnxruntime" or device.type != "cuda" or on_gpu or m.saliency_torch is None:
+        if on_gpu or not torch_ok:
             if device.type == "cuda" and not on_gpu:
                 log.info("TRACER runs on ONNX Runtime's CPU provider (no CUDA provider here%s)",
                          "" if m.saliency_torch is None else "; --saliency-runtime torch would use the GPU")
             return onnx_runner
-        log.info("ONNX Runtime has no CUDA provider here: TRACER runs in PyTorch on %s", device)
+    if runtime == "auto":
+        log.info("ONNX Runtime has no working CUDA provider here: TRACER runs in PyTorch on %s", device)
     return TorchSaliency(_load_torch_tracer(d, m), device=device, name=name)
 
 
@@ -336,7 +340,6 @@ def _load_torch_tracer(d: Path, m: ModelSetManifest):
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelLoadError(f"{d}/{comp.file} is not a readable PyTorch state dict ({exc.__class__.__name__})") from None
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     return load_tracer(state, comp.parameters.get("variant", "TE-0"), input_size=comp.parameters.get("input_size"))
 
 
@@ -523,8 +526,10 @@ def tracer_state_bytes(tracer) -> bytes:
     differ from float32's by about 1e-3), as `torch.save` bytes."""
     import io
 
+    from .models.tracer import half_state_dict
+
     buffer = io.BytesIO()
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in tracer.state_dict().items()}, buffer)
+    torch.save(half_state_dict(tracer), buffer)
     return buffer.getvalue()
 
 

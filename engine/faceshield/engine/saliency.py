@@ -101,6 +101,16 @@ class _SaliencyRunner:
         return torch.cat(outs).clamp_(0, 1)
 
 
+def cuda_provider_listed(providers: Sequence[str] | None = None) -> bool:
+    """Whether a session would try ONNX Runtime's CUDA provider: named in `providers`, or by
+    default, listed by onnxruntime (which says nothing about whether it can start)."""
+    if providers is not None:
+        return CUDA_PROVIDER in providers
+    import onnxruntime as ort
+
+    return CUDA_PROVIDER in ort.get_available_providers()
+
+
 def _create_session(model: bytes | str, providers: Sequence[str] | None, threads: int | None):
     """An InferenceSession on CUDA when asked (default: when listed) and it actually starts,
     else on CPU. onnxruntime-gpu lists CUDA even where its libraries or GPU are missing; the
@@ -112,7 +122,7 @@ def _create_session(model: bytes | str, providers: Sequence[str] | None, threads
     if threads:
         options.intra_op_num_threads = threads
     if providers is None:
-        providers = [CUDA_PROVIDER, CPU_PROVIDER] if CUDA_PROVIDER in ort.get_available_providers() else [CPU_PROVIDER]
+        providers = [CUDA_PROVIDER, CPU_PROVIDER] if cuda_provider_listed() else [CPU_PROVIDER]
     providers = list(providers)
     if CPU_PROVIDER not in providers:
         providers.append(CPU_PROVIDER)

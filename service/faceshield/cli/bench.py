@@ -17,11 +17,12 @@ from faceshield.engine.benchmark import (
     PRECISIONS,
     bench_engine,
     bench_reference,
+    benchmark_generator,
+    benchmark_saliency,
     environment,
     markdown_table,
 )
 from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
-from faceshield.engine.models.stargan import Generator
 
 from .common import resolve_device
 
@@ -46,29 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _generator(width: str) -> Generator:
-    from faceshield.engine.default_models import DEFAULT_CONV_DIM, DEFAULT_REPEAT_NUM
-
-    conv_dim, repeat = (64, 6) if width == "full" else (DEFAULT_CONV_DIM, DEFAULT_REPEAT_NUM)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        g = Generator(conv_dim=conv_dim, c_dim=len(CELEBA_DEFAULT_ATTRIBUTES), repeat_num=repeat)
-    return g.eval().requires_grad_(False)
-
-
-def _saliency(device: torch.device):
-    from faceshield.engine import saliency as sal
-
-    if device.type == "cuda" and hasattr(sal, "build_default_torch_saliency"):
-        return sal.build_default_torch_saliency(device=device)
-    return sal.build_default_saliency()
-
-
 def run(args: argparse.Namespace) -> int:
     device = torch.device(resolve_device(args.device))
-    gen = _generator(args.width).to(device)
+    gen = benchmark_generator(args.width).to(device)
     attrs = list(CELEBA_DEFAULT_ATTRIBUTES)
-    saliency = _saliency(device) if args.saliency == "tracer" else None
+    saliency = benchmark_saliency(device) if args.saliency == "tracer" else None
     protector = Protector(gen, attrs, args.resolution, saliency=saliency, device=device)
     precisions = [p for p in args.precisions.split(",") if p]
     for p in precisions:

@@ -62,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
         out.write_bytes(encode_png(outcome.protected))
     except OSError as exc:
         raise InvalidInputError("output", f"cannot write {out}: {exc.strerror}") from None
+    info = engine.info()
     report = {
         "output": str(out),
         "method": args.method,
         "models": {"name": models.name, "version": models.version, "trained": models.trained},
-        "execution": {k: engine.info()[k] for k in ("device", "precision", "compile", "saliency_runtime")},
+        "execution": {k: info[k] for k in ("device", "precision", "compile", "saliency_runtime")},
         "input": _finite(outcome.input.as_dict()),
         "targets": [_finite(t.as_dict()) for t in outcome.targets],
         "success_rate": sum(t.success for t in outcome.targets) / len(outcome.targets),

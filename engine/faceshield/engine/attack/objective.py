@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from ..ops.geometry import Box
-from ..ops.ssim import SSIMAgainst, ssim, ssim_where_changed
+from ..ops.ssim import SSIMAgainst
 
 BlurFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -44,12 +44,10 @@ def ssim_penalty(x: torch.Tensor, original: torch.Tensor, box: Box | None = None
     """1 - SSIM(x, I) per image, both (N, 3, H, W) in generator space, SSIM in metric space.
 
     With `box` (where x may differ from I), only the windows that can see the box are computed
-    (`ssim_where_changed`): same value and gradient, at the cost of the face instead of the photo.
+    (`ops.ssim.ssim_where_changed`): same value and gradient, at the cost of the face instead of
+    the photo. An attack calling this every step builds `SSIMPenalty` once instead.
     """
-    a, b = (x + 1) / 2, (original + 1) / 2
-    if box is None:
-        return 1.0 - ssim(a, b)
-    return 1.0 - ssim_where_changed(a, b, box.top, box.left, box.bottom, box.right)
+    return SSIMPenalty(original, box)(x)
 
 
 class SSIMPenalty(torch.nn.Module):

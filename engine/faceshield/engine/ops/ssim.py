@@ -83,13 +83,7 @@ def ssim_where_changed(x: torch.Tensor, y: torch.Tensor, top: int, left: int, bo
     so only the windows around the region are computed; the value and its gradient equal the
     whole-image `ssim`, at the cost of the region instead of the whole photo.
     """
-    h, w = x.shape[-2:]
-    region = changed_region(h, w, top, left, bottom, right)
-    if region is None:
-        return ssim(x, y, data_range)
-    t, lft, b, rgt = region
-    local = ssim_map(x[:, :, t:b, lft:rgt], y[:, :, t:b, lft:rgt], data_range)
-    return _mean_with_unchanged(local, x.shape[1], h, w)
+    return SSIMAgainst(y, (top, left, bottom, right), data_range)(x)
 
 
 class SSIMAgainst(nn.Module):
@@ -100,6 +94,7 @@ class SSIMAgainst(nn.Module):
 
     def __init__(self, y: torch.Tensor, region: tuple[int, int, int, int] | None = None, data_range: float = 1.0):
         super().__init__()
+        _check_pair(y, y)
         self.shape, self.data_range = tuple(y.shape), data_range
         h, w = y.shape[-2:]
         self.crop = changed_region(h, w, *region) if region is not None else None

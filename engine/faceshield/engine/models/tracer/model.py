@@ -142,11 +142,18 @@ def build_tracer(variant: TracerVariant | str | int = "TE-0", seed: int | None =
     return model.eval().requires_grad_(False)
 
 
+def half_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with floating tensors as float16: how FaceShield stores TRACER weights
+    (checkpoints, a model set's `saliency.pt`), half the size of float32."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+
+
 def load_tracer(source: str | Path | Mapping[str, torch.Tensor], variant: TracerVariant | str | int,
                 input_size: int | None = None) -> TRACER:
     """TRACER from an official checkpoint (path or state dict; a DataParallel `module.` prefix
     is stripped), loaded strictly. A checkpoint of another variant raises
-    `CheckpointMismatchError` naming the keys that differ."""
+    `CheckpointMismatchError` naming the keys that differ. Float16 weights (`half_state_dict`)
+    load as they are: `load_state_dict` copies them into the float32 parameters."""
     model = TRACER(variant, input_size)
     state_dict = load_state_dict_file(source) if isinstance(source, (str, Path)) else dict(source)
     if state_dict and all(k.startswith("module.") for k in state_dict):
