@@ -1,16 +1,19 @@
-"""What the sync and asyncio clients share: request building, channel setup, retry policy."""
+"""What the sync and asyncio clients share: the channel and its settings, request building,
+retry policy."""
 
 from __future__ import annotations
 
 import json
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2_grpc
 
 from faceshield.v1 import faceshield_pb2 as pb
+from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
 from .errors import FaceShieldError, InputError, OverloadedError
 from .images import ImageInput, to_image, to_mask
@@ -95,6 +98,34 @@ def call_metadata(token: str | None, metadata: Sequence[tuple[str, str]]) -> lis
 
 
 # -- request building ----------------------------------------------------------------------
+class ClientBase:
+    """What the blocking and the asyncio client share: the channel (their `_secure_channel` /
+    `_insecure_channel` make it, grpc's or grpc.aio's), its stubs, call metadata and deadlines.
+    Arguments: see `FaceShieldClient`."""
+
+    _secure_channel: Callable
+    _insecure_channel: Callable
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, token: str | None = None, tls: bool = False,
+                 root_certificates=None, certificate_chain=None, private_key=None,
+                 timeout: float | None = DEFAULT_TIMEOUT, load_balancing: str | None = None,
+                 retry: RetryPolicy | None = DEFAULT_RETRY, overload_retries: int = DEFAULT_OVERLOAD_RETRIES,
+                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, metadata: Sequence[tuple[str, str]] = (),
+                 options: Sequence[tuple[str, object]] = ()):
+        self.target = target
+        self.timeout = timeout
+        self.overload_retries = overload_retries
+        self._metadata = call_metadata(token, metadata)
+        opts = channel_options(max_message_bytes, retry, load_balancing, options)
+        creds = credentials(tls, root_certificates, certificate_chain, private_key)
+        self.channel = self._secure_channel(target, creds, opts) if creds else self._insecure_channel(target, opts)
+        self.stub = pb_grpc.FaceShieldStub(self.channel)
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+
+    def _timeout(self, timeout) -> float | None:
+        return self.timeout if timeout is USE_DEFAULT else timeout
+
+
 def _number(name: str, value, kind=numbers.Real):
     if isinstance(value, bool) or not isinstance(value, kind):
         raise InputError(name, f"expected a {'number' if kind is numbers.Real else 'whole number'}, got {value!r}")

@@ -13,10 +13,9 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from faceshield.v1 import faceshield_pb2 as pb
-from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
 from . import _common as c
 from .errors import FaceShieldError, UnavailableError, from_rpc_error
@@ -25,28 +24,11 @@ from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult
 from .sync import _stream_result
 
 
-class AsyncFaceShieldClient:
+class AsyncFaceShieldClient(c.ClientBase):
     """See `FaceShieldClient` for the arguments. Create it inside a running event loop."""
 
-    def __init__(self, target: str = c.DEFAULT_TARGET, *, token: str | None = None, tls: bool = False,
-                 root_certificates=None, certificate_chain=None, private_key=None,
-                 timeout: float | None = c.DEFAULT_TIMEOUT, load_balancing: str | None = None,
-                 retry: c.RetryPolicy | None = c.DEFAULT_RETRY, overload_retries: int = c.DEFAULT_OVERLOAD_RETRIES,
-                 max_message_bytes: int = c.DEFAULT_MAX_MESSAGE_BYTES, metadata: Sequence[tuple[str, str]] = (),
-                 options: Sequence[tuple[str, object]] = ()):
-        self.target = target
-        self.timeout = timeout
-        self.overload_retries = overload_retries
-        self._metadata = c.call_metadata(token, metadata)
-        opts = c.channel_options(max_message_bytes, retry, load_balancing, options)
-        creds = c.credentials(tls, root_certificates, certificate_chain, private_key)
-        self.channel = (grpc.aio.secure_channel(target, creds, opts) if creds
-                        else grpc.aio.insecure_channel(target, opts))
-        self.stub = pb_grpc.FaceShieldStub(self.channel)
-        self._health = health_pb2_grpc.HealthStub(self.channel)
-
-    def _timeout(self, timeout) -> float | None:
-        return self.timeout if timeout is c.USE_DEFAULT else timeout
+    _secure_channel = staticmethod(grpc.aio.secure_channel)
+    _insecure_channel = staticmethod(grpc.aio.insecure_channel)
 
     async def _unary(self, method, request, timeout, metadata):
         timeout = self._timeout(timeout)

@@ -16,10 +16,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from faceshield.v1 import faceshield_pb2 as pb
-from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
 from . import _common as c
 from .errors import FaceShieldError, UnavailableError, from_rpc_error, from_status
@@ -27,7 +26,7 @@ from .images import ImageInput
 from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult
 
 
-class FaceShieldClient:
+class FaceShieldClient(c.ClientBase):
     """One reusable channel to a FaceShield server (or several, with load_balancing="round_robin").
 
     Args:
@@ -41,26 +40,10 @@ class FaceShieldClient:
             delay, within the deadline. UNAVAILABLE is retried by the channel (`retry`).
     """
 
-    def __init__(self, target: str = c.DEFAULT_TARGET, *, token: str | None = None, tls: bool = False,
-                 root_certificates=None, certificate_chain=None, private_key=None,
-                 timeout: float | None = c.DEFAULT_TIMEOUT, load_balancing: str | None = None,
-                 retry: c.RetryPolicy | None = c.DEFAULT_RETRY, overload_retries: int = c.DEFAULT_OVERLOAD_RETRIES,
-                 max_message_bytes: int = c.DEFAULT_MAX_MESSAGE_BYTES, metadata: Sequence[tuple[str, str]] = (),
-                 options: Sequence[tuple[str, object]] = ()):
-        self.target = target
-        self.timeout = timeout
-        self.overload_retries = overload_retries
-        self._metadata = c.call_metadata(token, metadata)
-        opts = c.channel_options(max_message_bytes, retry, load_balancing, options)
-        creds = c.credentials(tls, root_certificates, certificate_chain, private_key)
-        self.channel = grpc.secure_channel(target, creds, opts) if creds else grpc.insecure_channel(target, opts)
-        self.stub = pb_grpc.FaceShieldStub(self.channel)
-        self._health = health_pb2_grpc.HealthStub(self.channel)
+    _secure_channel = staticmethod(grpc.secure_channel)
+    _insecure_channel = staticmethod(grpc.insecure_channel)
 
     # -- plumbing --------------------------------------------------------------------------
-    def _timeout(self, timeout) -> float | None:
-        return self.timeout if timeout is c.USE_DEFAULT else timeout
-
     def _unary(self, method, request, timeout, metadata):
         timeout = self._timeout(timeout)
         end = None if timeout is None else time.monotonic() + timeout
