@@ -44,7 +44,9 @@ def sweep(engine: FaceShieldEngine, faces) -> list[tuple[str, float, float, floa
     for label, method, overrides in ROWS:
         config = AttackConfig.for_method(method, **overrides)
         t = time.perf_counter()
-        requests = [ProtectRequest(f.image, original_attributes=f.attributes.tolist(), seed=k) for k, f in enumerate(faces)]
+        requests = [
+            ProtectRequest(f.image, original_attributes=f.attributes.tolist(), seed=k) for k, f in enumerate(faces)
+        ]
         outcomes = engine.protect(requests, config)
         mse = np.array([[t.mse for t in o.targets] for o in outcomes])
         psnr = float(np.mean([o.input.psnr for o in outcomes]))
@@ -62,8 +64,9 @@ def gradient_sizes(models, faces, scales=(0.01, 0.03, 0.05)) -> list[tuple[float
     labels = create_labels(original, models.attributes)
     with torch.no_grad():
         t = labels.shape[1]
-        refs = models.generator(x[:, None].expand(-1, t, -1, -1, -1).reshape(-1, *x.shape[1:]),
-                                labels.reshape(-1, labels.shape[-1])).reshape(len(faces), t, *x.shape[1:])
+        refs = models.generator(
+            x[:, None].expand(-1, t, -1, -1, -1).reshape(-1, *x.shape[1:]), labels.reshape(-1, labels.shape[-1])
+        ).reshape(len(faces), t, *x.shape[1:])
     blur = Blur("gaussian", 11, 1.0)
     g = torch.Generator().manual_seed(0)
     out = []

@@ -53,8 +53,10 @@ class Phase:
         return float(np.percentile(self.latencies, q)) * 1000 if self.latencies else float("nan")
 
     def row(self) -> str:
-        return (f"| {self.name} | {self.callers} | {self.images} | {self.seconds:.1f} | {self.throughput:.2f} | "
-                f"{self.pct(50):.0f} | {self.pct(95):.0f} | {self.pct(99):.0f} | {self.errors} |")
+        return (
+            f"| {self.name} | {self.callers} | {self.images} | {self.seconds:.1f} | {self.throughput:.2f} | "
+            f"{self.pct(50):.0f} | {self.pct(95):.0f} | {self.pct(99):.0f} | {self.errors} |"
+        )
 
 
 def test_image(size: int) -> np.ndarray:
@@ -110,11 +112,36 @@ def engine_batched(phase: Phase, engine, config, image, targets, batch: int, sec
 # -- the service, in a subprocess ----------------------------------------------------------
 def start_server(args) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONUNBUFFERED="1")
-    model_args = (["--models", args.models] if args.models else []) + (["--generator", args.generator] if args.generator else []) + ([] if needs_saliency(args) else ["--no-saliency"])
-    cmd = [sys.executable, "-m", "faceshield.cli", "serve", "--host", "127.0.0.1", "--port", "0",
-           "--metrics-port", "-1", "--device", args.device, *model_args, "--max-batch", str(args.max_batch),
-           "--queue-length", str(max(64, 4 * args.callers)), "--stream-window", str(args.callers),
-           "--batch-wait-ms", str(args.batch_wait_ms), "--compile", args.compile]
+    model_args = (
+        (["--models", args.models] if args.models else [])
+        + (["--generator", args.generator] if args.generator else [])
+        + ([] if needs_saliency(args) else ["--no-saliency"])
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "faceshield.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--metrics-port",
+        "-1",
+        "--device",
+        args.device,
+        *model_args,
+        "--max-batch",
+        str(args.max_batch),
+        "--queue-length",
+        str(max(64, 4 * args.callers)),
+        "--stream-window",
+        str(args.callers),
+        "--batch-wait-ms",
+        str(args.batch_wait_ms),
+        "--compile",
+        args.compile,
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if not line.startswith("faceshield serving on port"):
@@ -195,8 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--callers", type=int, default=8)
     p.add_argument("--seconds", type=float, default=20.0, help="per phase, in all")
-    p.add_argument("--rounds", type=int, default=4, help="phases take turns this many times (fairer on a "
-                                                           "machine whose background load drifts)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="phases take turns this many times (fairer on a machine whose background load drifts)",
+    )
     p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--targets", default="Male", help="comma-separated; 'all' for every attribute")
@@ -205,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads in each process (same for both)")
     p.add_argument("--method", default="pgd", help="attack method of every request (default pgd)")
     p.add_argument("--models", default=None, help="model set (path or name) for both; default: the embedded one")
-    p.add_argument("--generator", default=None, help="an official-layout StarGAN checkpoint for both (instead of --models)")
+    p.add_argument(
+        "--generator", default=None, help="an official-layout StarGAN checkpoint for both (instead of --models)"
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda, for the engine and the server alike")
     p.add_argument("--compile", default="none", help="torch.compile mode of the generator, both sides (default none)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -242,8 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     engine.protect([ProtectRequest(image, targets=targets)], config)  # warm-up
     batch = min(args.callers, args.max_batch)
     direct, batched, unary, stream = phases = [
-        Phase("engine, direct (1 image per call)", args.callers), Phase(f"engine, batched ({batch} per call)", 1),
-        Phase("service, unary ProtectImage", args.callers), Phase("service, ProtectStream", args.callers),
+        Phase("engine, direct (1 image per call)", args.callers),
+        Phase(f"engine, batched ({batch} per call)", 1),
+        Phase("service, unary ProtectImage", args.callers),
+        Phase("service, ProtectStream", args.callers),
     ]
     slice_s = args.seconds / args.rounds
     proc, port = start_server(args)
@@ -254,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
             engine_batched(batched, engine, config, image, targets, batch, slice_s)
             asyncio.run(service_unary(unary, target, request_args, image, args.callers, slice_s))
             asyncio.run(service_stream(stream, target, request_args, image, args.callers, slice_s))
-            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{ph.throughput:.2f}" for ph in phases) + " images/s",
-                  flush=True)
+            print(
+                f"round {r + 1}/{args.rounds}: " + ", ".join(f"{ph.throughput:.2f}" for ph in phases) + " images/s",
+                flush=True,
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

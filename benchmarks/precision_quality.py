@@ -28,19 +28,30 @@ def full_width_models(device: str) -> ModelSet:
 
     g = benchmark_generator("full")
     sal = build_default_torch_saliency(device=device)
-    return ModelSet("full-width-random", "seed-0", g, list(CELEBA_DEFAULT_ATTRIBUTES), 128, saliency=sal,
-                    saliency_name=sal.name, trained=False)
+    return ModelSet(
+        "full-width-random",
+        "seed-0",
+        g,
+        list(CELEBA_DEFAULT_ATTRIBUTES),
+        128,
+        saliency=sal,
+        saliency_name=sal.name,
+        trained=False,
+    )
 
 
-def run(models: ModelSet, faces, device: str, precision: str, batch: int,
-        method: str = "union-saliency") -> tuple[float, float, float]:
+def run(
+    models: ModelSet, faces, device: str, precision: str, batch: int, method: str = "union-saliency"
+) -> tuple[float, float, float]:
     engine = FaceShieldEngine(models, device=device, limits=Limits(max_batch=batch), precision=precision)
     config = AttackConfig.for_method(method)
     rows, psnr = [], []
     t0 = time.perf_counter()
     for s in range(0, len(faces), batch):
         chunk = faces[s : s + batch]
-        reqs = [ProtectRequest(f.image, original_attributes=f.attributes.tolist(), seed=s + k) for k, f in enumerate(chunk)]
+        reqs = [
+            ProtectRequest(f.image, original_attributes=f.attributes.tolist(), seed=s + k) for k, f in enumerate(chunk)
+        ]
         for out in engine.protect(reqs, config):
             rows.append(out.targets)
             psnr.append(out.input.psnr)
@@ -81,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         print(lines[-1], flush=True)
     d_sr = 100 * (results[args.fast][0] - results["fp32"][0])
     d_ps = results[args.fast][1] - results["fp32"][1]
-    lines += ["", f"- {args.fast} vs fp32: success {d_sr:+.2f} points, PSNR {d_ps:+.3f} dB "
-              f"({'within' if abs(d_sr) <= 1 and abs(d_ps) <= 0.1 else 'OUTSIDE'} the 1 point / 0.1 dB bar)", ""]
+    lines += [
+        "",
+        f"- {args.fast} vs fp32: success {d_sr:+.2f} points, PSNR {d_ps:+.3f} dB "
+        f"({'within' if abs(d_sr) <= 1 and abs(d_ps) <= 0.1 else 'OUTSIDE'} the 1 point / 0.1 dB bar)",
+        "",
+    ]
     text = "\n".join(lines)
     print(text)
     if args.out:

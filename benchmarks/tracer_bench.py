@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default="TE-0,TE-5")
     p.add_argument("--batches", default="1,8")
     p.add_argument("--repeats", type=int, default=2, help="timed calls per row, after one warm-up")
-    p.add_argument("--threads", default=f"1,{os.cpu_count()}",
-                   help="intra-op thread counts to time, the same for both backends")
+    p.add_argument(
+        "--threads", default=f"1,{os.cpu_count()}", help="intra-op thread counts to time, the same for both backends"
+    )
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
@@ -75,22 +76,42 @@ def main(argv: list[str] | None = None) -> int:
         t_export = time.perf_counter() - t
         for threads in thread_counts:
             torch.set_num_threads(threads)
-            runners = {"ONNX Runtime": TracerSaliency(onnx_bytes, max_batch=max(batches), threads=threads),
-                       "PyTorch": TorchSaliency(tracer, max_batch=max(batches))}
+            runners = {
+                "ONNX Runtime": TracerSaliency(onnx_bytes, max_batch=max(batches), threads=threads),
+                "PyTorch": TorchSaliency(tracer, max_batch=max(batches)),
+            }
             for batch in batches:
                 for backend, runner in runners.items():
                     best, median = time_runner(runner, batch, variant.input_size, args.repeats)
-                    rows.append((variant.name, variant.input_size, batch, threads, backend,
-                                 ", ".join(runner.providers), median, best))
-                    print(f"{variant.name} {variant.input_size} batch {batch} threads {threads} {backend}: "
-                          f"{median * 1e3:.0f} ms/image (best {best * 1e3:.0f})", flush=True)
+                    rows.append(
+                        (
+                            variant.name,
+                            variant.input_size,
+                            batch,
+                            threads,
+                            backend,
+                            ", ".join(runner.providers),
+                            median,
+                            best,
+                        )
+                    )
+                    print(
+                        f"{variant.name} {variant.input_size} batch {batch} threads {threads} {backend}: "
+                        f"{median * 1e3:.0f} ms/image (best {best * 1e3:.0f})",
+                        flush=True,
+                    )
         torch.set_num_threads(default_threads)
-        print(f"{variant.name}: build+calibrate {t_build:.1f} s, export {t_export:.1f} s, "
-              f"ONNX {len(onnx_bytes) / 2**20:.0f} MiB", flush=True)
+        print(
+            f"{variant.name}: build+calibrate {t_build:.1f} s, export {t_export:.1f} s, "
+            f"ONNX {len(onnx_bytes) / 2**20:.0f} MiB",
+            flush=True,
+        )
         rows.append((variant.name, "setup", t_build, t_export, len(onnx_bytes)))
     load_after = os.getloadavg()
 
-    command = "python benchmarks/tracer_bench.py" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(sys.argv[1:] if argv is None else argv))
+    command = "python benchmarks/tracer_bench.py" + (
+        "" if argv is None and len(sys.argv) == 1 else " " + " ".join(sys.argv[1:] if argv is None else argv)
+    )
     lines = [
         "# TRACER saliency: ONNX Runtime vs PyTorch (CPU)",
         "",
@@ -111,16 +132,25 @@ def main(argv: list[str] | None = None) -> int:
         if row[1] == "setup":
             continue
         name, size, batch, threads, backend, providers, median, best = row
-        lines.append(f"| {name} | {size} | {batch} | {threads} | {backend} | {providers} | "
-                     f"{median * 1e3:.0f} ({best * 1e3:.0f}) | {1 / median:.2f} |")
-    lines += ["", "On a shared machine, rows with every core are at the mercy of other processes: an OpenMP",
-              "thread that loses its core stalls the whole parallel region (PyTorch suffers most). The",
-              "single-thread rows are the stable comparison.", "",
-              "Set-up cost (once per process):", ""]
+        lines.append(
+            f"| {name} | {size} | {batch} | {threads} | {backend} | {providers} | "
+            f"{median * 1e3:.0f} ({best * 1e3:.0f}) | {1 / median:.2f} |"
+        )
+    lines += [
+        "",
+        "On a shared machine, rows with every core are at the mercy of other processes: an OpenMP",
+        "thread that loses its core stalls the whole parallel region (PyTorch suffers most). The",
+        "single-thread rows are the stable comparison.",
+        "",
+        "Set-up cost (once per process):",
+        "",
+    ]
     for row in rows:
         if row[1] == "setup":
-            lines.append(f"- {row[0]}: build + calibrate {row[2]:.1f} s, ONNX export {row[3]:.1f} s, "
-                         f"graph {row[4] / 2**20:.0f} MiB")
+            lines.append(
+                f"- {row[0]}: build + calibrate {row[2]:.1f} s, ONNX export {row[3]:.1f} s, "
+                f"graph {row[4] / 2**20:.0f} MiB"
+            )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

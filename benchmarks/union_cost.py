@@ -69,8 +69,11 @@ def main() -> None:
         kept = runs[label][1:]
         total = statistics.median(t for t, _ in kept)
         stages = [statistics.median(tm.get(s, 0.0) for _, tm in kept) * 1000 for s in STAGES]
-        lines.append(f"| {label.strip()} | {total * 1000:.0f} | {total / pgd:.2f} | "
-                     + " | ".join(f"{v:.0f}" for v in stages) + " |")
+        lines.append(
+            f"| {label.strip()} | {total * 1000:.0f} | {total / pgd:.2f} | "
+            + " | ".join(f"{v:.0f}" for v in stages)
+            + " |"
+        )
         print(lines[-1], flush=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -85,15 +85,18 @@ def add_settings_arguments(p: argparse.ArgumentParser, settings_cls, prefix: str
     for name, field in settings_cls.__dataclass_fields__.items():
         flag, dest = f"--{prefix}{name.replace('_', '-')}", prefix.replace("-", "_") + name
         if isinstance(field.default, bool):
-            p.add_argument(flag, dest=dest, default=None, action=argparse.BooleanOptionalAction,
-                           help=f"default {field.default}")
+            p.add_argument(
+                flag, dest=dest, default=None, action=argparse.BooleanOptionalAction, help=f"default {field.default}"
+            )
         else:
             p.add_argument(flag, dest=dest, type=type(field.default), default=None, help=f"default {field.default}")
 
 
 def settings_from_args(args: argparse.Namespace, settings_cls):
     """The settings dataclass with every option the command line set (unprefixed names)."""
-    return settings_cls(**{k: v for k, v in vars(args).items() if k in settings_cls.__dataclass_fields__ and v is not None})
+    return settings_cls(
+        **{k: v for k, v in vars(args).items() if k in settings_cls.__dataclass_fields__ and v is not None}
+    )
 
 
 def save_atomically(state_dict: dict, out: str | Path) -> Path:

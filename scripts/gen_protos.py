@@ -53,9 +53,14 @@ def generate(out: Path) -> list[Path]:
     if not protos:
         raise SystemExit(f"no .proto files under {PROTOS / PACKAGE}")
     cmd = [
-        sys.executable, "-m", "grpc_tools.protoc",
-        f"-I{PROTOS}", f"-I{googleapis_include()}",
-        f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTOS}",
+        f"-I{googleapis_include()}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--pyi_out={out}",
         *[str(p) for p in protos],
     ]
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -80,8 +85,12 @@ def check() -> list[str]:
                 problems.append(f"{rel}: generated but not committed")
             elif not filecmp.cmp(new, old, shallow=False):
                 diff = difflib.unified_diff(
-                    old.read_text().splitlines(), new.read_text().splitlines(),
-                    f"committed/{rel}", f"generated/{rel}", lineterm="", n=1,
+                    old.read_text().splitlines(),
+                    new.read_text().splitlines(),
+                    f"committed/{rel}",
+                    f"generated/{rel}",
+                    lineterm="",
+                    n=1,
                 )
                 problems.append(f"{rel} differs:\n" + "\n".join(list(diff)[:20]))
     return problems

@@ -143,9 +143,16 @@ def initial_weights(source: str | Path) -> dict[str, torch.Tensor]:
         return load_state_dict_file(source)
 
 
-def train_stargan(settings: StarGANSettings, device: str, seed: int, seconds: float,
-                  workers: int | None = None, log_every: int = 100, pool: FacePool | None = None,
-                  init: dict[str, torch.Tensor] | None = None) -> tuple[Generator, dict]:
+def train_stargan(
+    settings: StarGANSettings,
+    device: str,
+    seed: int,
+    seconds: float,
+    workers: int | None = None,
+    log_every: int = 100,
+    pool: FacePool | None = None,
+    init: dict[str, torch.Tensor] | None = None,
+) -> tuple[Generator, dict]:
     """Train G (and D) for at most `seconds` of wall time or `settings.iterations` steps,
     from `init` (generator weights, see `initial_weights`) when given, else from scratch.
     Returns G (CPU, eval mode) and a record of the run."""
@@ -227,18 +234,33 @@ def train_stargan(settings: StarGANSettings, device: str, seed: int, seconds: fl
         it += 1
         if it % log_every == 0 or it == 1:
             stats = {
-                "d_adv": d_adv.item(), "d_cls": d_cls.item(), "d_gp": d_gp.item(),
-                "g_adv": g_adv.item(), "g_cls": g_cls.item(), "g_rec": g_rec.item(), "g_pair": g_pair.item(),
+                "d_adv": d_adv.item(),
+                "d_cls": d_cls.item(),
+                "d_gp": d_gp.item(),
+                "g_adv": g_adv.item(),
+                "g_cls": g_cls.item(),
+                "g_rec": g_rec.item(),
+                "g_pair": g_pair.item(),
             }
             if not all(math.isfinite(v) for v in stats.values()):
                 raise FloatingPointError(f"StarGAN training diverged at iteration {it}: {stats}")
-            log.info("stargan it %d  %.0f s  lr x%.2f  %s", it, time.perf_counter() - start, scale,
-                     "  ".join(f"{k} {v:.4f}" for k, v in stats.items()))
+            log.info(
+                "stargan it %d  %.0f s  lr x%.2f  %s",
+                it,
+                time.perf_counter() - start,
+                scale,
+                "  ".join(f"{k} {v:.4f}" for k, v in stats.items()),
+            )
     train_s = time.perf_counter() - start
     log.info("stargan: %d iterations in %.1f s (%.1f it/s)", it, train_s, it / max(train_s, 1e-9))
     record = {
-        "settings": asdict(s), "seed": seed, "device": str(dev), "iterations": it,
-        "train_seconds": round(train_s, 1), "render_seconds": round(render_s, 1), "final_losses": stats,
+        "settings": asdict(s),
+        "seed": seed,
+        "device": str(dev),
+        "iterations": it,
+        "train_seconds": round(train_s, 1),
+        "render_seconds": round(render_s, 1),
+        "final_losses": stats,
         "warm_start": init is not None,
         "torch": torch.__version__,
     }
@@ -256,13 +278,16 @@ def add_arguments(p: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = _training_env.training_parser(__doc__.split("\n\n")[0], "where to write the generator state dict (.pt)")
-    p.add_argument("--init", metavar="PATH", help="start from these generator weights (model set, generator.pt or state dict)")
+    p.add_argument(
+        "--init", metavar="PATH", help="start from these generator weights (model set, generator.pt or state dict)"
+    )
     add_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     init = initial_weights(args.init) if args.init else None
-    g, record = train_stargan(settings_from_args(args), args.device, args.seed, args.seconds, args.workers,
-                               args.log_every, init=init)
+    g, record = train_stargan(
+        settings_from_args(args), args.device, args.seed, args.seconds, args.workers, args.log_every, init=init
+    )
     out = _training_env.save_atomically(g.state_dict(), args.out)
     log.info("wrote %s (%s)", out, record)
     return 0

@@ -85,9 +85,16 @@ def _reestimate_batchnorm(model: nn.Module, batches, n: int) -> None:
         m.momentum = mom
 
 
-def train_tracer(settings: TracerSettings, device: str, seed: int, seconds: float,
-                 workers: int | None = None, log_every: int = 100, pool: FacePool | None = None,
-                 init: dict[str, torch.Tensor] | None = None) -> tuple[TRACER, dict]:
+def train_tracer(
+    settings: TracerSettings,
+    device: str,
+    seed: int,
+    seconds: float,
+    workers: int | None = None,
+    log_every: int = 100,
+    pool: FacePool | None = None,
+    init: dict[str, torch.Tensor] | None = None,
+) -> tuple[TRACER, dict]:
     """Train for at most `seconds` of wall time or `settings.iterations` steps, from `init` (a
     state dict of this variant, e.g. an earlier run's checkpoint) when given, else from scratch.
     The schedule (warm-up, cosine decay) restarts either way. Returns the model (CPU, eval mode)
@@ -173,16 +180,27 @@ def train_tracer(settings: TracerSettings, device: str, seed: int, seconds: floa
             last = {"loss": loss.item(), "final": loss_final.item(), "edge": loss_edge.item(), "train_mae": mae}
             if not math.isfinite(last["loss"]):
                 raise FloatingPointError(f"TRACER training diverged at iteration {it}: {last}")
-            log.info("tracer it %d  %.0f s  lr x%.2f  %s", it, time.perf_counter() - start, scale,
-                     "  ".join(f"{k} {v:.4f}" for k, v in last.items()))
+            log.info(
+                "tracer it %d  %.0f s  lr x%.2f  %s",
+                it,
+                time.perf_counter() - start,
+                scale,
+                "  ".join(f"{k} {v:.4f}" for k, v in last.items()),
+            )
     train_s = time.perf_counter() - start
     log.info("tracer: %d iterations in %.1f s (%.2f it/s)", it, train_s, it / max(train_s, 1e-9))
     _reestimate_batchnorm(model, normalized_batches, s.bn_batches)
     model = model.to(memory_format=torch.contiguous_format).cpu().eval().requires_grad_(False)
     record = {
-        "settings": asdict(s), "seed": seed, "device": str(dev), "iterations": it,
-        "train_seconds": round(train_s, 1), "render_seconds": round(render_s, 1), "final_losses": last,
-        "torch": torch.__version__, "warm_start": init is not None,
+        "settings": asdict(s),
+        "seed": seed,
+        "device": str(dev),
+        "iterations": it,
+        "train_seconds": round(train_s, 1),
+        "render_seconds": round(render_s, 1),
+        "final_losses": last,
+        "torch": torch.__version__,
+        "warm_start": init is not None,
     }
     return model, record
 
@@ -203,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     init = load_state_dict_file(args.init) if args.init else None
-    model, record = train_tracer(settings_from_args(args), args.device, args.seed, args.seconds, args.workers,
-                                 args.log_every, init=init)
+    model, record = train_tracer(
+        settings_from_args(args), args.device, args.seed, args.seconds, args.workers, args.log_every, init=init
+    )
     out = _training_env.save_atomically(half_state_dict(model), args.out)
     log.info("wrote %s (%s)", out, record)
     return 0

@@ -20,15 +20,36 @@ def test_protect_writes_a_png_and_prints_json(tmp_path, capsys, portrait):
     assert img.shape == portrait.shape
     assert report["targets"][0]["target"] == "Male" and isinstance(report["models"]["trained"], bool)
     assert 20 < report["input"]["psnr"] < 60
-    assert report["execution"] == {"device": "cpu", "precision": "fp32", "compile": "none",
-                                   "saliency_runtime": "onnxruntime"}
+    assert report["execution"] == {
+        "device": "cpu",
+        "precision": "fp32",
+        "compile": "none",
+        "saliency_runtime": "onnxruntime",
+    }
 
 
 def test_execution_options_reach_the_engine(tmp_path, capsys, portrait):
     src = tmp_path / "face.png"
     Image.fromarray(portrait).save(src)
-    rc = main(["protect", str(src), "-o", str(tmp_path / "p.png"), "--method", "pgd", "--steps", "1", "--json",
-               "--targets", "Male", "--precision", "bf16", "--saliency-runtime", "onnxruntime"])
+    rc = main(
+        [
+            "protect",
+            str(src),
+            "-o",
+            str(tmp_path / "p.png"),
+            "--method",
+            "pgd",
+            "--steps",
+            "1",
+            "--json",
+            "--targets",
+            "Male",
+            "--precision",
+            "bf16",
+            "--saliency-runtime",
+            "onnxruntime",
+        ]
+    )
     assert rc == 0
     assert json.loads(capsys.readouterr().out)["execution"]["precision"] == "bf16"
     with pytest.raises(SystemExit) as refused:

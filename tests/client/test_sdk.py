@@ -68,15 +68,29 @@ def test_mask_inputs():
 
 
 def test_request_builder_sets_only_what_was_given():
-    msg = protect_request(IMAGE, method="pgd", epsilon=0.03, steps=4, seed=9, targets=["Male"],
-                          original_attributes=[0, 1, 0, 1, 1], face_box=(0, 0, 32, 32), return_masks=True)
+    msg = protect_request(
+        IMAGE,
+        method="pgd",
+        epsilon=0.03,
+        steps=4,
+        seed=9,
+        targets=["Male"],
+        original_attributes=[0, 1, 0, 1, 1],
+        face_box=(0, 0, 32, 32),
+        return_masks=True,
+    )
     assert (msg.method, msg.steps, msg.seed, list(msg.targets)) == ("pgd", 4, 9, ["Male"])
     assert msg.epsilon == pytest.approx(0.03) and not msg.HasField("step_size")
     assert msg.face_box.right == 32 and msg.extras.masks and not msg.extras.generator_outputs
     bare = protect_request(IMAGE)
     assert not any(bare.HasField(f) for f in ("epsilon", "steps", "step_size", "seed", "face_box"))
-    for bad, field in ((dict(steps=2.5), "steps"), (dict(epsilon="big"), "epsilon"), (dict(targets="Male"), "targets"),
-                       (dict(face_box=(1, 2, 3)), "face_box"), (dict(seed=True), "seed")):
+    for bad, field in (
+        (dict(steps=2.5), "steps"),
+        (dict(epsilon="big"), "epsilon"),
+        (dict(targets="Male"), "targets"),
+        (dict(face_box=(1, 2, 3)), "face_box"),
+        (dict(seed=True), "seed"),
+    ):
         with pytest.raises(InputError) as caught:
             protect_request(IMAGE, **bad)
         assert caught.value.fields == [field]
@@ -95,9 +109,12 @@ def test_channel_config_retries_unavailable_and_can_balance():
 
 def test_status_maps_to_typed_error_with_details():
     details = []
-    for d in (error_details_pb2.BadRequest(field_violations=[
-                  error_details_pb2.BadRequest.FieldViolation(field="epsilon", description="too big")]),
-              error_details_pb2.ErrorInfo(reason="INVALID_INPUT", domain="faceshield.v1", metadata={"request_id": "r9"})):
+    for d in (
+        error_details_pb2.BadRequest(
+            field_violations=[error_details_pb2.BadRequest.FieldViolation(field="epsilon", description="too big")]
+        ),
+        error_details_pb2.ErrorInfo(reason="INVALID_INPUT", domain="faceshield.v1", metadata={"request_id": "r9"}),
+    ):
         a = any_pb2.Any()
         a.Pack(d)
         details.append(a)
@@ -120,8 +137,9 @@ def server():
 
 
 def test_sync_round_trips(server, tmp_path):
-    expected = tiny_engine().protect([ProtectRequest(IMAGE, targets=["Male"], seed=5)],
-                                     AttackConfig.for_method("pgd", steps=2))[0]
+    expected = tiny_engine().protect(
+        [ProtectRequest(IMAGE, targets=["Male"], seed=5)], AttackConfig.for_method("pgd", steps=2)
+    )[0]
     path = tmp_path / "in.png"
     path.write_bytes(png_bytes(IMAGE))
     with FaceShieldClient(server.target) as client:
@@ -144,9 +162,15 @@ def test_sync_round_trips(server, tmp_path):
         server_side = client.evaluate(IMAGE, method="pgd", steps=2, seed=5, targets=["Male"])
         assert server_side.protected_by_server and server_side.png == result.png
 
-        with_extras = client.protect(IMAGE, method="saliency-aware", steps=1, targets=["Male"],
-                                     saliency_mask=np.full((32, 32), 0.5), return_masks=True,
-                                     return_generator_outputs=True)
+        with_extras = client.protect(
+            IMAGE,
+            method="saliency-aware",
+            steps=1,
+            targets=["Male"],
+            saliency_mask=np.full((32, 32), 0.5),
+            return_masks=True,
+            return_generator_outputs=True,
+        )
         assert with_extras.masks["saliency"].shape == (32, 32)
         assert set(with_extras.generator_outputs) == {"Male"}
 
@@ -156,8 +180,9 @@ def test_sync_round_trips(server, tmp_path):
 
 
 async def test_async_round_trips(server):
-    expected = tiny_engine().protect([ProtectRequest(IMAGE, targets=["Young"], seed=1)],
-                                     AttackConfig.for_method("pgd", steps=1))[0]
+    expected = tiny_engine().protect(
+        [ProtectRequest(IMAGE, targets=["Young"], seed=1)], AttackConfig.for_method("pgd", steps=1)
+    )[0]
     async with AsyncFaceShieldClient(server.target) as client:
         assert await client.health() == "SERVING"
         assert (await client.model_info()).device == "cpu"
@@ -171,8 +196,7 @@ async def test_async_round_trips(server):
                 yield (f"a{i}", random_image(32, seed=i))
             yield ("bad", b"\x89PNG\r\n\x1a\nbroken")
 
-        answers = [a async for a in client.protect_stream(images(), window=2, method="pgd", steps=1,
-                                                           targets=["Male"])]
+        answers = [a async for a in client.protect_stream(images(), window=2, method="pgd", steps=1, targets=["Male"])]
         assert sorted(a.request_id for a in answers) == sorted([f"a{i}" for i in range(6)] + ["bad"])
         assert [a.error.fields for a in answers if not a.ok] == [["image"]]
         with pytest.raises(InvalidArgumentError):

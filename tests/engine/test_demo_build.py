@@ -28,8 +28,15 @@ def small_conv_onnx() -> tuple[bytes, nn.Module]:
     with warnings.catch_warnings():  # the exporter's own deprecation notices
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        torch.onnx.export(net, (torch.rand(2, 3, 16, 16),), buf, input_names=["image"], output_names=["saliency"],
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            net,
+            (torch.rand(2, 3, 16, 16),),
+            buf,
+            input_names=["image"],
+            output_names=["saliency"],
+            opset_version=17,
+            dynamo=False,
+        )
     return buf.getvalue(), net
 
 
@@ -62,9 +69,15 @@ def test_candidates_parse_onto_the_base_settings():
 
 
 def figures(edit, union, noise=0.0, mae=0.02, psnr=(38.0, 33.0)):
-    m = {"edit_accuracy": {"overall": edit}, "saliency_mae": mae,
-         "protection": {"union-saliency": {"success_rate": union, "psnr": psnr[0]}, "pgd": {"psnr": psnr[1]},
-                        "uniform-noise": {"success_rate": noise}}}
+    m = {
+        "edit_accuracy": {"overall": edit},
+        "saliency_mae": mae,
+        "protection": {
+            "union-saliency": {"success_rate": union, "psnr": psnr[0]},
+            "pgd": {"psnr": psnr[1]},
+            "uniform-noise": {"success_rate": noise},
+        },
+    }
     m["meets_targets"] = build._meets(m)
     return m
 
@@ -137,26 +150,34 @@ def test_stargan_training_starts_from_the_given_weights(tmp_path, tiny_pool, for
         (tmp_path / repo.GENERATOR_FILE).write_bytes(data)
         source = tmp_path if form == "model-set-dir" else tmp_path / repo.GENERATOR_FILE
     init = build.stargan_training.initial_weights(source)
-    settings = build.stargan_training.StarGANSettings(resolution=32, conv_dim=8, repeat_num=2, d_conv_dim=8,
-                                                      d_repeat_num=3, batch=2, iterations=0)
+    settings = build.stargan_training.StarGANSettings(
+        resolution=32, conv_dim=8, repeat_num=2, d_conv_dim=8, d_repeat_num=3, batch=2, iterations=0
+    )
     g, record = build.stargan_training.train_stargan(settings, "cpu", 0, 60, pool=tiny_pool, init=init)
     assert record["warm_start"] and record["iterations"] == 0
     for k, v in g0.state_dict().items():
         assert torch.equal(g.state_dict()[k], v), k
     moved, _ = build.stargan_training.train_stargan(
-        build.stargan_training.StarGANSettings(**{**settings.__dict__, "iterations": 1}), "cpu", 0, 60,
-        pool=tiny_pool, init=init)
+        build.stargan_training.StarGANSettings(**{**settings.__dict__, "iterations": 1}),
+        "cpu",
+        0,
+        60,
+        pool=tiny_pool,
+        init=init,
+    )
     assert not torch.equal(moved.state_dict()["main.0.weight"], g0.state_dict()["main.0.weight"])
 
 
 def test_stargan_warm_start_of_another_width_names_the_keys(tiny_pool):
     from faceshield.engine.errors import CheckpointMismatchError
 
-    settings = build.stargan_training.StarGANSettings(resolution=32, conv_dim=8, repeat_num=2, d_conv_dim=8,
-                                                      d_repeat_num=3, batch=2, iterations=0)
+    settings = build.stargan_training.StarGANSettings(
+        resolution=32, conv_dim=8, repeat_num=2, d_conv_dim=8, d_repeat_num=3, batch=2, iterations=0
+    )
     with pytest.raises(CheckpointMismatchError, match=r"main\.0\.weight"):
-        build.stargan_training.train_stargan(settings, "cpu", 0, 60, pool=tiny_pool,
-                                             init=seeded_generator(16).state_dict())
+        build.stargan_training.train_stargan(
+            settings, "cpu", 0, 60, pool=tiny_pool, init=seeded_generator(16).state_dict()
+        )
 
 
 def test_tracer_training_starts_from_the_given_weights(tiny_pool):
@@ -177,11 +198,34 @@ def test_refining_tracer_needs_a_finished_build(tmp_path):
 
 
 def test_manifest_training_summary_lists_refinements():
-    stage = {"iterations": 152, "train_seconds": 71.0, "device": "cuda", "torch": "2.11", "seed": 1,
-             "refinements": [{"iterations": 900, "train_seconds": 900.0, "device": "cpu", "torch": "2.14", "seed": 1,
-                              "settings": {"lr": 5e-4, "batch": 32}}]}
+    stage = {
+        "iterations": 152,
+        "train_seconds": 71.0,
+        "device": "cuda",
+        "torch": "2.11",
+        "seed": 1,
+        "refinements": [
+            {
+                "iterations": 900,
+                "train_seconds": 900.0,
+                "device": "cpu",
+                "torch": "2.14",
+                "seed": 1,
+                "settings": {"lr": 5e-4, "batch": 32},
+            }
+        ],
+    }
     summary = build._training_summary(stage)
     assert summary["iterations"] == 152 and summary["device"] == "cuda"
-    assert summary["refinements"] == [{"iterations": 900, "train_seconds": 900.0, "device": "cpu", "torch": "2.14",
-                                       "seed": 1, "lr": 5e-4, "batch": 32}]
+    assert summary["refinements"] == [
+        {
+            "iterations": 900,
+            "train_seconds": 900.0,
+            "device": "cpu",
+            "torch": "2.14",
+            "seed": 1,
+            "lr": 5e-4,
+            "batch": 32,
+        }
+    ]
     assert "refinements" not in build._training_summary({"iterations": 3})

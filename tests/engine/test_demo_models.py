@@ -15,7 +15,7 @@ DEMO = demo_model_set_path()
 pytestmark = pytest.mark.skipif(
     DEMO is None,
     reason="no trained demo set in engine/faceshield/engine/assets/models/demo yet "
-           "(scripts/build_demo_models.py writes it)",
+    "(scripts/build_demo_models.py writes it)",
 )
 MAX_SET_BYTES = 16 * 2**20
 
@@ -38,11 +38,13 @@ def fresh_faces(manifest, count: int, offset: int):
 
 # One of the targets is not met by the shipped pair; the tests below say so, strictly,
 # so that a pair which meets it turns these into failures that ask for the marks to go.
-MISSED_UNION = ("union-saliency's blur (11 px, sigma 1) and SSIM penalty (SPEC 3) leave this small "
-                "generator nearly unmoved: success 0% on the build's 32 faces while pgd reaches 86%; "
-                "inside the face the SSIM penalty's gradient is several times the disruption term's, and "
-                "with neither SSIM term nor blur the face mask alone leaves 28% "
-                "(benchmarks/results/demo-union-sweep.md, README 'The demo pair')")
+MISSED_UNION = (
+    "union-saliency's blur (11 px, sigma 1) and SSIM penalty (SPEC 3) leave this small "
+    "generator nearly unmoved: success 0% on the build's 32 faces while pgd reaches 86%; "
+    "inside the face the SSIM penalty's gradient is several times the disruption term's, and "
+    "with neither SSIM term nor blur the face mask alone leaves 28% "
+    "(benchmarks/results/demo-union-sweep.md, README 'The demo pair')"
+)
 
 
 def test_manifest_records_figures_and_which_targets_they_meet(manifest):

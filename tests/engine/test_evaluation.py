@@ -51,9 +51,15 @@ class EllipseSaliency:
 
 
 def tiny_models(saliency: bool = True) -> ModelSet:
-    return ModelSet(name="tiny", version="test", generator=tiny_generator(seed=3), attributes=list(ATTRS),
-                    resolution=RES, saliency=EllipseSaliency() if saliency else None,
-                    saliency_name="ellipse" if saliency else "none")
+    return ModelSet(
+        name="tiny",
+        version="test",
+        generator=tiny_generator(seed=3),
+        attributes=list(ATTRS),
+        resolution=RES,
+        saliency=EllipseSaliency() if saliency else None,
+        saliency_name="ellipse" if saliency else "none",
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -106,6 +112,7 @@ def _strip(records):
 
 # -- every row, every table --------------------------------------------------------------------
 
+
 def test_every_table_row_is_produced(full_run):
     ev, paths = full_run
     report = json.loads(paths["json"].read_text())
@@ -138,8 +145,13 @@ def test_every_table_row_is_produced(full_run):
 def test_figures_are_written(full_run):
     ev, paths = full_run
     figs = ev.out_dir / "figures"
-    for name in ("psnr-vs-success.png", "robustness-per-target.png", "robustness-joint.png",
-                 "sample-000-per-target.png", "sample-000-joint.png"):
+    for name in (
+        "psnr-vs-success.png",
+        "robustness-per-target.png",
+        "robustness-joint.png",
+        "sample-000-per-target.png",
+        "sample-000-joint.png",
+    ):
         assert (figs / name).is_file(), name
         assert f"figures/{name}" in paths["markdown"].read_text()
     assert not (figs / "sample-001-joint.png").exists()  # figures=1
@@ -159,6 +171,7 @@ def test_shared_configurations_are_computed_once(full_run):
 
 # -- numbers are the engine's -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("protocol", ["joint", "per-target"])
 def test_numbers_equal_the_engines(full_run, engine, protocol):
     ev, _ = full_run
@@ -167,8 +180,12 @@ def test_numbers_equal_the_engines(full_run, engine, protocol):
     samples = [ev.dataset.load(i) for i in ids]
     targets = None if protocol == "joint" else ["Male"]
     config = FAST.replace(method=row.key, stages=row.stages)
-    requests = [ProtectRequest(image=s.image, original_attributes=s.attributes, targets=targets or list(ATTRS),
-                               seed=sample_seed(0, s.id)) for s in samples]
+    requests = [
+        ProtectRequest(
+            image=s.image, original_attributes=s.attributes, targets=targets or list(ATTRS), seed=sample_seed(0, s.id)
+        )
+        for s in samples
+    ]
     outcomes = engine.protect(requests, config)
     for s, o in zip(samples, outcomes, strict=True):
         rec = ev.store.records[(row.work_key, protocol, s.id, "*" if targets is None else "Male")]
@@ -215,6 +232,7 @@ def test_table_means_are_the_records_means(full_run):
 
 
 # -- interrupt and resume --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("stop_at", [3, 14])
 def test_resumed_run_equals_uninterrupted(engine, folder, tmp_path, stop_at):
@@ -265,25 +283,44 @@ def test_a_different_run_is_not_mixed_in(engine, folder, tmp_path):
     ev = Evaluation(engine, open_dataset(folder, RES, ATTRS), small, tmp_path)
     ev.open()
     ev.run()
-    other = Evaluation(engine, open_dataset(folder, RES, ATTRS), plan(rows=("pgd",), sizes=(1,), transforms=(), figures=0,
-                       protocols=("joint",), attack=FAST.replace(epsilon=0.03)), tmp_path)
+    other = Evaluation(
+        engine,
+        open_dataset(folder, RES, ATTRS),
+        plan(
+            rows=("pgd",), sizes=(1,), transforms=(), figures=0, protocols=("joint",), attack=FAST.replace(epsilon=0.03)
+        ),
+        tmp_path,
+    )
     with pytest.raises(InvalidInputError, match="epsilon|attack"):
         other.open()
     other.open(restart=True)
     assert other.status()["done"] == 0
     # More images or rows with the same settings extend the run instead.
-    more = Evaluation(engine, open_dataset(folder, RES, ATTRS),
-                      plan(rows=("pgd", "ifgsm"), sizes=(2,), transforms=(), figures=0, protocols=("joint",),
-                           attack=FAST.replace(epsilon=0.03)), tmp_path)
+    more = Evaluation(
+        engine,
+        open_dataset(folder, RES, ATTRS),
+        plan(
+            rows=("pgd", "ifgsm"),
+            sizes=(2,),
+            transforms=(),
+            figures=0,
+            protocols=("joint",),
+            attack=FAST.replace(epsilon=0.03),
+        ),
+        tmp_path,
+    )
     more.open()
     assert more.status()["done"] == 0 and more.status()["expected"] == 4
 
 
 def test_masked_rows_are_skipped_without_a_saliency_model(folder, tmp_path):
     engine = FaceShieldEngine(tiny_models(saliency=False))
-    ev = Evaluation(engine, open_dataset(folder, RES, ATTRS),
-                    plan(rows=("pgd", "saliency-aware", "union-saliency", "b+u"), sizes=(1,), transforms=(),
-                         protocols=("joint",)), tmp_path)
+    ev = Evaluation(
+        engine,
+        open_dataset(folder, RES, ATTRS),
+        plan(rows=("pgd", "saliency-aware", "union-saliency", "b+u"), sizes=(1,), transforms=(), protocols=("joint",)),
+        tmp_path,
+    )
     assert set(ev.skipped) == {"saliency-aware", "union-saliency", "b+u"}
     ev.open()
     ev.run()
@@ -296,6 +333,7 @@ def test_masked_rows_are_skipped_without_a_saliency_model(folder, tmp_path):
 
 
 # -- data layouts ----------------------------------------------------------------------------
+
 
 def _celeba(root, names, sizes=None):
     (root / "img_align_celeba").mkdir(parents=True)
@@ -355,6 +393,7 @@ def test_synthetic_faces_carry_their_attributes():
 
 # -- statistics and transforms ---------------------------------------------------------------
 
+
 def test_statistics_match_reference_values():
     est = mean_ci([1.0, 2.0, 3.0, 4.0])
     assert est.mean == 2.5 and est.n == 4
@@ -380,8 +419,18 @@ def test_transforms_keep_size_and_change_pixels():
 
 def test_sample_grid_marks_missing_masks():
     rgb = np.zeros((RES, RES, 3), np.uint8)
-    rows = [{"target": "Male", "original": rgb, "masks": {}, "g_original": rgb, "protected": rgb,
-             "g_protected": rgb, "mse": 0.1, "psnr": 30.0}]
+    rows = [
+        {
+            "target": "Male",
+            "original": rgb,
+            "masks": {},
+            "g_original": rgb,
+            "protected": rgb,
+            "g_protected": rgb,
+            "mse": 0.1,
+            "psnr": 30.0,
+        }
+    ]
     grid = sample_grid(rows, title="t", tile=RES)
     # The saliency column is drawn as a light "not used" tile.
     assert np.asarray(grid).mean() > 100
@@ -389,19 +438,37 @@ def test_sample_grid_marks_missing_masks():
 
 # -- the command line ------------------------------------------------------------------------
 
+
 def test_cli_writes_a_report_and_survives_ctrl_c(folder, tmp_path, monkeypatch, capsys):
     from faceshield.cli import evaluate as cli_evaluate
     from faceshield.cli.main import main
 
     monkeypatch.setattr(cli_evaluate, "load_models", lambda args: tiny_models())
-    argv = ["evaluate", str(folder), "--out", str(tmp_path / "r"), "--n", "2", "--methods", "pgd,union-saliency",
-            "--protocol", "joint", "--steps", "1", "--robustness", "--no-progress", "--figures", "1"]
+    argv = [
+        "evaluate",
+        str(folder),
+        "--out",
+        str(tmp_path / "r"),
+        "--n",
+        "2",
+        "--methods",
+        "pgd,union-saliency",
+        "--protocol",
+        "joint",
+        "--steps",
+        "1",
+        "--robustness",
+        "--no-progress",
+        "--figures",
+        "1",
+    ]
     real_run = Evaluation.run
 
     def interrupted(self, on_progress=None):
         def stop(progress):
             if progress.done_items >= 1:
                 raise KeyboardInterrupt
+
         return real_run(self, stop)
 
     monkeypatch.setattr(Evaluation, "run", interrupted)

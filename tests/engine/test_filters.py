@@ -34,7 +34,9 @@ def test_both_paths_agree_and_keep_gradients(monkeypatch):
     monkeypatch.setattr(filters, "MATMUL_MAX_SIDE", 0)
     (g_conv,) = torch.autograd.grad(separable_filter(x, taps).pow(2).sum(), x)
     assert torch.allclose(g_matmul, g_conv, atol=1e-12)
-    assert torch.autograd.gradcheck(lambda t: separable_filter(t, taps), (x[:1, :1, :16, :16].detach().requires_grad_(),))
+    assert torch.autograd.gradcheck(
+        lambda t: separable_filter(t, taps), (x[:1, :1, :16, :16].detach().requires_grad_(),)
+    )
 
 
 def test_blurs_keep_size_and_mean_away_from_borders():

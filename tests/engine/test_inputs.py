@@ -33,7 +33,9 @@ def _bomb_png(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def test_round_trip_png_is_lossless():
@@ -129,9 +131,17 @@ def test_quantize_never_leaves_the_epsilon_ball():
 @pytest.mark.parametrize(
     "field, value",
     [
-        ("epsilon", 0.0), ("epsilon", -0.1), ("epsilon", 1.5), ("epsilon", float("nan")),
-        ("steps", 0), ("steps", 10_000), ("steps", 2.5), ("step_size", float("inf")),
-        ("seed", -1), ("blur_kernel", 4), ("gamma", float("nan")),
+        ("epsilon", 0.0),
+        ("epsilon", -0.1),
+        ("epsilon", 1.5),
+        ("epsilon", float("nan")),
+        ("steps", 0),
+        ("steps", 10_000),
+        ("steps", 2.5),
+        ("step_size", float("inf")),
+        ("seed", -1),
+        ("blur_kernel", 4),
+        ("gamma", float("nan")),
     ],
 )
 def test_bad_parameters_name_their_field(field, value):

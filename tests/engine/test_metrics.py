@@ -100,7 +100,9 @@ def test_input_ssim_of_a_local_change_equals_the_whole_image_computation():
     torch.manual_seed(1)
     a = torch.rand(1, 3, 90, 130, dtype=torch.float64)
     b = a.clone()
-    b[:, :, 30:50, 70:100] = (b[:, :, 30:50, 70:100] + 0.05 * torch.randn(1, 3, 20, 30, dtype=torch.float64)).clamp(0, 1)
+    b[:, :, 30:50, 70:100] = (b[:, :, 30:50, 70:100] + 0.05 * torch.randn(1, 3, 20, 30, dtype=torch.float64)).clamp(
+        0, 1
+    )
     m = input_metrics(a * 2 - 1, b * 2 - 1)[0]
     assert m.ssim == pytest.approx(float(ssim(a, b)[0]), abs=1e-12)
     assert input_metrics(a * 2 - 1, a * 2 - 1)[0].ssim == 1.0

@@ -17,8 +17,11 @@ def engine():
 
 def test_protect_returns_metrics_of_the_delivered_image(engine, portrait):
     mask = ellipse_mask(128, 128).numpy()
-    out = engine.protect([ProtectRequest(portrait, targets=["Male", "Young"], saliency_mask=mask, seed=1)],
-                         AttackConfig.for_method("union-saliency", steps=3), extras=True)[0]
+    out = engine.protect(
+        [ProtectRequest(portrait, targets=["Male", "Young"], saliency_mask=mask, seed=1)],
+        AttackConfig.for_method("union-saliency", steps=3),
+        extras=True,
+    )[0]
     assert out.protected.shape == portrait.shape and out.protected.dtype == np.uint8
     diff = np.abs(out.protected.astype(int) - portrait.astype(int))
     assert diff.max() <= int(0.05 * 127.5)
@@ -71,7 +74,10 @@ def test_out_of_memory_splits_the_batch_without_losing_or_changing_items(portrai
     models = ModelSet("test", "1", SmallDevice(), ATTRS, 128, trained=False)
     small = FaceShieldEngine(models, limits=Limits(max_batch=8))
     big = FaceShieldEngine(ModelSet("test", "1", real, ATTRS, 128, trained=False), limits=Limits(max_batch=8))
-    reqs = [ProtectRequest(np.ascontiguousarray(np.roll(portrait, 9 * i, axis=1)), targets=["Male"], seed=i) for i in range(5)]
+    reqs = [
+        ProtectRequest(np.ascontiguousarray(np.roll(portrait, 9 * i, axis=1)), targets=["Male"], seed=i)
+        for i in range(5)
+    ]
     cfg = AttackConfig.for_method("pgd", steps=2)
     split = small.protect(reqs, cfg)
     whole = big.protect(reqs, cfg)

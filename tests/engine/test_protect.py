@@ -173,8 +173,14 @@ def test_eot_and_spread_spectrum_follow_ruiz_blur_schedule():
 
     seq = [(b.kind, b.kernel, b.sigma) for b in islice(ruiz_blur_schedule(), 10)]
     assert seq[:8] == [
-        ("gaussian", 11, 1.0), ("gaussian", 11, 1.5), ("gaussian", 11, 2.0), ("gaussian", 11, 2.5),
-        ("gaussian", 11, 3.0), ("box", 5, 0.0), ("box", 7, 0.0), ("box", 9, 0.0),
+        ("gaussian", 11, 1.0),
+        ("gaussian", 11, 1.5),
+        ("gaussian", 11, 2.0),
+        ("gaussian", 11, 2.5),
+        ("gaussian", 11, 3.0),
+        ("box", 5, 0.0),
+        ("box", 7, 0.0),
+        ("box", 9, 0.0),
     ]
     assert seq[8:] == seq[:2]
 
@@ -183,8 +189,13 @@ def test_stage_switches_are_data(setup):
     p, _, x, labels = setup
     # saliency-aware without its mask is ifgsm-with-uniform-start-and-blur: both configurations
     # must equal a hand-built Stages value, not a code path of their own.
-    custom = AttackConfig.for_method("pgd", steps=2).replace(stages=Stages(start="uniform", mask="none", ssim=False, blur="none"))
-    assert torch.equal(p.protect(x, labels, custom).protected[0], p.protect(x, labels, AttackConfig.for_method("pgd", steps=2)).protected[0])
+    custom = AttackConfig.for_method("pgd", steps=2).replace(
+        stages=Stages(start="uniform", mask="none", ssim=False, blur="none")
+    )
+    assert torch.equal(
+        p.protect(x, labels, custom).protected[0],
+        p.protect(x, labels, AttackConfig.for_method("pgd", steps=2)).protected[0],
+    )
 
 
 def test_bad_inputs_raise_typed_errors(setup):

@@ -29,8 +29,10 @@ def tiny_saliency_onnx(size: int = 32) -> bytes:
     """A stand-in saliency graph with the runner's contract: (N, 3, S, S) -> (N, 1, S, S)."""
     x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size])
     y = helper.make_tensor_value_info("saliency", TensorProto.FLOAT, ["batch", 1, size, size])
-    nodes = [helper.make_node("ReduceMean", ["image"], ["m"], axes=[1], keepdims=1),
-             helper.make_node("Sigmoid", ["m"], ["saliency"])]
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["m"], axes=[1], keepdims=1),
+        helper.make_node("Sigmoid", ["m"], ["saliency"]),
+    ]
     model = helper.make_model(helper.make_graph(nodes, "tiny", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
@@ -45,10 +47,18 @@ def write_tiny_set(dest: Path, name: str = "tiny", **overrides) -> Path:
     gen_bytes = tiny_generator_bytes()
     sal = tiny_saliency_onnx()
     manifest = repo.build_manifest(
-        name=name, version="3", resolution=RES, attributes=ATTRS, generator_bytes=gen_bytes,
-        generator_parameters={"conv_dim": 8, "c_dim": 5, "repeat_num": 2}, generator_source={"test": True},
-        saliency_bytes=sal, saliency_parameters={"variant": "TE-0", "input_size": 32},
-        produced_by={"tool": "test"}, metrics={"saliency_mae": 0.01}, **overrides,
+        name=name,
+        version="3",
+        resolution=RES,
+        attributes=ATTRS,
+        generator_bytes=gen_bytes,
+        generator_parameters={"conv_dim": 8, "c_dim": 5, "repeat_num": 2},
+        generator_source={"test": True},
+        saliency_bytes=sal,
+        saliency_parameters={"variant": "TE-0", "input_size": 32},
+        produced_by={"tool": "test"},
+        metrics={"saliency_mae": 0.01},
+        **overrides,
     )
     return repo.write_model_set(dest, manifest, {repo.GENERATOR_FILE: gen_bytes, repo.SALIENCY_FILE: sal})
 
@@ -136,8 +146,17 @@ def test_existing_destination_needs_force(tmp_path):
     with pytest.raises(repo.ModelSetWriteError, match="already exists"):
         write_tiny_set(tmp_path / "tiny")
     gen_bytes = tiny_generator_bytes()
-    m = repo.build_manifest(name="tiny", version="4", resolution=RES, attributes=ATTRS, generator_bytes=gen_bytes,
-                            generator_parameters={}, generator_source={}, saliency_bytes=None, produced_by={})
+    m = repo.build_manifest(
+        name="tiny",
+        version="4",
+        resolution=RES,
+        attributes=ATTRS,
+        generator_bytes=gen_bytes,
+        generator_parameters={},
+        generator_source={},
+        saliency_bytes=None,
+        produced_by={},
+    )
     repo.write_model_set(tmp_path / "tiny", m, {repo.GENERATOR_FILE: gen_bytes}, overwrite=True)
     assert repo.read_manifest(tmp_path / "tiny").version == "4"
     assert not (tmp_path / "tiny" / repo.SALIENCY_FILE).exists()
@@ -193,8 +212,22 @@ def checkpoints(tmp_path_factory):
 
 
 def test_import_official_checkpoints_then_use_by_name(checkpoints, models_dir, capsys):
-    rc = cli(["models", "import", "--generator", str(checkpoints / "200000-G.ckpt"), "--resolution", str(RES),
-              "--tracer", str(checkpoints / "TRACER-Efficient-0.pth"), "--tracer-size", "64", "--name", "celeba"])
+    rc = cli(
+        [
+            "models",
+            "import",
+            "--generator",
+            str(checkpoints / "200000-G.ckpt"),
+            "--resolution",
+            str(RES),
+            "--tracer",
+            str(checkpoints / "TRACER-Efficient-0.pth"),
+            "--tracer-size",
+            "64",
+            "--name",
+            "celeba",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "TorchScript matches eager" in out and "ONNX matches PyTorch" in out and "--models celeba" in out
@@ -202,7 +235,10 @@ def test_import_official_checkpoints_then_use_by_name(checkpoints, models_dir, c
     assert m.generator.parameters == {"conv_dim": 8, "c_dim": 5, "repeat_num": 2}
     assert m.saliency.parameters == {"variant": "TE-0", "input_size": 64}
     assert m.produced_by["tool"] == "faceshield models import"
-    assert m.produced_by["sources"][0] == {"file": "200000-G.ckpt", "sha256": repo.sha256_file(checkpoints / "200000-G.ckpt")}
+    assert m.produced_by["sources"][0] == {
+        "file": "200000-G.ckpt",
+        "sha256": repo.sha256_file(checkpoints / "200000-G.ckpt"),
+    }
     assert m.produced_by["checks"]["torchscript_max_diff"] <= repo.TORCHSCRIPT_TOLERANCE
     assert m.produced_by["checks"]["onnx_max_diff"] <= repo.ONNX_TOLERANCE
     models = repo.load_model_set("celeba")
@@ -224,9 +260,15 @@ def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, 
     has no CUDA provider (simulated here: the device is never touched before the first call)."""
     from faceshield.engine.saliency import TorchSaliency, TracerSaliency
 
-    path = repo.import_official(generator_checkpoint=checkpoints / "200000-G.ckpt", attributes=ATTRS, resolution=RES,
-                                tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth", tracer_input_size=64,
-                                name="both", dest=tmp_path / "both")
+    path = repo.import_official(
+        generator_checkpoint=checkpoints / "200000-G.ckpt",
+        attributes=ATTRS,
+        resolution=RES,
+        tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth",
+        tracer_input_size=64,
+        name="both",
+        dest=tmp_path / "both",
+    )
     m = repo.verify_model_set(path)
     assert m.saliency_torch.file == repo.SALIENCY_TORCH_FILE and m.saliency_torch.format == "pytorch-state-dict"
     monkeypatch.setenv(repo.ENV_PATH, str(tmp_path))
@@ -259,11 +301,20 @@ def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, 
     with pytest.raises(Exception, match="unknown runtime"):
         repo.load_model_set(path, saliency_runtime="tensorrt")
 
-    lean = repo.import_official(generator_checkpoint=checkpoints / "200000-G.ckpt", attributes=ATTRS, resolution=RES,
-                                tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth", tracer_input_size=64,
-                                name="lean", dest=tmp_path / "lean", torch_saliency=False)
+    lean = repo.import_official(
+        generator_checkpoint=checkpoints / "200000-G.ckpt",
+        attributes=ATTRS,
+        resolution=RES,
+        tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth",
+        tracer_input_size=64,
+        name="lean",
+        dest=tmp_path / "lean",
+        torch_saliency=False,
+    )
     assert repo.read_manifest(lean).saliency_torch is None and not (lean / repo.SALIENCY_TORCH_FILE).exists()
-    assert isinstance(repo.load_model_set(lean, device="cuda", providers=["CPUExecutionProvider"]).saliency, TracerSaliency)  # no weights: CPU
+    assert isinstance(
+        repo.load_model_set(lean, device="cuda", providers=["CPUExecutionProvider"]).saliency, TracerSaliency
+    )  # no weights: CPU
     with pytest.raises(ModelLoadError, match="no PyTorch TRACER weights"):
         repo.load_model_set(lean, saliency_runtime="torch")
 
@@ -278,8 +329,16 @@ def test_import_refuses_bad_checkpoints_and_writes_nothing(checkpoints, tmp_path
     good_g, good_t = checkpoints / "200000-G.ckpt", checkpoints / "TRACER-Efficient-0.pth"
 
     def attempt(generator, tracer=None, **kw):
-        return repo.import_official(generator_checkpoint=generator, attributes=ATTRS, resolution=RES,
-                                    tracer_checkpoint=tracer, tracer_input_size=64, name="x", dest=dest, **kw)
+        return repo.import_official(
+            generator_checkpoint=generator,
+            attributes=ATTRS,
+            resolution=RES,
+            tracer_checkpoint=tracer,
+            tracer_input_size=64,
+            name="x",
+            dest=dest,
+            **kw,
+        )
 
     truncated = tmp_path / "truncated-G.ckpt"
     truncated.write_bytes(good_g.read_bytes()[: good_g.stat().st_size // 2])
@@ -298,7 +357,11 @@ def test_import_refuses_bad_checkpoints_and_writes_nothing(checkpoints, tmp_path
     with pytest.raises(CheckpointMismatchError, match="c_dim=4"):
         repo.import_official(generator_checkpoint=good_g, attributes=ATTRS[:4], resolution=RES, name="x", dest=dest)
     # A StarGAN discriminator checkpoint (another architecture with a main.0.weight).
-    d_state = {"main.0.weight": torch.zeros(8, 3, 4, 4), "main.0.bias": torch.zeros(8), "conv1.weight": torch.zeros(1, 8, 3, 3)}
+    d_state = {
+        "main.0.weight": torch.zeros(8, 3, 4, 4),
+        "main.0.bias": torch.zeros(8),
+        "conv1.weight": torch.zeros(1, 8, 3, 3),
+    }
     torch.save(d_state, tmp_path / "200000-D.ckpt")
     with pytest.raises(CheckpointMismatchError, match="main.0.weight"):
         attempt(tmp_path / "200000-D.ckpt")

@@ -136,8 +136,12 @@ def test_engine_reports_which_runtime_runs_the_saliency_model(onnx_bytes, tracer
     from faceshield.engine.pipeline import FaceShieldEngine
     from tests.helpers import ATTRS, tiny_generator
 
-    for saliency, runtime in ((TracerSaliency(onnx_bytes), "onnxruntime"), (TorchSaliency(tracer), "torch"),
-                              (lambda x: x[:, :1], "custom"), (None, "")):
+    for saliency, runtime in (
+        (TracerSaliency(onnx_bytes), "onnxruntime"),
+        (TorchSaliency(tracer), "torch"),
+        (lambda x: x[:, :1], "custom"),
+        (None, ""),
+    ):
         models = ModelSet("t", "0", tiny_generator(), list(ATTRS), 32, saliency=saliency)
         info = FaceShieldEngine(models).info()
         assert (info["saliency_runtime"], info["precision"]) == (runtime, "fp32")

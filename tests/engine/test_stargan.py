@@ -57,7 +57,9 @@ def official_like_state_dict(seed: int = 0, **arch) -> dict[str, torch.Tensor]:
     return sd
 
 
-def reference_forward(sd: dict[str, torch.Tensor], x: torch.Tensor, c: torch.Tensor, repeat_num: int = 6) -> torch.Tensor:
+def reference_forward(
+    sd: dict[str, torch.Tensor], x: torch.Tensor, c: torch.Tensor, repeat_num: int = 6
+) -> torch.Tensor:
     """StarGAN's forward written with functional ops straight from the state dict, with instance
     statistics (the official test code never calls eval())."""
 

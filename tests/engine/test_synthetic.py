@@ -107,8 +107,14 @@ def test_bad_attribute_vectors_and_sizes_are_refused():
     with pytest.raises(ValueError, match="multiple of 4"):
         FaceRenderer(30)
     with pytest.raises(ValueError, match="unknown attribute"):
-        target_hit(measure(FaceRenderer(64).render(make_identity(0, "test", 0), all_attribute_vectors()[0]).image,
-                           make_identity(0, "test", 0).layout), "Bald", np.zeros(5))
+        target_hit(
+            measure(
+                FaceRenderer(64).render(make_identity(0, "test", 0), all_attribute_vectors()[0]).image,
+                make_identity(0, "test", 0).layout,
+            ),
+            "Bald",
+            np.zeros(5),
+        )
     with pytest.raises(ValueError, match="unknown split"):
         make_identity(0, "dev", 0)
     assert ATTRIBUTES == ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")

@@ -39,16 +39,37 @@ from faceshield.engine.models.tracer.spectral import (
 # ---------------------------------------------------------------------------------------------
 
 # util/effi_utils.py: efficientnet() block strings for B0 (repeats, kernel, stride, expand, in, out)
-OFFICIAL_B0_BLOCKS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
-                      (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+OFFICIAL_B0_BLOCKS = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+]
 # util/effi_utils.py: efficientnet_params() (width, depth)
-OFFICIAL_COEFFS = {0: (1.0, 1.0), 1: (1.0, 1.1), 2: (1.1, 1.2), 3: (1.2, 1.4), 4: (1.4, 1.8),
-                   5: (1.6, 2.2), 6: (1.8, 2.6), 7: (2.0, 3.1)}
+OFFICIAL_COEFFS = {
+    0: (1.0, 1.0),
+    1: (1.0, 1.1),
+    2: (1.1, 1.2),
+    3: (1.2, 1.4),
+    4: (1.4, 1.8),
+    5: (1.6, 2.2),
+    6: (1.8, 2.6),
+    7: (2.0, 3.1),
+}
 # util/effi_utils.py: get_model_shape()
-OFFICIAL_SHAPE = {0: ([2, 4, 10, 15], [24, 40, 112, 320]), 1: ([4, 7, 15, 22], [24, 40, 112, 320]),
-                  2: ([4, 7, 15, 22], [24, 48, 120, 352]), 3: ([4, 7, 17, 25], [32, 48, 136, 384]),
-                  4: ([5, 9, 21, 31], [32, 56, 160, 448]), 5: ([7, 12, 26, 38], [40, 64, 176, 512]),
-                  6: ([8, 14, 30, 44], [40, 72, 200, 576]), 7: ([10, 17, 37, 54], [48, 80, 224, 640])}
+OFFICIAL_SHAPE = {
+    0: ([2, 4, 10, 15], [24, 40, 112, 320]),
+    1: ([4, 7, 15, 22], [24, 40, 112, 320]),
+    2: ([4, 7, 15, 22], [24, 48, 120, 352]),
+    3: ([4, 7, 17, 25], [32, 48, 136, 384]),
+    4: ([5, 9, 21, 31], [32, 56, 160, 448]),
+    5: ([7, 12, 26, 38], [40, 64, 176, 512]),
+    6: ([8, 14, 30, 44], [40, 72, 200, 576]),
+    7: ([10, 17, 37, 54], [48, 80, 224, 640]),
+}
 RFB = [32, 64, 128]  # config.py: RFB_aggregated_channel
 
 
@@ -63,8 +84,15 @@ def official_key_shapes(arch: int) -> dict[str, tuple]:
     keys: dict[str, tuple] = {}
 
     def bn(p, c):  # nn.BatchNorm2d
-        keys.update({f"{p}.weight": (c,), f"{p}.bias": (c,), f"{p}.running_mean": (c,),
-                     f"{p}.running_var": (c,), f"{p}.num_batches_tracked": ()})
+        keys.update(
+            {
+                f"{p}.weight": (c,),
+                f"{p}.bias": (c,),
+                f"{p}.running_mean": (c,),
+                f"{p}.running_var": (c,),
+                f"{p}.num_batches_tracked": (),
+            }
+        )
 
     def basic(p, cin, cout, kh, kw=None):  # conv_modules.BasicConv2d: conv(bias=False), bn, selu
         keys[f"{p}.conv.weight"] = (cout, cin, kh, kw or kh)
@@ -112,8 +140,14 @@ def official_key_shapes(arch: int) -> dict[str, tuple]:
             keys[f"{p}._depthwise_conv.weight"] = (mid, 1, k, k)
             bn(f"{p}._bn1", mid)
             sq = max(1, int(inp * 0.25))
-            keys.update({f"{p}._se_reduce.weight": (sq, mid, 1, 1), f"{p}._se_reduce.bias": (sq,),
-                         f"{p}._se_expand.weight": (mid, sq, 1, 1), f"{p}._se_expand.bias": (mid,)})
+            keys.update(
+                {
+                    f"{p}._se_reduce.weight": (sq, mid, 1, 1),
+                    f"{p}._se_reduce.bias": (sq,),
+                    f"{p}._se_expand.weight": (mid, sq, 1, 1),
+                    f"{p}._se_expand.bias": (mid,),
+                }
+            )
             keys[f"{p}._project_conv.weight"] = (fout, mid, 1, 1)
             bn(f"{p}._bn2", fout)
             idx += 1
@@ -124,7 +158,11 @@ def official_key_shapes(arch: int) -> dict[str, tuple]:
     pyramid(f, c0, c0 // 4)
     basic(f"{f}.conv", c0, 1, 1)
     # RFB blocks (att_modules.RFB_Block)
-    for name, cin, cout in (("rfb2", channels[1], RFB[0]), ("rfb3", channels[2], RFB[1]), ("rfb4", channels[3], RFB[2])):
+    for name, cin, cout in (
+        ("rfb2", channels[1], RFB[0]),
+        ("rfb3", channels[2], RFB[1]),
+        ("rfb4", channels[3], RFB[2]),
+    ):
         basic(f"{name}.branch0.0", cin, cout, 1)
         for b, kk in ((1, 3), (2, 5), (3, 7)):
             basic(f"{name}.branch{b}.0", cin, cout, 1)
@@ -135,9 +173,15 @@ def official_key_shapes(arch: int) -> dict[str, tuple]:
         basic(f"{name}.conv_res", cin, cout, 1)
     # aggregation(channel=RFB)
     a0, a1, a2 = RFB
-    for name, cin, cout in (("conv_upsample1", a2, a1), ("conv_upsample2", a2, a0), ("conv_upsample3", a1, a0),
-                            ("conv_upsample4", a2, a2), ("conv_upsample5", a2 + a1, a2 + a1),
-                            ("conv_concat2", a2 + a1, a2 + a1), ("conv_concat3", a0 + a1 + a2, a0 + a1 + a2)):
+    for name, cin, cout in (
+        ("conv_upsample1", a2, a1),
+        ("conv_upsample2", a2, a0),
+        ("conv_upsample3", a1, a0),
+        ("conv_upsample4", a2, a2),
+        ("conv_upsample5", a2 + a1, a2 + a1),
+        ("conv_concat2", a2 + a1, a2 + a1),
+        ("conv_concat3", a0 + a1 + a2, a0 + a1 + a2),
+    ):
         basic(f"agg.{name}", cin, cout, 3)
     uam("agg.UAM", a0 + a1 + a2, spatial=True)
     # ObjectAttention(channels[1]) and (channels[0])
@@ -172,8 +216,12 @@ def test_official_checkpoint_loads_strictly(arch, tmp_path):
     torch.save(sd, path)
     model = load_tracer(path, f"TE-{arch}")
     own = model.state_dict()
-    assert set(own) == {k[len("module."):] for k in sd}
-    for k in ("model._blocks.3._depthwise_conv.weight", "agg.UAM.spatial_v.weight", "ObjectAttention1.conv1.bn.running_var"):
+    assert set(own) == {k[len("module.") :] for k in sd}
+    for k in (
+        "model._blocks.3._depthwise_conv.weight",
+        "agg.UAM.spatial_v.weight",
+        "ObjectAttention1.conv1.bn.running_var",
+    ):
         assert torch.equal(own[k], sd[f"module.{k}"])
     assert not model.training and not any(p.requires_grad for p in model.parameters())
 
@@ -221,8 +269,10 @@ def test_same_padding_is_fixed_by_the_native_resolution():
 # ---------------------------------------------------------------- exportable == textbook
 
 
-@pytest.mark.parametrize(("shape", "radius"), [((2, 24, 80, 80), 16), ((1, 40, 128, 128), 16),
-                                               ((2, 3, 17, 17), 5), ((1, 4, 20, 24), 6), ((1, 2, 9, 9), 0)])
+@pytest.mark.parametrize(
+    ("shape", "radius"),
+    [((2, 24, 80, 80), 16), ((1, 40, 128, 128), 16), ((2, 3, 17, 17), 5), ((1, 4, 20, 24), 6), ((1, 2, 9, 9), 0)],
+)
 def test_highpass_matches_torch_fft(shape, radius):
     g = torch.Generator().manual_seed(1)
     x = torch.randn(shape, generator=g) * 3
@@ -265,8 +315,10 @@ def test_model_equals_the_textbook_formulation():
         def torch_quantile(t, q):
             return torch.quantile(t, q, dim=-1, keepdim=True)
 
-        with mock.patch.object(FrequencyHighPass, "forward", fft_highpass), \
-                mock.patch.object(tracer_attention, "quantile_lastdim", torch_quantile):
+        with (
+            mock.patch.object(FrequencyHighPass, "forward", fft_highpass),
+            mock.patch.object(tracer_attention, "quantile_lastdim", torch_quantile),
+        ):
             textbook = model.saliency(x)
     assert (ours - textbook).abs().max().item() < 1e-5
     assert ours.std().item() > 0.01  # a varied map, not a saturated constant

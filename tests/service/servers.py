@@ -26,8 +26,13 @@ TEST_RESOLUTION = 32
 
 def tiny_models(resolution: int = TEST_RESOLUTION, conv_dim: int = 4, repeat_num: int = 1) -> ModelSet:
     return ModelSet(
-        name="tiny-test", version="seed-0", generator=tiny_generator(conv_dim=conv_dim, repeat_num=repeat_num),
-        attributes=list(ATTRS), resolution=resolution, trained=False, description="tiny seeded test generator",
+        name="tiny-test",
+        version="seed-0",
+        generator=tiny_generator(conv_dim=conv_dim, repeat_num=repeat_num),
+        attributes=list(ATTRS),
+        resolution=resolution,
+        trained=False,
+        description="tiny seeded test generator",
         hashes={"generator": "0" * 64},
     )
 
@@ -39,8 +44,15 @@ def tiny_engine(settings: Settings | None = None, **model_args) -> FaceShieldEng
 
 
 def test_settings(**changes) -> Settings:
-    base = dict(host="127.0.0.1", port=0, metrics_port=0, metrics_host="127.0.0.1", grace_seconds=5.0, drain_seconds=0.0,
-                batch_wait_ms=5.0)
+    base = dict(
+        host="127.0.0.1",
+        port=0,
+        metrics_port=0,
+        metrics_host="127.0.0.1",
+        grace_seconds=5.0,
+        drain_seconds=0.0,
+        batch_wait_ms=5.0,
+    )
     base.update(changes)
     return Settings().replace(**base)
 

@@ -9,8 +9,9 @@ from faceshield.service.logs import JsonFormatter, RequestIdFilter, request_id_v
 
 
 def test_json_log_line_has_request_id_and_no_image_bytes():
-    record = logging.LogRecord("faceshield.service.servicer", logging.INFO, __file__, 1, "ProtectImage %s", ("OK",),
-                               None)
+    record = logging.LogRecord(
+        "faceshield.service.servicer", logging.INFO, __file__, 1, "ProtectImage %s", ("OK",), None
+    )
     record.rpc, record.code, record.seconds = "ProtectImage", "OK", 0.25
     record.image = b"\x89PNG secret face pixels"  # a careless extra
     token = request_id_var.set("req-42")

@@ -73,12 +73,21 @@ CASES = [
     ("box inverted", dict(face_box=pb.FaceBox(left=20, top=0, right=10, bottom=20)), "face_box"),
     ("box too small", dict(face_box=pb.FaceBox(left=0, top=0, right=8, bottom=8)), "face_box"),
     ("mask wrong size", dict(method="saliency-aware", saliency_mask=pb.Mask(float32=b"\0" * 16)), "saliency_mask"),
-    ("mask out of range", dict(method="saliency-aware",
-                               saliency_mask=pb.Mask(float32=np.full((32, 32), 2.0, "<f4").tobytes())), "saliency_mask"),
-    ("mask png in colour", dict(method="saliency-aware", saliency_mask=pb.Mask(png=png_bytes(colour_mask))),
-     "saliency_mask"),
-    ("mask png wrong size", dict(method="saliency-aware",
-                                 saliency_mask=pb.Mask(png=png_bytes(np.zeros((16, 16), np.uint8), "L"))), "saliency_mask"),
+    (
+        "mask out of range",
+        dict(method="saliency-aware", saliency_mask=pb.Mask(float32=np.full((32, 32), 2.0, "<f4").tobytes())),
+        "saliency_mask",
+    ),
+    (
+        "mask png in colour",
+        dict(method="saliency-aware", saliency_mask=pb.Mask(png=png_bytes(colour_mask))),
+        "saliency_mask",
+    ),
+    (
+        "mask png wrong size",
+        dict(method="saliency-aware", saliency_mask=pb.Mask(png=png_bytes(np.zeros((16, 16), np.uint8), "L"))),
+        "saliency_mask",
+    ),
     ("saliency method, no mask, no model", dict(method="union-saliency"), "saliency_mask"),
 ]
 
@@ -130,6 +139,7 @@ def test_evaluate_bad_input(stub, name, fields, field):
 
 
 def test_server_still_serves_after_bad_inputs(stub):
-    reply = stub.ProtectImage(pb.ProtectImageRequest(image=raw(GOOD), method="pgd", steps=1, targets=["Male"]),
-                              timeout=20)
+    reply = stub.ProtectImage(
+        pb.ProtectImageRequest(image=raw(GOOD), method="pgd", steps=1, targets=["Male"]), timeout=20
+    )
     assert reply.width == 32

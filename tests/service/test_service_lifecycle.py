@@ -63,8 +63,14 @@ def test_deadline_stops_the_work(slow_server):
     spent = s.engine.counters["image_steps"] - before["image_steps"]
     assert spent < FULL_STEPS * 5 // 2, f"{spent} image-steps: the work ran on past the deadline"
     assert s.engine.counters["images_protected"] == before["images_protected"]
-    wait_for(lambda: s.metric("faceshield_items_dropped_total", {"reason": "deadline"})
-             + s.metric("faceshield_items_dropped_total", {"reason": "cancelled"}) >= 1, 10)
+    wait_for(
+        lambda: (
+            s.metric("faceshield_items_dropped_total", {"reason": "deadline"})
+            + s.metric("faceshield_items_dropped_total", {"reason": "cancelled"})
+            >= 1
+        ),
+        10,
+    )
 
 
 async def test_cancellation_stops_the_work(slow_server):
@@ -81,7 +87,9 @@ async def test_cancellation_stops_the_work(slow_server):
     await asyncio.to_thread(wait_for, lambda: s.server.batcher.running == 0)
     spent = s.engine.counters["image_steps"] - before["image_steps"]
     assert spent < FULL_STEPS * 5 // 2
-    await asyncio.to_thread(wait_for, lambda: s.metric("faceshield_items_dropped_total", {"reason": "cancelled"}) >= 1, 10)
+    await asyncio.to_thread(
+        wait_for, lambda: s.metric("faceshield_items_dropped_total", {"reason": "cancelled"}) >= 1, 10
+    )
 
 
 def test_cancelled_item_leaves_its_batch_mates_alone(slow_server):
@@ -134,9 +142,27 @@ def test_health_on_start_up_and_drain():
 def _start_cli_server(extra: list[str]) -> tuple[subprocess.Popen, int, int]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "faceshield.cli", "serve", "--port", "0", "--host", "127.0.0.1",
-         "--metrics-port", "0", "--no-saliency", "--log-format", "text", *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "faceshield.cli",
+            "serve",
+            "--port",
+            "0",
+            "--host",
+            "127.0.0.1",
+            "--metrics-port",
+            "0",
+            "--no-saliency",
+            "--log-format",
+            "text",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     line = proc.stdout.readline()
     assert line.startswith("faceshield serving on port"), line + proc.stderr.read()

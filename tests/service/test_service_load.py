@@ -31,17 +31,28 @@ def test_stream_of_200_with_bad_items():
     for i in range(200):
         rid = f"img-{i}"
         if i % 10 == 3:
-            requests.append(pb.ProtectImageRequest(request_id=rid, image=pb.Image(encoded=b"not an image %d" % i),
-                                                   method="pgd", steps=1, targets=["Male"]))
+            requests.append(
+                pb.ProtectImageRequest(
+                    request_id=rid,
+                    image=pb.Image(encoded=b"not an image %d" % i),
+                    method="pgd",
+                    steps=1,
+                    targets=["Male"],
+                )
+            )
             bad_ids.add(rid)
         elif i % 25 == 7:
-            requests.append(pb.ProtectImageRequest(request_id=rid, image=raw(random_image(32)), method="pgd",
-                                                   steps=1, targets=["Male"], epsilon=-1.0))
+            requests.append(
+                pb.ProtectImageRequest(
+                    request_id=rid, image=raw(random_image(32)), method="pgd", steps=1, targets=["Male"], epsilon=-1.0
+                )
+            )
             bad_ids.add(rid)
         else:
             image = pb.Image(encoded=good_png) if i % 2 else raw(random_image(32, seed=i))
-            requests.append(pb.ProtectImageRequest(request_id=rid, image=image, method="pgd", steps=1,
-                                                   seed=i, targets=["Male"]))
+            requests.append(
+                pb.ProtectImageRequest(request_id=rid, image=image, method="pgd", steps=1, seed=i, targets=["Male"])
+            )
     with ServerThread(test_settings(max_batch=16)) as s, grpc.insecure_channel(s.target) as channel:
         stub = pb_grpc.FaceShieldStub(channel)
         answers = list(stub.ProtectStream(iter(requests), timeout=120))
@@ -98,9 +109,11 @@ def test_stream_with_sdk_keeps_a_bounded_window():
 async def test_32_concurrent_callers_share_batches():
     with ServerThread(test_settings(max_batch=16, batch_wait_ms=20)) as s:
         async with AsyncFaceShieldClient(s.target) as client:
+
             async def caller(i: int):
-                return await client.protect(random_image(32, seed=i), request_id=f"c{i}", method="pgd", steps=1,
-                                            seed=i, targets=["Male"])
+                return await client.protect(
+                    random_image(32, seed=i), request_id=f"c{i}", method="pgd", steps=1, seed=i, targets=["Male"]
+                )
 
             results = await asyncio.gather(*(caller(i) for i in range(32)))
         assert [r.request_id for r in results] == [f"c{i}" for i in range(32)]

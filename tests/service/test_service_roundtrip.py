@@ -37,13 +37,22 @@ def raw(image: np.ndarray) -> pb.Image:
 
 def test_protect_matches_engine(stub):
     image = random_image(40, seed=1, width=48)
-    reply = stub.ProtectImage(pb.ProtectImageRequest(
-        request_id="r-1", image=raw(image), method="pgd", steps=2, seed=7, targets=["Male", "Young"],
-        original_attributes=[1, 0, 0, 1, 0],
-    ), timeout=30)
+    reply = stub.ProtectImage(
+        pb.ProtectImageRequest(
+            request_id="r-1",
+            image=raw(image),
+            method="pgd",
+            steps=2,
+            seed=7,
+            targets=["Male", "Young"],
+            original_attributes=[1, 0, 0, 1, 0],
+        ),
+        timeout=30,
+    )
     engine = tiny_engine()  # same seeded weights, called directly
-    expected = engine.protect([ProtectRequest(image, [1, 0, 0, 1, 0], ["Male", "Young"], seed=7)],
-                              AttackConfig.for_method("pgd", steps=2))[0]
+    expected = engine.protect(
+        [ProtectRequest(image, [1, 0, 0, 1, 0], ["Male", "Young"], seed=7)], AttackConfig.for_method("pgd", steps=2)
+    )[0]
     assert reply.request_id == "r-1"
     assert (reply.width, reply.height) == (48, 40)
     np.testing.assert_array_equal(decode_png(reply.protected_png), expected.protected)
@@ -63,11 +72,17 @@ def test_protect_matches_engine(stub):
 def test_protect_png_input_and_extras(stub):
     image = random_image(32, seed=2)
     mask = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
-    reply = stub.ProtectImage(pb.ProtectImageRequest(
-        image=pb.Image(encoded=png_bytes(image)), method="union-saliency", steps=1, targets=["Male"],
-        saliency_mask=pb.Mask(float32=mask.astype("<f4").tobytes()),
-        extras=pb.Extras(masks=True, generator_outputs=True),
-    ), timeout=30)
+    reply = stub.ProtectImage(
+        pb.ProtectImageRequest(
+            image=pb.Image(encoded=png_bytes(image)),
+            method="union-saliency",
+            steps=1,
+            targets=["Male"],
+            saliency_mask=pb.Mask(float32=mask.astype("<f4").tobytes()),
+            extras=pb.Extras(masks=True, generator_outputs=True),
+        ),
+        timeout=30,
+    )
     assert reply.request_id  # made up by the server
     out = decode_png(reply.protected_png)
     assert out.shape == image.shape
@@ -83,8 +98,12 @@ def test_evaluate_matches_engine(stub):
     original = random_image(32, seed=3)
     protected = np.clip(original.astype(int) + np.random.default_rng(0).integers(-3, 4, original.shape), 0, 255)
     protected = protected.astype(np.uint8)
-    reply = stub.Evaluate(pb.EvaluateRequest(original=raw(original), protected=pb.Image(encoded=png_bytes(protected)),
-                                             targets=["Black_Hair"]), timeout=30)
+    reply = stub.Evaluate(
+        pb.EvaluateRequest(
+            original=raw(original), protected=pb.Image(encoded=png_bytes(protected)), targets=["Black_Hair"]
+        ),
+        timeout=30,
+    )
     inp, rows = tiny_engine().evaluate(original, protected, None, ["Black_Hair"])
     assert not reply.protected_by_server and not reply.protected_png
     assert reply.input_metrics.l2 == pytest.approx(inp.l2)
@@ -95,10 +114,13 @@ def test_evaluate_matches_engine(stub):
 
 def test_evaluate_original_only_protects_first(stub):
     original = random_image(32, seed=4)
-    reply = stub.Evaluate(pb.EvaluateRequest(request_id="e-1", original=raw(original), method="pgd", steps=1,
-                                             seed=3, targets=["Young"]), timeout=30)
-    expected = tiny_engine().protect([ProtectRequest(original, targets=["Young"], seed=3)],
-                                     AttackConfig.for_method("pgd", steps=1))[0]
+    reply = stub.Evaluate(
+        pb.EvaluateRequest(request_id="e-1", original=raw(original), method="pgd", steps=1, seed=3, targets=["Young"]),
+        timeout=30,
+    )
+    expected = tiny_engine().protect(
+        [ProtectRequest(original, targets=["Young"], seed=3)], AttackConfig.for_method("pgd", steps=1)
+    )[0]
     assert reply.request_id == "e-1" and reply.protected_by_server
     np.testing.assert_array_equal(decode_png(reply.protected_png), expected.protected)
     assert reply.target_metrics[0].mse == pytest.approx(expected.targets[0].mse)
@@ -134,7 +156,10 @@ def test_health_and_reflection(server):
     with grpc.insecure_channel(server.target) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for name in ("", "faceshield.v1.FaceShield"):
-            assert health.Check(health_pb2.HealthCheckRequest(service=name)).status == health_pb2.HealthCheckResponse.SERVING
+            assert (
+                health.Check(health_pb2.HealthCheckRequest(service=name)).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
         db = ProtoReflectionDescriptorDatabase(channel)
         services = set(db.get_services())
         assert {"faceshield.v1.FaceShield", "grpc.health.v1.Health"} <= services

@@ -30,8 +30,9 @@ def test_auth_required():
             with pytest.raises(grpc.RpcError) as caught:
                 list(stub.ProtectStream(iter([pb.ProtectImageRequest()]), timeout=10))
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
-            info = stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=10,
-                                     metadata=(("authorization", f"Bearer {TOKEN}"),))
+            info = stub.GetModelInfo(
+                pb.GetModelInfoRequest(), timeout=10, metadata=(("authorization", f"Bearer {TOKEN}"),)
+            )
             assert info.resolution == 32
             # Probes need no secret.
             health = health_pb2_grpc.HealthStub(channel)
@@ -53,14 +54,48 @@ def certificates(tmp_path_factory) -> Path:
         pytest.skip("openssl is not installed")
     d = tmp_path_factory.mktemp("pki")
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1", "-subj", "/CN=faceshield-test-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    for name, usage, san in (("server", "serverAuth", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
-                             ("client", "clientAuth", "subjectAltName=DNS:test-client")):
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=faceshield-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        cwd=d,
+    )
+    for name, usage, san in (
+        ("server", "serverAuth", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+        ("client", "clientAuth", "subjectAltName=DNS:test-client"),
+    ):
         _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
         (d / f"{name}.ext").write_text(f"{san}\nextendedKeyUsage={usage}\n")
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                 "-out", f"{name}.crt", "-days", "1", "-extfile", f"{name}.ext", cwd=d)
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "1",
+            "-extfile",
+            f"{name}.ext",
+            cwd=d,
+        )
     return d
 
 
@@ -78,12 +113,24 @@ def test_tls_round_trip(certificates):
 
 def test_mutual_tls(certificates):
     d = certificates
-    settings = test_settings(tls_cert=d / "server.crt", tls_key=d / "server.key", tls_client_ca=d / "ca.crt",
-                             metrics_port=-1, auth_tokens=(TOKEN,))
+    settings = test_settings(
+        tls_cert=d / "server.crt",
+        tls_key=d / "server.key",
+        tls_client_ca=d / "ca.crt",
+        metrics_port=-1,
+        auth_tokens=(TOKEN,),
+    )
     with ServerThread(settings) as s:
-        with FaceShieldClient(s.target, root_certificates=d / "ca.crt", certificate_chain=d / "client.crt",
-                              private_key=d / "client.key", token=TOKEN) as client:
+        with FaceShieldClient(
+            s.target,
+            root_certificates=d / "ca.crt",
+            certificate_chain=d / "client.crt",
+            private_key=d / "client.key",
+            token=TOKEN,
+        ) as client:
             assert client.model_info().resolution == 32
-        with FaceShieldClient(s.target, root_certificates=d / "ca.crt", token=TOKEN, timeout=1,
-                              retry=None) as no_cert, pytest.raises(UnavailableError):
+        with (
+            FaceShieldClient(s.target, root_certificates=d / "ca.crt", token=TOKEN, timeout=1, retry=None) as no_cert,
+            pytest.raises(UnavailableError),
+        ):
             no_cert.model_info()

@@ -23,8 +23,14 @@ import gen_protos  # noqa: E402
 def test_settings_from_env_and_flags(tmp_path, monkeypatch):
     tokens = tmp_path / "tokens"
     tokens.write_text("# comment\nalpha\n\nbeta\n")
-    env = {"FACESHIELD_PORT": "6000", "FACESHIELD_QUEUE_LENGTH": "7", "FACESHIELD_BATCH_WAIT_MS": "2.5",
-           "FACESHIELD_AUTH_TOKEN_FILE": str(tokens), "FACESHIELD_WARM_UP": "false", "FACESHIELD_MAX_BATCH": ""}
+    env = {
+        "FACESHIELD_PORT": "6000",
+        "FACESHIELD_QUEUE_LENGTH": "7",
+        "FACESHIELD_BATCH_WAIT_MS": "2.5",
+        "FACESHIELD_AUTH_TOKEN_FILE": str(tokens),
+        "FACESHIELD_WARM_UP": "false",
+        "FACESHIELD_MAX_BATCH": "",
+    }
     s = Settings.from_env(env)
     assert (s.port, s.queue_length, s.batch_wait_ms, s.warm_up) == (6000, 7, 2.5, False)
     assert s.auth_tokens == ("alpha", "beta") and "alpha" not in repr(s)
@@ -39,13 +45,16 @@ def test_settings_from_env_and_flags(tmp_path, monkeypatch):
     assert (s.port, s.queue_length, s.max_batch, s.warm_up) == (0, 9, 3, False)  # flags beat env
 
 
-@pytest.mark.parametrize(("env", "field"), [
-    ({"FACESHIELD_PORT": "http"}, "port"),
-    ({"FACESHIELD_QUEUE_LENGTH": "0"}, "queue_length"),
-    ({"FACESHIELD_TLS_CERT": "/x.pem"}, "tls_cert"),
-    ({"FACESHIELD_LOG_FORMAT": "xml"}, "log_format"),
-    ({"FACESHIELD_WARM_UP": "maybe"}, "warm_up"),
-])
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [
+        ({"FACESHIELD_PORT": "http"}, "port"),
+        ({"FACESHIELD_QUEUE_LENGTH": "0"}, "queue_length"),
+        ({"FACESHIELD_TLS_CERT": "/x.pem"}, "tls_cert"),
+        ({"FACESHIELD_LOG_FORMAT": "xml"}, "log_format"),
+        ({"FACESHIELD_WARM_UP": "maybe"}, "warm_up"),
+    ],
+)
 def test_bad_settings_name_the_field(env, field):
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)
@@ -71,8 +80,9 @@ def test_drift_is_detected(tmp_path, monkeypatch):
     protos = tmp_path / "protos"
     shutil.copytree(ROOT / "protos", protos)
     proto = protos / "faceshield" / "v1" / "faceshield.proto"
-    proto.write_text(proto.read_text().replace("message GetModelInfoRequest {}",
-                                               "message GetModelInfoRequest { bool verbose = 1; }"))
+    proto.write_text(
+        proto.read_text().replace("message GetModelInfoRequest {}", "message GetModelInfoRequest { bool verbose = 1; }")
+    )
     monkeypatch.setattr(gen_protos, "PROTOS", protos)
     problems = gen_protos.check()
     assert problems and "faceshield_pb2.py differs" in problems[0]
@@ -88,8 +98,23 @@ def test_installed_stubs_are_the_committed_ones():
 
 def test_client_wheel_carries_current_stubs_and_no_torch(tmp_path):
     """Build faceshield-client alone; its stubs must equal the committed ones, torch not required."""
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(tmp_path), str(ROOT / "clients")], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT / "clients"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if out.returncode != 0 and "No module named pip" in out.stderr:
         pytest.skip("pip is not available")
     assert out.returncode == 0, out.stderr
@@ -106,8 +131,10 @@ def test_client_wheel_carries_current_stubs_and_no_torch(tmp_path):
 
 
 def test_client_imports_without_torch():
-    code = ("import sys; sys.modules['torch'] = None; import faceshield.client, faceshield.v1.faceshield_pb2_grpc;"
-            "assert 'faceshield.engine' not in sys.modules; print('ok')")
+    code = (
+        "import sys; sys.modules['torch'] = None; import faceshield.client, faceshield.v1.faceshield_pb2_grpc;"
+        "assert 'faceshield.engine' not in sys.modules; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
 
@@ -123,7 +150,8 @@ def test_declared_floors_fit_the_stubs():
     need_pb = tuple(int(v) for v in re.search(r"Protobuf Python Version: ([\d.]+)", pb_stub)[1].split("."))
     for project in ("pyproject.toml", "clients/pyproject.toml"):
         deps = tomllib.loads((ROOT / project).read_text())["project"]["dependencies"]
-        floors = {m[1]: tuple(int(v) for v in m[2].split(".")) for d in deps
-                  if (m := re.match(r"([a-z-]+)>=([\d.]+)", d))}
+        floors = {
+            m[1]: tuple(int(v) for v in m[2].split(".")) for d in deps if (m := re.match(r"([a-z-]+)>=([\d.]+)", d))
+        }
         assert floors["grpcio"] >= need_grpc, project
         assert floors["protobuf"] >= need_pb, project

@@ -51,23 +51,29 @@ DEFAULT_RETRY = RetryPolicy()
 def service_config(retry: RetryPolicy | None, load_balancing: str | None) -> str:
     config: dict = {}
     if retry is not None:
-        config["methodConfig"] = [{
-            "name": [{"service": SERVICE}],
-            "retryPolicy": {
-                "maxAttempts": retry.max_attempts,
-                "initialBackoff": f"{retry.initial_backoff}s",
-                "maxBackoff": f"{retry.max_backoff}s",
-                "backoffMultiplier": retry.multiplier,
-                "retryableStatusCodes": ["UNAVAILABLE"],
-            },
-        }]
+        config["methodConfig"] = [
+            {
+                "name": [{"service": SERVICE}],
+                "retryPolicy": {
+                    "maxAttempts": retry.max_attempts,
+                    "initialBackoff": f"{retry.initial_backoff}s",
+                    "maxBackoff": f"{retry.max_backoff}s",
+                    "backoffMultiplier": retry.multiplier,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
     if load_balancing:
         config["loadBalancingConfig"] = [{load_balancing: {}}]
     return json.dumps(config)
 
 
-def channel_options(max_message_bytes: int, retry: RetryPolicy | None, load_balancing: str | None,
-                    extra: Sequence[tuple[str, object]] = ()) -> list[tuple[str, object]]:
+def channel_options(
+    max_message_bytes: int,
+    retry: RetryPolicy | None,
+    load_balancing: str | None,
+    extra: Sequence[tuple[str, object]] = (),
+) -> list[tuple[str, object]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
@@ -106,12 +112,23 @@ class ClientBase:
     _secure_channel: Callable
     _insecure_channel: Callable
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, token: str | None = None, tls: bool = False,
-                 root_certificates=None, certificate_chain=None, private_key=None,
-                 timeout: float | None = DEFAULT_TIMEOUT, load_balancing: str | None = None,
-                 retry: RetryPolicy | None = DEFAULT_RETRY, overload_retries: int = DEFAULT_OVERLOAD_RETRIES,
-                 max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, metadata: Sequence[tuple[str, str]] = (),
-                 options: Sequence[tuple[str, object]] = ()):
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates=None,
+        certificate_chain=None,
+        private_key=None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        load_balancing: str | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        overload_retries: int = DEFAULT_OVERLOAD_RETRIES,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        metadata: Sequence[tuple[str, str]] = (),
+        options: Sequence[tuple[str, object]] = (),
+    ):
         self.target = target
         self.timeout = timeout
         self.overload_retries = overload_retries
@@ -165,12 +182,22 @@ def _box(msg, face_box) -> None:
         msg.face_box.CopyFrom(pb.FaceBox(left=left, top=top, right=right, bottom=bottom))
 
 
-def protect_request(image: ImageInput, *, request_id: str | None = None, method: str | None = None,
-                    epsilon: float | None = None, steps: int | None = None, step_size: float | None = None,
-                    seed: int | None = None, targets: Sequence[str] | None = None,
-                    original_attributes: Sequence[float] | None = None, face_box: Sequence[int] | None = None,
-                    saliency_mask: ImageInput | None = None, return_masks: bool = False,
-                    return_generator_outputs: bool = False) -> pb.ProtectImageRequest:
+def protect_request(
+    image: ImageInput,
+    *,
+    request_id: str | None = None,
+    method: str | None = None,
+    epsilon: float | None = None,
+    steps: int | None = None,
+    step_size: float | None = None,
+    seed: int | None = None,
+    targets: Sequence[str] | None = None,
+    original_attributes: Sequence[float] | None = None,
+    face_box: Sequence[int] | None = None,
+    saliency_mask: ImageInput | None = None,
+    return_masks: bool = False,
+    return_generator_outputs: bool = False,
+) -> pb.ProtectImageRequest:
     """The ProtectImageRequest for these arguments; unset fields take the server's defaults."""
     msg = pb.ProtectImageRequest(request_id=request_id or "", image=to_image(image))
     _attack_fields(msg, method, epsilon, steps, step_size, seed)
@@ -183,12 +210,21 @@ def protect_request(image: ImageInput, *, request_id: str | None = None, method:
     return msg
 
 
-def evaluate_request(original: ImageInput, protected: ImageInput | None = None, *, request_id: str | None = None,
-                     method: str | None = None, epsilon: float | None = None, steps: int | None = None,
-                     step_size: float | None = None, seed: int | None = None,
-                     targets: Sequence[str] | None = None, original_attributes: Sequence[float] | None = None,
-                     face_box: Sequence[int] | None = None,
-                     saliency_mask: ImageInput | None = None) -> pb.EvaluateRequest:
+def evaluate_request(
+    original: ImageInput,
+    protected: ImageInput | None = None,
+    *,
+    request_id: str | None = None,
+    method: str | None = None,
+    epsilon: float | None = None,
+    steps: int | None = None,
+    step_size: float | None = None,
+    seed: int | None = None,
+    targets: Sequence[str] | None = None,
+    original_attributes: Sequence[float] | None = None,
+    face_box: Sequence[int] | None = None,
+    saliency_mask: ImageInput | None = None,
+) -> pb.EvaluateRequest:
     msg = pb.EvaluateRequest(request_id=request_id or "", original=to_image(original, "original"))
     if protected is not None:
         msg.protected.CopyFrom(to_image(protected, "protected"))

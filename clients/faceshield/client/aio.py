@@ -1,9 +1,9 @@
 """asyncio client: the twin of `FaceShieldClient`, same arguments, same results.
 
-    async with AsyncFaceShieldClient("localhost:50051") as client:
-        result = await client.protect(array, method="pgd")
-        async for answer in client.protect_stream(paths, window=8):
-            ...
+async with AsyncFaceShieldClient("localhost:50051") as client:
+    result = await client.protect(array, method="pgd")
+    async for answer in client.protect_stream(paths, window=8):
+        ...
 """
 
 from __future__ import annotations
@@ -40,20 +40,29 @@ class AsyncFaceShieldClient(c.ClientBase):
                 return await method(request, timeout=left, metadata=[*self._metadata, *metadata])
             except grpc.RpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
-            wait = c.overload_wait(error, attempt, self.overload_retries,
-                                   None if end is None else end - time.monotonic())
+            wait = c.overload_wait(
+                error, attempt, self.overload_retries, None if end is None else end - time.monotonic()
+            )
             if wait is None:
                 raise error
             attempt += 1
             await asyncio.sleep(wait)
 
-    async def protect(self, image: ImageInput, *, timeout=c.USE_DEFAULT, metadata: Sequence[tuple[str, str]] = (),
-                      **options) -> ProtectResult:
+    async def protect(
+        self, image: ImageInput, *, timeout=c.USE_DEFAULT, metadata: Sequence[tuple[str, str]] = (), **options
+    ) -> ProtectResult:
         request = c.protect_request(image, **options)
         return ProtectResult.from_response(await self._unary(self.stub.ProtectImage, request, timeout, metadata))
 
-    async def evaluate(self, original: ImageInput, protected: ImageInput | None = None, *, timeout=c.USE_DEFAULT,
-                       metadata: Sequence[tuple[str, str]] = (), **options) -> EvaluateResult:
+    async def evaluate(
+        self,
+        original: ImageInput,
+        protected: ImageInput | None = None,
+        *,
+        timeout=c.USE_DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+        **options,
+    ) -> EvaluateResult:
         request = c.evaluate_request(original, protected, **options)
         return EvaluateResult.from_response(await self._unary(self.stub.Evaluate, request, timeout, metadata))
 
@@ -77,9 +86,15 @@ class AsyncFaceShieldClient(c.ClientBase):
                 raise UnavailableError(f"{self.target} was not SERVING within {timeout} s")
             await asyncio.sleep(poll)
 
-    async def protect_stream(self, images: Iterable | AsyncIterable, *, window: int = c.DEFAULT_STREAM_WINDOW,
-                             timeout=None, metadata: Sequence[tuple[str, str]] = (),
-                             **options) -> AsyncIterator[StreamResult]:
+    async def protect_stream(
+        self,
+        images: Iterable | AsyncIterable,
+        *,
+        window: int = c.DEFAULT_STREAM_WINDOW,
+        timeout=None,
+        metadata: Sequence[tuple[str, str]] = (),
+        **options,
+    ) -> AsyncIterator[StreamResult]:
         """As `FaceShieldClient.protect_stream`; `images` may also be an async iterable."""
         slots = asyncio.Semaphore(window)
 
@@ -95,8 +110,9 @@ class AsyncFaceShieldClient(c.ClientBase):
                 yield c.stream_item(i, item, options)
                 i += 1
 
-        call = self.stub.ProtectStream(requests(), timeout=self._timeout(timeout),
-                                       metadata=[*self._metadata, *metadata])
+        call = self.stub.ProtectStream(
+            requests(), timeout=self._timeout(timeout), metadata=[*self._metadata, *metadata]
+        )
         try:
             async for answer in call:
                 yield _stream_result(answer)

@@ -113,12 +113,29 @@ class InternalError(FaceShieldError):
     code = grpc.StatusCode.INTERNAL
 
 
-_BY_CODE = {cls.code: cls for cls in (
-    InvalidArgumentError, UnauthenticatedError, PermissionDeniedError, OverloadedError, DeadlineExceededError,
-    UnavailableError, CancelledError, NotFoundError, UnimplementedError, InternalError,
-)}
-_DETAIL_TYPES = (error_details_pb2.BadRequest, error_details_pb2.RetryInfo, error_details_pb2.ErrorInfo,
-                 error_details_pb2.DebugInfo, error_details_pb2.QuotaFailure, error_details_pb2.PreconditionFailure)
+_BY_CODE = {
+    cls.code: cls
+    for cls in (
+        InvalidArgumentError,
+        UnauthenticatedError,
+        PermissionDeniedError,
+        OverloadedError,
+        DeadlineExceededError,
+        UnavailableError,
+        CancelledError,
+        NotFoundError,
+        UnimplementedError,
+        InternalError,
+    )
+}
+_DETAIL_TYPES = (
+    error_details_pb2.BadRequest,
+    error_details_pb2.RetryInfo,
+    error_details_pb2.ErrorInfo,
+    error_details_pb2.DebugInfo,
+    error_details_pb2.QuotaFailure,
+    error_details_pb2.PreconditionFailure,
+)
 
 
 def _code(number: int) -> grpc.StatusCode:

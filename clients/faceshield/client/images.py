@@ -65,8 +65,10 @@ def to_image(image: ImageInput, field: str = "image") -> pb.Image:
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")  # lossless; the server judges alpha and bit depth
         return pb.Image(encoded=buffer.getvalue())
-    raise InputError(field, f"unsupported image type {type(image).__name__}: pass a path, PNG/JPEG bytes, "
-                            "a numpy array or a PIL image")
+    raise InputError(
+        field,
+        f"unsupported image type {type(image).__name__}: pass a path, PNG/JPEG bytes, a numpy array or a PIL image",
+    )
 
 
 def to_mask(mask: ImageInput, field: str = "saliency_mask") -> pb.Mask:

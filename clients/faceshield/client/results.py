@@ -27,8 +27,9 @@ class TargetResult:
 
 
 def _targets(rows) -> list[TargetResult]:
-    return [TargetResult(t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction)
-            for t in rows]
+    return [
+        TargetResult(t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction) for t in rows
+    ]
 
 
 def _input(m: pb.InputMetrics) -> dict[str, float]:
@@ -36,13 +37,22 @@ def _input(m: pb.InputMetrics) -> dict[str, float]:
 
 
 def _timings(t: pb.Timings) -> dict[str, float]:
-    return {"queue_seconds": t.queue_seconds, "compute_seconds": t.compute_seconds,
-            "total_seconds": t.total_seconds, "batch_size": t.batch_size}
+    return {
+        "queue_seconds": t.queue_seconds,
+        "compute_seconds": t.compute_seconds,
+        "total_seconds": t.total_seconds,
+        "batch_size": t.batch_size,
+    }
 
 
 def _models(m: pb.ModelVersions) -> dict:
-    return {"name": m.name, "version": m.version, "trained": m.trained, "saliency": m.saliency,
-            "hashes": dict(m.hashes)}
+    return {
+        "name": m.name,
+        "version": m.version,
+        "trained": m.trained,
+        "saliency": m.saliency,
+        "hashes": dict(m.hashes),
+    }
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,24 @@ class ProtectResult:
     def from_response(cls, r: pb.ProtectImageResponse) -> ProtectResult:
         a = r.attack
         return cls(
-            request_id=r.request_id, png=r.protected_png, width=r.width, height=r.height,
-            input_metrics=_input(r.input_metrics), targets=_targets(r.target_metrics),
-            success_rate=r.success_rate, masked_success_rate=r.masked_success_rate,
-            attack={"method": a.method, "epsilon": a.epsilon, "steps": a.steps, "step_size": a.step_size,
-                    "seed": a.seed, "targets": list(a.targets)},
-            models=_models(r.models), timings=_timings(r.timings),
+            request_id=r.request_id,
+            png=r.protected_png,
+            width=r.width,
+            height=r.height,
+            input_metrics=_input(r.input_metrics),
+            targets=_targets(r.target_metrics),
+            success_rate=r.success_rate,
+            masked_success_rate=r.masked_success_rate,
+            attack={
+                "method": a.method,
+                "epsilon": a.epsilon,
+                "steps": a.steps,
+                "step_size": a.step_size,
+                "seed": a.seed,
+                "targets": list(a.targets),
+            },
+            models=_models(r.models),
+            timings=_timings(r.timings),
             masks={m.name: np.frombuffer(m.float32, dtype="<f4").reshape(m.height, m.width) for m in r.masks},
             generator_outputs={g.target: (g.original_png, g.protected_png) for g in r.generator_outputs},
             response=r,
@@ -103,9 +125,18 @@ class EvaluateResult:
 
     @classmethod
     def from_response(cls, r: pb.EvaluateResponse) -> EvaluateResult:
-        return cls(r.request_id, _input(r.input_metrics), _targets(r.target_metrics), r.success_rate,
-                   r.masked_success_rate, r.protected_by_server, r.protected_png, _models(r.models),
-                   _timings(r.timings), r)
+        return cls(
+            r.request_id,
+            _input(r.input_metrics),
+            _targets(r.target_metrics),
+            r.success_rate,
+            r.masked_success_rate,
+            r.protected_by_server,
+            r.protected_png,
+            _models(r.models),
+            _timings(r.timings),
+            r,
+        )
 
 
 @dataclass(frozen=True)
@@ -126,14 +157,28 @@ class ModelInfo:
     def from_response(cls, r: pb.GetModelInfoResponse) -> ModelInfo:
         d, lim = r.defaults, r.limits
         return cls(
-            _models(r.models), r.description, r.resolution, list(r.attributes), list(r.methods),
+            _models(r.models),
+            r.description,
+            r.resolution,
+            list(r.attributes),
+            list(r.methods),
             {"method": d.method, "epsilon": d.epsilon, "steps": d.steps, "step_size": d.step_size},
-            r.device, list(r.execution_providers),
-            {"max_pixels": lim.max_pixels, "max_steps": lim.max_steps, "max_batch": lim.max_batch,
-             "max_message_bytes": lim.max_message_bytes, "queue_length": lim.queue_length,
-             "stream_window": lim.stream_window},
-            {"precision": r.execution.precision, "saliency_runtime": r.execution.saliency_runtime,
-             "memory_batch": r.execution.memory_batch, "compile": r.execution.compile},
+            r.device,
+            list(r.execution_providers),
+            {
+                "max_pixels": lim.max_pixels,
+                "max_steps": lim.max_steps,
+                "max_batch": lim.max_batch,
+                "max_message_bytes": lim.max_message_bytes,
+                "queue_length": lim.queue_length,
+                "stream_window": lim.stream_window,
+            },
+            {
+                "precision": r.execution.precision,
+                "saliency_runtime": r.execution.saliency_runtime,
+                "memory_batch": r.execution.memory_batch,
+                "compile": r.execution.compile,
+            },
             r,
         )
 

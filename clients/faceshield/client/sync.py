@@ -1,12 +1,12 @@
 """Blocking client.
 
-    from faceshield.client import FaceShieldClient
+from faceshield.client import FaceShieldClient
 
-    with FaceShieldClient("localhost:50051") as client:
-        result = client.protect("face.png", targets=["Male"])
-        result.save("face-protected.png")
-        for answer in client.protect_stream(["a.png", "b.png"], window=8):
-            print(answer.request_id, answer.ok)
+with FaceShieldClient("localhost:50051") as client:
+    result = client.protect("face.png", targets=["Male"])
+    result.save("face-protected.png")
+    for answer in client.protect_stream(["a.png", "b.png"], window=8):
+        print(answer.request_id, answer.ok)
 """
 
 from __future__ import annotations
@@ -54,24 +54,33 @@ class FaceShieldClient(c.ClientBase):
                 return method(request, timeout=left, metadata=[*self._metadata, *metadata])
             except grpc.RpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
-            wait = c.overload_wait(error, attempt, self.overload_retries,
-                                   None if end is None else end - time.monotonic())
+            wait = c.overload_wait(
+                error, attempt, self.overload_retries, None if end is None else end - time.monotonic()
+            )
             if wait is None:
                 raise error
             attempt += 1
             time.sleep(wait)
 
     # -- calls -----------------------------------------------------------------------------
-    def protect(self, image: ImageInput, *, timeout=c.USE_DEFAULT, metadata: Sequence[tuple[str, str]] = (),
-                **options) -> ProtectResult:
+    def protect(
+        self, image: ImageInput, *, timeout=c.USE_DEFAULT, metadata: Sequence[tuple[str, str]] = (), **options
+    ) -> ProtectResult:
         """Protect one image. Options: see `faceshield.client.protect_request` (method, epsilon,
         steps, step_size, seed, targets, original_attributes, face_box, saliency_mask,
         return_masks, return_generator_outputs, request_id)."""
         request = c.protect_request(image, **options)
         return ProtectResult.from_response(self._unary(self.stub.ProtectImage, request, timeout, metadata))
 
-    def evaluate(self, original: ImageInput, protected: ImageInput | None = None, *, timeout=c.USE_DEFAULT,
-                 metadata: Sequence[tuple[str, str]] = (), **options) -> EvaluateResult:
+    def evaluate(
+        self,
+        original: ImageInput,
+        protected: ImageInput | None = None,
+        *,
+        timeout=c.USE_DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
+        **options,
+    ) -> EvaluateResult:
         """SPEC 4 metrics of `protected` against `original`; without `protected`, the server
         protects `original` first (attack options as in `protect`)."""
         request = c.evaluate_request(original, protected, **options)
@@ -81,7 +90,7 @@ class FaceShieldClient(c.ClientBase):
         return ModelInfo.from_response(self._unary(self.stub.GetModelInfo, pb.GetModelInfoRequest(), timeout, ()))
 
     def health(self, service: str = "", *, timeout=c.USE_DEFAULT) -> str:
-        """"SERVING", "NOT_SERVING", ... for the server ("") or a service name."""
+        """ "SERVING", "NOT_SERVING", ... for the server ("") or a service name."""
         reply = self._unary(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout, ())
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
@@ -98,8 +107,15 @@ class FaceShieldClient(c.ClientBase):
                 raise UnavailableError(f"{self.target} was not SERVING within {timeout} s")
             time.sleep(poll)
 
-    def protect_stream(self, images: Iterable, *, window: int = c.DEFAULT_STREAM_WINDOW, timeout=None,
-                       metadata: Sequence[tuple[str, str]] = (), **options) -> Iterator[StreamResult]:
+    def protect_stream(
+        self,
+        images: Iterable,
+        *,
+        window: int = c.DEFAULT_STREAM_WINDOW,
+        timeout=None,
+        metadata: Sequence[tuple[str, str]] = (),
+        **options,
+    ) -> Iterator[StreamResult]:
         """Protect many images over one stream, at most `window` in flight; yields answers as
         they come (not in order). Items: images, (request_id, image) pairs, or requests; items
         without an id get their index as id. A bad item yields an error, not an exception."""
@@ -123,8 +139,9 @@ class FaceShieldClient(c.ClientBase):
                 yield c.stream_item(i, item, options)
                 i += 1
 
-        call = self.stub.ProtectStream(requests(), timeout=self._timeout(timeout),
-                                       metadata=[*self._metadata, *metadata])
+        call = self.stub.ProtectStream(
+            requests(), timeout=self._timeout(timeout), metadata=[*self._metadata, *metadata]
+        )
         try:
             for answer in call:
                 yield _stream_result(answer)

@@ -124,8 +124,16 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int, budget_
     return times
 
 
-def reference_perturb(generator, x_nat: torch.Tensor, y: torch.Tensor, c: torch.Tensor,
-                      epsilon: float = 0.05, k: int = 10, a: float = 0.01, seed: int = 0) -> torch.Tensor:
+def reference_perturb(
+    generator,
+    x_nat: torch.Tensor,
+    y: torch.Tensor,
+    c: torch.Tensor,
+    epsilon: float = 0.05,
+    k: int = 10,
+    a: float = 0.01,
+    seed: int = 0,
+) -> torch.Tensor:
     """Ruiz et al.'s PGD on one image, fp32, the whole loss backpropagated as theirs is."""
     gen = torch.Generator().manual_seed(seed)
     x = x_nat + ((torch.rand(x_nat.shape, generator=gen) * 2 - 1) * epsilon).to(x_nat.device)
@@ -139,8 +147,9 @@ def reference_perturb(generator, x_nat: torch.Tensor, y: torch.Tensor, c: torch.
     return x.detach()
 
 
-def bench_reference(generator, resolution: int, c_dim: int, device: torch.device, steps: int,
-                    images: int, budget_s: float) -> BenchRow:
+def bench_reference(
+    generator, resolution: int, c_dim: int, device: torch.device, steps: int, images: int, budget_s: float
+) -> BenchRow:
     """Reference loop over `images` images, one at a time (its own parameters need no grad:
     the reference computes them, which costs it the weight gradients too)."""
     for p in generator.parameters():
@@ -161,11 +170,21 @@ def bench_reference(generator, resolution: int, c_dim: int, device: torch.device
         p.requires_grad_(False)
         p.grad = None
     sec = statistics.median(times)
-    return BenchRow("reference (Ruiz perturb, 1 image at a time)", "pgd", "fp32", 1, images / sec, sec / images, len(times))
+    return BenchRow(
+        "reference (Ruiz perturb, 1 image at a time)", "pgd", "fp32", 1, images / sec, sec / images, len(times)
+    )
 
 
-def bench_engine(protector: Protector, method: str, batch: int, precision: str, steps: int,
-                 repeats: int, budget_s: float, saliency_given: bool) -> BenchRow:
+def bench_engine(
+    protector: Protector,
+    method: str,
+    batch: int,
+    precision: str,
+    steps: int,
+    repeats: int,
+    budget_s: float,
+    saliency_given: bool,
+) -> BenchRow:
     device = protector.device
     r = protector.resolution
     attrs = protector.attributes
@@ -184,7 +203,10 @@ def bench_engine(protector: Protector, method: str, batch: int, precision: str, 
 
 
 def markdown_table(rows: list[BenchRow], reference: BenchRow | None = None) -> str:
-    lines = ["| what | method | precision | batch | images/s | s per batch | x reference |", "|---|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| what | method | precision | batch | images/s | s per batch | x reference |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
     for row in rows:
         ratio = f"{row.images_per_s / reference.images_per_s:.1f}" if reference else "-"
         lines.append(

@@ -94,9 +94,7 @@ class AttackConfig:
     def for_method(cls, method: str = DEFAULT_METHOD, **overrides) -> AttackConfig:
         """The paper's configuration of `method`, with `overrides` applied, validated."""
         if method not in METHODS:
-            raise InvalidInputError(
-                "method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}"
-            )
+            raise InvalidInputError("method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         config = cls(method=method, stages=METHODS[method], **overrides)
         config.validate()
         return config

@@ -92,10 +92,10 @@ def output_metrics(
     originals (N, 3, R, R): I at generator resolution; references / outputs (N, T, 3, R, R):
     G(I, c_t) and G(x_k, c_t). All in generator space.
     """
-    diff = (outputs.double() - references.double())
+    diff = outputs.double() - references.double()
     l1 = diff.abs().flatten(2).mean(dim=2)
     mse = diff.pow(2).flatten(2).mean(dim=2)
-    edit = ((references.double() - originals.double()[:, None]).abs().sum(dim=2, keepdim=True) > EDIT_MASK_THRESHOLD)
+    edit = (references.double() - originals.double()[:, None]).abs().sum(dim=2, keepdim=True) > EDIT_MASK_THRESHOLD
     edit = edit.double()
     area = edit.flatten(2).sum(dim=2)  # (N, T) pixels
     masked_sq = (diff.pow(2) * edit).flatten(2).sum(dim=2)

@@ -62,8 +62,14 @@ class Limits:
 class FaceShieldEngine:
     """Thread-safe facade over one `ModelSet` (calls are serialized on the device)."""
 
-    def __init__(self, models: ModelSet, device: str = "cpu", limits: Limits = Limits(), precision: str = "auto",
-                 compile: str = "none"):
+    def __init__(
+        self,
+        models: ModelSet,
+        device: str = "cpu",
+        limits: Limits = Limits(),
+        precision: str = "auto",
+        compile: str = "none",
+    ):
         self.models = models
         self.device = torch.device(device)
         self.limits = limits
@@ -77,8 +83,12 @@ class FaceShieldEngine:
             models.generator.to(self.device)
         self.compile = compile
         self.protector = Protector(
-            compile_generator(models.generator, compile), models.attributes, models.resolution, models.saliency,
-            device=self.device, autocast_dtype=autocast_dtype,
+            compile_generator(models.generator, compile),
+            models.attributes,
+            models.resolution,
+            models.saliency,
+            device=self.device,
+            autocast_dtype=autocast_dtype,
         )
         self._lock = threading.Lock()
         self.counters = {"image_steps": 0, "images_protected": 0, "items_cancelled": 0}
@@ -91,7 +101,9 @@ class FaceShieldEngine:
         probe = 2
         image = np.full((r, r, 3), 128, dtype=np.uint8)
         requests = [ProtectRequest(image, targets=self.attributes[:1], seed=i) for i in range(probe)]
-        config = AttackConfig.for_method("pgd" if self.models.saliency is None else "union-saliency", steps=1, noise_steps=1)
+        config = AttackConfig.for_method(
+            "pgd" if self.models.saliency is None else "union-saliency", steps=1, noise_steps=1
+        )
         if self.device.type != "cuda":
             self.protect(requests[:1], config)
             return
@@ -104,8 +116,11 @@ class FaceShieldEngine:
         # Headroom for other targets per image (T scales activations) is taken at run time by
         # the out-of-memory split; this bound keeps the first try likely to fit.
         self.memory_batch = max(1, int(0.6 * free // per_image))
-        log.info("device batches sized by memory: %d images (%.1f MiB each at one target)",
-                 self.memory_batch, per_image / 2**20)
+        log.info(
+            "device batches sized by memory: %d images (%.1f MiB each at one target)",
+            self.memory_batch,
+            per_image / 2**20,
+        )
 
     @property
     def attributes(self) -> list[str]:
@@ -157,8 +172,10 @@ class FaceShieldEngine:
         images = [to_tensor(r.image) for r in requests]
         masks = None
         if any(r.saliency_mask is not None for r in requests):
-            masks = [None if r.saliency_mask is None else torch.as_tensor(np.asarray(r.saliency_mask, dtype=np.float32))
-                     for r in requests]
+            masks = [
+                None if r.saliency_mask is None else torch.as_tensor(np.asarray(r.saliency_mask, dtype=np.float32))
+                for r in requests
+            ]
         seeds = [config.seed if r.seed is None else int(r.seed) for r in requests]
         boxes = [r.face_box for r in requests]
         t0 = time.perf_counter()
@@ -168,7 +185,9 @@ class FaceShieldEngine:
             chunk = len(idx) if self.memory_batch is None else max(1, self.memory_batch // labels.shape[1])
             result = None
             for start in range(0, len(idx), chunk):
-                part = self._protect_splitting(idx[start : start + chunk], images, labels, config, boxes, masks, seeds, cancelled)
+                part = self._protect_splitting(
+                    idx[start : start + chunk], images, labels, config, boxes, masks, seeds, cancelled
+                )
                 result = part if result is None else _concat_results(result, part)
             survivors = [i for i, p in enumerate(result.protected) if p is not None]
             quantized = {i: quantize(result.protected[i], requests[i].image, config.epsilon) for i in survivors}
@@ -176,10 +195,12 @@ class FaceShieldEngine:
             adv = {i: to_tensor(q).to(self.device) for i, q in quantized.items()}
             outs = None
             if survivors:
-                crops = torch.stack([
-                    crop_resize(adv[i][None], resolve_box(boxes[i], *adv[i].shape[1:]), self.models.resolution)[0]
-                    for i in survivors
-                ])
+                crops = torch.stack(
+                    [
+                        crop_resize(adv[i][None], resolve_box(boxes[i], *adv[i].shape[1:]), self.models.resolution)[0]
+                        for i in survivors
+                    ]
+                )
                 outs = self._generate_splitting(crops, labels[survivors].to(self.device))
         compute = time.perf_counter() - t0
         self.counters["image_steps"] += result.image_steps
@@ -197,8 +218,11 @@ class FaceShieldEngine:
             im = input_metrics(orig_t, adv[i][None])[0]
             outcome = ProtectOutcome(quantized[i], im, per_target[k], compute_seconds=compute)
             if extras:
-                for name, m in (("saliency", result.saliency_mask), ("manipulation", result.manipulation_mask),
-                                ("union", result.union_mask)):
+                for name, m in (
+                    ("saliency", result.saliency_mask),
+                    ("manipulation", result.manipulation_mask),
+                    ("union", result.union_mask),
+                ):
                     if m is not None:
                         outcome.masks[name] = m[i, 0].detach().cpu().numpy().astype(np.float32)
                 outcome.outputs_original = _to_uint8(refs[k])
@@ -215,7 +239,9 @@ class FaceShieldEngine:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
             h = crops.shape[0] // 2
-            return torch.cat([self._generate_splitting(crops[:h], labels[:h]), self._generate_splitting(crops[h:], labels[h:])])
+            return torch.cat(
+                [self._generate_splitting(crops[:h], labels[:h]), self._generate_splitting(crops[h:], labels[h:])]
+            )
 
     def _protect_splitting(self, idx, images, labels, config, boxes, masks, seeds, cancelled) -> ProtectionResult:
         """Run `idx` as one batch; when the device runs out of memory, run each half on its own.
@@ -225,14 +251,21 @@ class FaceShieldEngine:
         """
         sub_cancelled = None
         if cancelled is not None:
+
             def sub_cancelled() -> list[bool]:
                 flags = list(cancelled())
                 return [bool(flags[i]) for i in idx]
+
         try:
             return self.protector.protect(
-                [images[i] for i in idx], labels[idx], config, boxes=[boxes[i] for i in idx],
-                saliency_masks=None if masks is None else [masks[i] for i in idx], seeds=[seeds[i] for i in idx],
-                cancelled=sub_cancelled, compute_outputs=False,
+                [images[i] for i in idx],
+                labels[idx],
+                config,
+                boxes=[boxes[i] for i in idx],
+                saliency_masks=None if masks is None else [masks[i] for i in idx],
+                seeds=[seeds[i] for i in idx],
+                cancelled=sub_cancelled,
+                compute_outputs=False,
             )
         except torch.OutOfMemoryError:
             if len(idx) == 1:
@@ -259,7 +292,10 @@ class FaceShieldEngine:
         self._check_image(original, "original")
         self._check_image(protected, "protected")
         if original.shape != protected.shape:
-            raise InvalidInputError("protected", f"size {protected.shape[1]}x{protected.shape[0]} differs from the original's {original.shape[1]}x{original.shape[0]}")
+            raise InvalidInputError(
+                "protected",
+                f"size {protected.shape[1]}x{protected.shape[0]} differs from the original's {original.shape[1]}x{original.shape[0]}",
+            )
         req = ProtectRequest(original, original_attributes, targets, face_box)
         labels, names = self._labels([req])
         box = resolve_box(face_box, original.shape[0], original.shape[1])
@@ -274,13 +310,23 @@ class FaceShieldEngine:
     def info(self) -> dict:
         m = self.models
         return {
-            "name": m.name, "version": m.version, "trained": m.trained, "description": m.description,
-            "resolution": m.resolution, "attributes": list(m.attributes), "saliency": m.saliency_name,
-            "hashes": dict(m.hashes), "providers": list(m.providers), "device": str(self.device),
-            "precision": self.precision, "compile": self.compile,
+            "name": m.name,
+            "version": m.version,
+            "trained": m.trained,
+            "description": m.description,
+            "resolution": m.resolution,
+            "attributes": list(m.attributes),
+            "saliency": m.saliency_name,
+            "hashes": dict(m.hashes),
+            "providers": list(m.providers),
+            "device": str(self.device),
+            "precision": self.precision,
+            "compile": self.compile,
             "saliency_runtime": "" if m.saliency is None else getattr(m.saliency, "runtime", "custom"),
             "memory_batch": self.memory_batch,
-            "max_pixels": self.limits.max_pixels, "max_steps": self.limits.max_steps, "max_batch": self.limits.max_batch,
+            "max_pixels": self.limits.max_pixels,
+            "max_steps": self.limits.max_steps,
+            "max_batch": self.limits.max_batch,
         }
 
 
@@ -288,7 +334,7 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 def choose_precision(name: str, device: torch.device) -> str:
-    """"auto": bf16 autocast on a CUDA device that supports it, else fp32. On a CPU with native
+    """ "auto": bf16 autocast on a CUDA device that supports it, else fp32. On a CPU with native
     bf16 (the dev box's AVX512-BF16) bf16 is 1.3-2.4x faster, with protection quality at the edge
     of the issue's bar (benchmarks/results/precision-cpu.md), so it is an opt-in there."""
     if name == "auto":

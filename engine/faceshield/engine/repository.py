@@ -109,7 +109,7 @@ class ModelSetManifest:
         except json.JSONDecodeError as exc:
             raise ModelLoadError(f"{where} is not valid JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ModelLoadError(f"{where} is not a FaceShield model-set manifest (no \"format\": \"{FORMAT}\")")
+            raise ModelLoadError(f'{where} is not a FaceShield model-set manifest (no "format": "{FORMAT}")')
         version = data.get("format_version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise ModelLoadError(f"{where}: format_version must be a positive integer, got {version!r}")
@@ -121,13 +121,23 @@ class ModelSetManifest:
         try:
             gen = _component(data["generator"], "generator")
             sal = None if data.get("saliency") is None else _component(data["saliency"], "saliency")
-            sal_torch = None if data.get("saliency_torch") is None else _component(data["saliency_torch"], "saliency_torch")
+            sal_torch = (
+                None if data.get("saliency_torch") is None else _component(data["saliency_torch"], "saliency_torch")
+            )
             manifest = cls(
-                name=str(data["name"]), version=str(data["version"]), resolution=int(data["resolution"]),
-                attributes=[str(a) for a in data["attributes"]], generator=gen, saliency=sal,
-                produced_by=dict(data.get("produced_by") or {}), trained=bool(data.get("trained", True)),
-                description=str(data.get("description", "")), metrics=dict(data.get("metrics") or {}),
-                saliency_torch=sal_torch, format=FORMAT, format_version=version,
+                name=str(data["name"]),
+                version=str(data["version"]),
+                resolution=int(data["resolution"]),
+                attributes=[str(a) for a in data["attributes"]],
+                generator=gen,
+                saliency=sal,
+                produced_by=dict(data.get("produced_by") or {}),
+                trained=bool(data.get("trained", True)),
+                description=str(data.get("description", "")),
+                metrics=dict(data.get("metrics") or {}),
+                saliency_torch=sal_torch,
+                format=FORMAT,
+                format_version=version,
             )
         except KeyError as exc:
             raise ModelLoadError(f"{where} lacks the field {exc.args[0]!r}") from None
@@ -160,8 +170,12 @@ def _component(data: dict, what: str) -> ComponentManifest:
     if not re.fullmatch(r"[0-9a-f]{64}", sha):
         raise ValueError(f"{what}.sha256 is not a SHA-256 hex digest")
     return ComponentManifest(
-        file=str(data["file"]), format=str(data["format"]), architecture=str(data["architecture"]),
-        parameters=dict(data.get("parameters") or {}), sha256=sha, size_bytes=int(data.get("size_bytes", -1)),
+        file=str(data["file"]),
+        format=str(data["format"]),
+        architecture=str(data["architecture"]),
+        parameters=dict(data.get("parameters") or {}),
+        sha256=sha,
+        size_bytes=int(data.get("size_bytes", -1)),
         source=dict(data.get("source") or {}),
     )
 
@@ -265,9 +279,14 @@ def verify_model_set(path_or_name: str | Path) -> ModelSetManifest:
     return manifest
 
 
-def load_model_set(path_or_name: str | Path, *, with_saliency: bool = True,
-                   providers: Sequence[str] | None = None, device: str | torch.device = "cpu",
-                   saliency_runtime: str = "auto") -> ModelSet:
+def load_model_set(
+    path_or_name: str | Path,
+    *,
+    with_saliency: bool = True,
+    providers: Sequence[str] | None = None,
+    device: str | torch.device = "cpu",
+    saliency_runtime: str = "auto",
+) -> ModelSet:
     """Load a set by directory or installed name, checking hashes. `with_saliency=False` skips
     the saliency model (for configurations that never use M_sm); `providers` go to ONNX Runtime.
 
@@ -279,7 +298,9 @@ def load_model_set(path_or_name: str | Path, *, with_saliency: bool = True,
     from .models.torchscript import load_generator_artifact
 
     if saliency_runtime not in SALIENCY_RUNTIMES:
-        raise InvalidInputError("saliency_runtime", f"unknown runtime {saliency_runtime!r}; choose {', '.join(SALIENCY_RUNTIMES)}")
+        raise InvalidInputError(
+            "saliency_runtime", f"unknown runtime {saliency_runtime!r}; choose {', '.join(SALIENCY_RUNTIMES)}"
+        )
     d = resolve(path_or_name)
     m = read_manifest(d)
     if m.generator.format != "torchscript" or m.generator.architecture != "stargan":
@@ -295,9 +316,17 @@ def load_model_set(path_or_name: str | Path, *, with_saliency: bool = True,
             saliency_name, used = saliency.name, list(saliency.providers)
     log.info("loaded model set %s %s from %s", m.name, m.version, d)
     return ModelSet(
-        name=m.name, version=m.version, generator=generator, attributes=list(m.attributes),
-        resolution=m.resolution, saliency=saliency, saliency_name=saliency_name, hashes=hashes,
-        trained=m.trained, description=m.description, providers=used,
+        name=m.name,
+        version=m.version,
+        generator=generator,
+        attributes=list(m.attributes),
+        resolution=m.resolution,
+        saliency=saliency,
+        saliency_name=saliency_name,
+        hashes=hashes,
+        trained=m.trained,
+        description=m.description,
+        providers=used,
     )
 
 
@@ -307,8 +336,10 @@ def _load_saliency(d: Path, m: ModelSetManifest, providers, device: torch.device
     variant = m.saliency.parameters.get("variant", "")
     name = f"TRACER {variant} ({m.name})".replace("  ", " ")
     if runtime == "torch" and m.saliency_torch is None:
-        raise ModelLoadError(f"{d}: this set has no PyTorch TRACER weights ({SALIENCY_TORCH_FILE}); "
-                             "re-import it with `faceshield models import`, or use --saliency-runtime onnxruntime")
+        raise ModelLoadError(
+            f"{d}: this set has no PyTorch TRACER weights ({SALIENCY_TORCH_FILE}); "
+            "re-import it with `faceshield models import`, or use --saliency-runtime onnxruntime"
+        )
     # "auto" on a GPU with PyTorch weights at hand: an ONNX Runtime that does not even list CUDA
     # (the usual CPU-only build) is not worth a session; one that lists it must prove it can start.
     torch_ok = runtime == "auto" and device.type == "cuda" and m.saliency_torch is not None
@@ -319,8 +350,10 @@ def _load_saliency(d: Path, m: ModelSetManifest, providers, device: torch.device
         on_gpu = "CUDAExecutionProvider" in onnx_runner.providers
         if on_gpu or not torch_ok:
             if device.type == "cuda" and not on_gpu:
-                log.info("TRACER runs on ONNX Runtime's CPU provider (no CUDA provider here%s)",
-                         "" if m.saliency_torch is None else "; --saliency-runtime torch would use the GPU")
+                log.info(
+                    "TRACER runs on ONNX Runtime's CPU provider (no CUDA provider here%s)",
+                    "" if m.saliency_torch is None else "; --saliency-runtime torch would use the GPU",
+                )
             return onnx_runner
     if runtime == "auto":
         log.info("ONNX Runtime has no working CUDA provider here: TRACER runs in PyTorch on %s", device)
@@ -339,7 +372,9 @@ def _load_torch_tracer(d: Path, m: ModelSetManifest):
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelLoadError(f"{d}/{comp.file} is not a readable PyTorch state dict ({exc.__class__.__name__})") from None
+        raise ModelLoadError(
+            f"{d}/{comp.file} is not a readable PyTorch state dict ({exc.__class__.__name__})"
+        ) from None
     return load_tracer(state, comp.parameters.get("variant", "TE-0"), input_size=comp.parameters.get("input_size"))
 
 
@@ -375,8 +410,9 @@ def _write_error(dest: Path, exc: OSError) -> ModelSetWriteError:
     return ModelSetWriteError(f"cannot write model set {dest}: {reason}; nothing was left behind")
 
 
-def write_model_set(dest: str | Path, manifest: ModelSetManifest, files: dict[str, bytes],
-                    overwrite: bool = False) -> Path:
+def write_model_set(
+    dest: str | Path, manifest: ModelSetManifest, files: dict[str, bytes], overwrite: bool = False
+) -> Path:
     """Write `files` (name -> bytes, as the manifest lists them) and the manifest to `dest`,
     atomically. The manifest's hashes and sizes must match the bytes."""
     dest = Path(dest).expanduser()
@@ -414,30 +450,75 @@ def write_model_set(dest: str | Path, manifest: ModelSetManifest, files: dict[st
     return dest
 
 
-def build_manifest(*, name: str, version: str, resolution: int, attributes: Sequence[str],
-                   generator_bytes: bytes, generator_parameters: dict, generator_source: dict,
-                   saliency_bytes: bytes | None, saliency_parameters: dict | None = None,
-                   saliency_source: dict | None = None, produced_by: dict, trained: bool = True,
-                   description: str = "", metrics: dict | None = None,
-                   saliency_torch_bytes: bytes | None = None) -> ModelSetManifest:
+def build_manifest(
+    *,
+    name: str,
+    version: str,
+    resolution: int,
+    attributes: Sequence[str],
+    generator_bytes: bytes,
+    generator_parameters: dict,
+    generator_source: dict,
+    saliency_bytes: bytes | None,
+    saliency_parameters: dict | None = None,
+    saliency_source: dict | None = None,
+    produced_by: dict,
+    trained: bool = True,
+    description: str = "",
+    metrics: dict | None = None,
+    saliency_torch_bytes: bytes | None = None,
+) -> ModelSetManifest:
     """A manifest for the given files, hashes computed here."""
-    gen = ComponentManifest(GENERATOR_FILE, "torchscript", "stargan", dict(generator_parameters),
-                            sha256_bytes(generator_bytes), len(generator_bytes), dict(generator_source))
+    gen = ComponentManifest(
+        GENERATOR_FILE,
+        "torchscript",
+        "stargan",
+        dict(generator_parameters),
+        sha256_bytes(generator_bytes),
+        len(generator_bytes),
+        dict(generator_source),
+    )
     sal = None
     if saliency_bytes is not None:
-        sal = ComponentManifest(SALIENCY_FILE, "onnx", "tracer", dict(saliency_parameters or {}),
-                                sha256_bytes(saliency_bytes), len(saliency_bytes), dict(saliency_source or {}))
+        sal = ComponentManifest(
+            SALIENCY_FILE,
+            "onnx",
+            "tracer",
+            dict(saliency_parameters or {}),
+            sha256_bytes(saliency_bytes),
+            len(saliency_bytes),
+            dict(saliency_source or {}),
+        )
     sal_torch = None
     if saliency_torch_bytes is not None:
-        sal_torch = ComponentManifest(SALIENCY_TORCH_FILE, "pytorch-state-dict", "tracer", dict(saliency_parameters or {}),
-                                      sha256_bytes(saliency_torch_bytes), len(saliency_torch_bytes),
-                                      dict(saliency_source or {}))
-    info = {"created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "faceshield": _faceshield_version(), "torch": torch.__version__}
+        sal_torch = ComponentManifest(
+            SALIENCY_TORCH_FILE,
+            "pytorch-state-dict",
+            "tracer",
+            dict(saliency_parameters or {}),
+            sha256_bytes(saliency_torch_bytes),
+            len(saliency_torch_bytes),
+            dict(saliency_source or {}),
+        )
+    info = {
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "faceshield": _faceshield_version(),
+        "torch": torch.__version__,
+    }
     info.update(produced_by)
-    m = ModelSetManifest(name=name, version=version, resolution=int(resolution), attributes=list(attributes),
-                         generator=gen, saliency=sal, produced_by=info, trained=trained,
-                         description=description, metrics=dict(metrics or {}), saliency_torch=sal_torch)
+    m = ModelSetManifest(
+        name=name,
+        version=version,
+        resolution=int(resolution),
+        attributes=list(attributes),
+        generator=gen,
+        saliency=sal,
+        produced_by=info,
+        trained=trained,
+        description=description,
+        metrics=dict(metrics or {}),
+        saliency_torch=sal_torch,
+    )
     m.validate("new manifest")
     return m
 
@@ -458,7 +539,7 @@ _TRACER_FILE = re.compile(r"TRACER-Efficient-(\d)", re.IGNORECASE)
 
 
 def tracer_variant_from_name(path: str | Path) -> str | None:
-    """"TRACER-Efficient-5.pth" -> "TE-5" (None when the name does not say)."""
+    """ "TRACER-Efficient-5.pth" -> "TE-5" (None when the name does not say)."""
     m = _TRACER_FILE.search(Path(path).name)
     return f"TE-{m.group(1)}" if m else None
 
@@ -481,8 +562,10 @@ def check_torchscript(eager: torch.nn.Module, scripted, resolution: int, c_dim: 
     diffs.append(float((grads[0] - grads[1]).abs().max() / grads[0].abs().max().clamp_min(1e-12)))
     worst = max(diffs)
     if not worst <= TORCHSCRIPT_TOLERANCE:
-        raise ModelLoadError(f"the TorchScript generator differs from the eager one by {worst:.2e} "
-                             f"(tolerance {TORCHSCRIPT_TOLERANCE:g}); not writing the set")
+        raise ModelLoadError(
+            f"the TorchScript generator differs from the eager one by {worst:.2e} "
+            f"(tolerance {TORCHSCRIPT_TOLERANCE:g}); not writing the set"
+        )
     return worst
 
 
@@ -499,13 +582,16 @@ def check_onnx(reference: Callable, onnx_runner: Callable, input_size: int, seed
     x = torch.nn.functional.interpolate(coarse, size=(input_size, input_size), mode="bilinear", align_corners=False)
     worst = float((reference(x).float() - onnx_runner(x).float()).abs().max())
     if not worst <= ONNX_TOLERANCE:
-        raise ModelLoadError(f"the ONNX TRACER differs from the PyTorch one by {worst:.2e} "
-                             f"(tolerance {ONNX_TOLERANCE:g}); not writing the set")
+        raise ModelLoadError(
+            f"the ONNX TRACER differs from the PyTorch one by {worst:.2e} "
+            f"(tolerance {ONNX_TOLERANCE:g}); not writing the set"
+        )
     return worst
 
 
-def export_generator(generator: torch.nn.Module, resolution: int, attributes: Sequence[str],
-                     metadata: dict | None = None) -> tuple[bytes, float]:
+def export_generator(
+    generator: torch.nn.Module, resolution: int, attributes: Sequence[str], metadata: dict | None = None
+) -> tuple[bytes, float]:
     """Trace, check against the eager model (also after a save/load round trip); return the
     TorchScript bytes and the worst difference seen."""
     from .models.torchscript import generator_to_bytes, load_generator_artifact, trace_generator
@@ -516,8 +602,10 @@ def export_generator(generator: torch.nn.Module, resolution: int, attributes: Se
     meta.update(metadata or {})
     data = generator_to_bytes(traced, meta)
     reloaded, _ = load_generator_artifact(data)
-    worst = max(check_torchscript(generator, traced, resolution, c_dim),
-                check_torchscript(generator, reloaded, resolution, c_dim, seed=1))
+    worst = max(
+        check_torchscript(generator, traced, resolution, c_dim),
+        check_torchscript(generator, reloaded, resolution, c_dim, seed=1),
+    )
     return data, worst
 
 
@@ -539,16 +627,26 @@ def export_saliency(tracer, metadata: dict | None = None) -> tuple[bytes, float]
     from .saliency import TorchSaliency, TracerSaliency
 
     data = export_onnx(tracer, metadata=metadata)
-    worst = check_onnx(TorchSaliency(tracer), TracerSaliency(data, providers=["CPUExecutionProvider"]),
-                       tracer.input_size)
+    worst = check_onnx(
+        TorchSaliency(tracer), TracerSaliency(data, providers=["CPUExecutionProvider"]), tracer.input_size
+    )
     return data, worst
 
 
-def import_official(*, generator_checkpoint: str | Path, attributes: Sequence[str], resolution: int = 128,
-                    tracer_checkpoint: str | Path | None = None, tracer_variant: str | None = None,
-                    tracer_input_size: int | None = None, name: str, version: str = "1",
-                    dest: str | Path | None = None, overwrite: bool = False,
-                    torch_saliency: bool = True) -> Path:
+def import_official(
+    *,
+    generator_checkpoint: str | Path,
+    attributes: Sequence[str],
+    resolution: int = 128,
+    tracer_checkpoint: str | Path | None = None,
+    tracer_variant: str | None = None,
+    tracer_input_size: int | None = None,
+    name: str,
+    version: str = "1",
+    dest: str | Path | None = None,
+    overwrite: bool = False,
+    torch_saliency: bool = True,
+) -> Path:
     """Turn an official StarGAN `*-G.ckpt` (and optionally an official `TRACER-Efficient-N.pth`)
     into a model set at `dest` (default: the user models directory / name). `torch_saliency`
     also stores TRACER's weights for PyTorch (float16), so that a GPU machine without
@@ -581,7 +679,9 @@ def import_official(*, generator_checkpoint: str | Path, attributes: Sequence[st
         tpath = Path(tracer_checkpoint)
         variant = tracer_variant or tracer_variant_from_name(tpath)
         if variant is None:
-            raise InvalidInputError("tracer_variant", f"cannot tell the TRACER variant from {tpath.name!r}; name it (TE-0..TE-7)")
+            raise InvalidInputError(
+                "tracer_variant", f"cannot tell the TRACER variant from {tpath.name!r}; name it (TE-0..TE-7)"
+            )
         tracer = load_tracer(tpath, variant, input_size=tracer_input_size)
         sal_bytes, onnx_diff = export_saliency(tracer, metadata={"faceshield.source": tpath.name})
         sal_params = {"variant": tracer.variant.name, "input_size": tracer.input_size}
@@ -593,11 +693,20 @@ def import_official(*, generator_checkpoint: str | Path, attributes: Sequence[st
             sal_torch_bytes = tracer_state_bytes(tracer)
 
     manifest = build_manifest(
-        name=name, version=version, resolution=resolution, attributes=attributes,
-        generator_bytes=gen_bytes, generator_parameters=arch, generator_source=sources[0],
-        saliency_bytes=sal_bytes, saliency_parameters=sal_params, saliency_source=sal_source,
+        name=name,
+        version=version,
+        resolution=resolution,
+        attributes=attributes,
+        generator_bytes=gen_bytes,
+        generator_parameters=arch,
+        generator_source=sources[0],
+        saliency_bytes=sal_bytes,
+        saliency_parameters=sal_params,
+        saliency_source=sal_source,
         produced_by={"tool": "faceshield models import", "sources": sources, "checks": checks},
-        trained=True, description=f"official StarGAN {gpath.name}" + (f" + {Path(tracer_checkpoint).name}" if tracer_checkpoint else ""),
+        trained=True,
+        description=f"official StarGAN {gpath.name}"
+        + (f" + {Path(tracer_checkpoint).name}" if tracer_checkpoint else ""),
         saliency_torch_bytes=sal_torch_bytes,
     )
     files = {GENERATOR_FILE: gen_bytes}

@@ -141,7 +141,9 @@ def _create_session(model: bytes | str, providers: Sequence[str] | None, threads
                 ort.set_default_logger_severity(_ORT_DEFAULT_LOG_SEVERITY)
         return ort.InferenceSession(model, options, providers=[CPU_PROVIDER])
     except Exception as exc:
-        raise ModelLoadError(f"not a loadable ONNX saliency model ({exc.__class__.__name__}: {str(exc)[:300]})") from None
+        raise ModelLoadError(
+            f"not a loadable ONNX saliency model ({exc.__class__.__name__}: {str(exc)[:300]})"
+        ) from None
 
 
 _ORT_LOGGER_LOCK = threading.Lock()
@@ -163,9 +165,15 @@ class TracerSaliency(_SaliencyRunner):
 
     runtime = "onnxruntime"
 
-    def __init__(self, model: bytes | str | Path, *, name: str | None = None,
-                 providers: Sequence[str] | None = None, max_batch: int = DEFAULT_MAX_BATCH,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        model: bytes | str | Path,
+        *,
+        name: str | None = None,
+        providers: Sequence[str] | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        threads: int | None = None,
+    ):
         if isinstance(model, Path):
             model = str(model)
         if isinstance(model, str) and not Path(model).is_file():
@@ -174,7 +182,9 @@ class TracerSaliency(_SaliencyRunner):
         self.providers = list(self.session.get_providers())
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1:
-            raise ModelLoadError(f"saliency graph must have one input and an output, has {len(inputs)} and {len(outputs)}")
+            raise ModelLoadError(
+                f"saliency graph must have one input and an output, has {len(inputs)} and {len(outputs)}"
+            )
         shape = inputs[0].shape
         if len(shape) != 4 or shape[1] != 3 or not isinstance(shape[2], int) or shape[2] != shape[3]:
             raise ModelLoadError(f"saliency graph input must be (N, 3, S, S) with a fixed S, is {shape}")
@@ -214,8 +224,14 @@ class TorchSaliency(_SaliencyRunner):
 
     runtime = "torch"
 
-    def __init__(self, model: TRACER | SaliencyGraph, *, name: str | None = None,
-                 device: str | torch.device | None = None, max_batch: int = DEFAULT_MAX_BATCH):
+    def __init__(
+        self,
+        model: TRACER | SaliencyGraph,
+        *,
+        name: str | None = None,
+        device: str | torch.device | None = None,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ):
         graph = model if isinstance(model, SaliencyGraph) else SaliencyGraph(model)
         if device is not None:
             graph = graph.to(device)

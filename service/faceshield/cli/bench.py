@@ -30,8 +30,12 @@ from .common import resolve_device
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure protection throughput", description=__doc__)
     p.add_argument("--device", default="auto")
-    p.add_argument("--width", choices=["full", "small"], default="small",
-                   help="full: StarGAN's published width (conv_dim 64, 6 blocks); small: the embedded default's")
+    p.add_argument(
+        "--width",
+        choices=["full", "small"],
+        default="small",
+        help="full: StarGAN's published width (conv_dim 64, 6 blocks); small: the embedded default's",
+    )
     p.add_argument("--resolution", type=int, default=128)
     p.add_argument("--methods", default="pgd,union-saliency")
     p.add_argument("--batches", default="1,8")
@@ -40,10 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--budget", type=float, default=20.0, help="seconds per measurement at most (after warm-up)")
     p.add_argument("--reference-images", type=int, default=2, help="images for the reference loop (0: skip)")
-    p.add_argument("--saliency", choices=["tracer", "given"], default="given",
-                   help="tracer: run the saliency model per image (needs faceshield.engine.saliency); given: caller masks")
+    p.add_argument(
+        "--saliency",
+        choices=["tracer", "given"],
+        default="given",
+        help="tracer: run the saliency model per image (needs faceshield.engine.saliency); given: caller masks",
+    )
     p.add_argument("--compile", action="store_true", help="also time the generator under torch.compile (bf16)")
-    p.add_argument("--out", default=None, help="Markdown file to write (default: benchmarks/results/engine-<device>.md)")
+    p.add_argument(
+        "--out", default=None, help="Markdown file to write (default: benchmarks/results/engine-<device>.md)"
+    )
     p.set_defaults(func=run)
 
 
@@ -60,17 +70,29 @@ def run(args: argparse.Namespace) -> int:
             return 2
     reference = None
     if args.reference_images > 0:
-        reference = bench_reference(gen, args.resolution, len(attrs), device, args.steps, args.reference_images, args.budget)
+        reference = bench_reference(
+            gen, args.resolution, len(attrs), device, args.steps, args.reference_images, args.budget
+        )
         print(markdown_table([reference]), flush=True)
     rows = []
     for method in args.methods.split(","):
         for precision in precisions:
             for batch in (int(b) for b in args.batches.split(",")):
                 try:
-                    row = bench_engine(protector, method, batch, precision, args.steps, args.repeats, args.budget,
-                                       saliency_given=saliency is None)
+                    row = bench_engine(
+                        protector,
+                        method,
+                        batch,
+                        precision,
+                        args.steps,
+                        args.repeats,
+                        args.budget,
+                        saliency_given=saliency is None,
+                    )
                 except torch.OutOfMemoryError:
-                    print(f"out of memory at batch {batch} ({method}, {precision}); stopping this sweep", file=sys.stderr)
+                    print(
+                        f"out of memory at batch {batch} ({method}, {precision}); stopping this sweep", file=sys.stderr
+                    )
                     torch.cuda.empty_cache()
                     break
                 rows.append(row)
@@ -79,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         protector.generator = torch.compile(gen)
         for method in args.methods.split(","):
             batch = max(int(b) for b in args.batches.split(","))
-            row = bench_engine(protector, method, batch, "bf16", args.steps, args.repeats, args.budget, saliency is None)
+            row = bench_engine(
+                protector, method, batch, "bf16", args.steps, args.repeats, args.budget, saliency is None
+            )
             row.what = "engine, torch.compile"
             rows.append(row)
             print(f"{method:>16} compiled bf16 batch {batch}: {row.images_per_s:.2f} images/s", flush=True)

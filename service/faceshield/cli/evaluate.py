@@ -35,30 +35,59 @@ ABLATION_KEYS = [r.key for r in ABLATION_ROWS]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="compare the attack methods on a data set (the paper's tables)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "evaluate",
+        help="compare the attack methods on a data set (the paper's tables)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("data", help="CelebA folder, a folder of images, or synthetic[:SEED] (held-out synthetic faces)")
     p.add_argument("--out", required=True, help="folder for the report, figures and resumable results")
-    p.add_argument("--n", default="50", help="images to use; a comma list (e.g. 500,1000,2000) reports each "
-                                             "first-N subset like the paper's columns (default 50)")
+    p.add_argument(
+        "--n",
+        default="50",
+        help="images to use; a comma list (e.g. 500,1000,2000) reports each "
+        "first-N subset like the paper's columns (default 50)",
+    )
     p.add_argument("--methods", default="all", help=f"comma-separated, or 'all' ({', '.join(METHOD_KEYS)}), or 'none'")
-    p.add_argument("--ablation", action="store_true", help="also run Table III's rows (" + ", ".join(ABLATION_KEYS) + ")")
-    p.add_argument("--protocol", default="both", choices=["per-target", "joint", "both"],
-                   help="per-target: one attack per target (the paper's); joint: one attack for all targets")
-    p.add_argument("--robustness", action="store_true",
-                   help="also measure success after " + ", ".join(TRANSFORMS) + " (JPEG q95/85/75, downscale x2, blur)")
+    p.add_argument(
+        "--ablation", action="store_true", help="also run Table III's rows (" + ", ".join(ABLATION_KEYS) + ")"
+    )
+    p.add_argument(
+        "--protocol",
+        default="both",
+        choices=["per-target", "joint", "both"],
+        help="per-target: one attack per target (the paper's); joint: one attack for all targets",
+    )
+    p.add_argument(
+        "--robustness",
+        action="store_true",
+        help="also measure success after " + ", ".join(TRANSFORMS) + " (JPEG q95/85/75, downscale x2, blur)",
+    )
     p.add_argument("--targets", help="attributes to attack, comma-separated (default: all the model's)")
-    p.add_argument("--split", default="test", choices=SPLITS, help="CelebA: StarGAN's test split (1999 images) or the whole shuffled list")
-    p.add_argument("--crop", default="auto", choices=CROPS, help="auto: StarGAN's 178 crop for CelebA, centre square for a folder")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=SPLITS,
+        help="CelebA: StarGAN's test split (1999 images) or the whole shuffled list",
+    )
+    p.add_argument(
+        "--crop", default="auto", choices=CROPS, help="auto: StarGAN's 178 crop for CelebA, centre square for a folder"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epsilon", type=float, default=AttackConfig.epsilon)
     p.add_argument("--steps", type=int, default=AttackConfig.steps)
     p.add_argument("--batch", type=int, default=8, help="images per engine call (default 8)")
     p.add_argument("--figures", type=int, default=4, help="per-sample grids for the first N images (default 4)")
     p.add_argument("--restart", action="store_true", help="discard earlier results in --out")
-    p.add_argument("--report-only", action="store_true", help="rewrite the report from the results so far, compute nothing")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: its own choice; on a busy "
-                                              "machine 1 can be several times faster)")
+    p.add_argument(
+        "--report-only", action="store_true", help="rewrite the report from the results so far, compute nothing"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for PyTorch (default: its own choice; on a busy machine 1 can be several times faster)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_model_options(p)
     p.set_defaults(func=run)
@@ -104,8 +133,10 @@ class ProgressBar:
         did = p.done_work - self.start_work
         eta = elapsed / did * (p.total_work - p.done_work) if did > 0 else None
         filled = int(self.width * frac)
-        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% {p.done_items}/{p.total_items} "
-                f"{_clock(elapsed)} elapsed, {'ETA ' + _clock(eta) if eta is not None else 'ETA --'}  {p.label}")
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% {p.done_items}/{p.total_items} "
+            f"{_clock(elapsed)} elapsed, {'ETA ' + _clock(eta) if eta is not None else 'ETA --'}  {p.label}"
+        )
         if self.tty:
             self.stream.write("\r" + line[:150].ljust(150))
             self.stream.flush()
@@ -134,14 +165,24 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     models = load_models(args)
-    engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=Limits(max_batch=max(32, args.batch)),
-                              compile=args.compile, precision=args.precision)
+    engine = FaceShieldEngine(
+        models,
+        device=resolve_device(args.device),
+        limits=Limits(max_batch=max(32, args.batch)),
+        compile=args.compile,
+        precision=args.precision,
+    )
     dataset = open_dataset(args.data, models.resolution, models.attributes, split=args.split, crop=args.crop)
     plan = EvaluationPlan(
-        rows=tuple(rows), protocols=PROTOCOLS if args.protocol == "both" else (args.protocol,), sizes=_sizes(args.n),
+        rows=tuple(rows),
+        protocols=PROTOCOLS if args.protocol == "both" else (args.protocol,),
+        sizes=_sizes(args.n),
         targets=tuple(args.targets.split(",")) if args.targets else None,
-        transforms=tuple(TRANSFORMS) if args.robustness else (), seed=args.seed, batch_size=args.batch,
-        figures=args.figures, attack=AttackConfig.for_method(epsilon=args.epsilon, steps=args.steps),
+        transforms=tuple(TRANSFORMS) if args.robustness else (),
+        seed=args.seed,
+        batch_size=args.batch,
+        figures=args.figures,
+        attack=AttackConfig.for_method(epsilon=args.epsilon, steps=args.steps),
     )
     ev = Evaluation(engine, dataset, plan, args.out)
     ev.open(restart=args.restart)

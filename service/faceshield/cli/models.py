@@ -21,24 +21,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=run_list)
 
     imp = msub.add_parser(
-        "import", help="make a model set from official StarGAN and TRACER checkpoints",
+        "import",
+        help="make a model set from official StarGAN and TRACER checkpoints",
         description="Turn an official StarGAN generator checkpoint (e.g. 200000-G.ckpt) and an official "
-                    "TRACER-Efficient-N.pth into a model set: TorchScript generator and ONNX TRACER, each "
-                    "checked against the PyTorch model, plus a manifest with their hashes.",
+        "TRACER-Efficient-N.pth into a model set: TorchScript generator and ONNX TRACER, each "
+        "checked against the PyTorch model, plus a manifest with their hashes.",
     )
     imp.add_argument("--generator", required=True, metavar="CKPT", help="StarGAN generator checkpoint (*-G.ckpt)")
-    imp.add_argument("--attributes", default=",".join(CELEBA_DEFAULT_ATTRIBUTES),
-                     help="the generator's attribute names in label order, comma-separated (default: %(default)s)")
-    imp.add_argument("--resolution", type=int, default=128, help="the generator's image size (default 128; 256 for the 256 release)")
-    imp.add_argument("--tracer", metavar="PTH", help="TRACER checkpoint (TRACER-Efficient-N.pth); without it the set has no saliency model")
+    imp.add_argument(
+        "--attributes",
+        default=",".join(CELEBA_DEFAULT_ATTRIBUTES),
+        help="the generator's attribute names in label order, comma-separated (default: %(default)s)",
+    )
+    imp.add_argument(
+        "--resolution", type=int, default=128, help="the generator's image size (default 128; 256 for the 256 release)"
+    )
+    imp.add_argument(
+        "--tracer",
+        metavar="PTH",
+        help="TRACER checkpoint (TRACER-Efficient-N.pth); without it the set has no saliency model",
+    )
     imp.add_argument("--tracer-variant", metavar="TE-N", help="TRACER variant (default: read from the file name)")
     imp.add_argument("--tracer-size", type=int, help="TRACER input size (default: the variant's, e.g. 320 for TE-0)")
     where = imp.add_mutually_exclusive_group(required=True)
     where.add_argument("--name", help="install under this name in the user models directory")
     where.add_argument("--output", metavar="DIR", help="write the set to this directory (its name is the directory's)")
-    imp.add_argument("--no-torch-saliency", action="store_true",
-                     help="store TRACER as ONNX only (default: also its PyTorch weights, float16, so that a GPU "
-                          "machine without onnxruntime-gpu runs it on the GPU)")
+    imp.add_argument(
+        "--no-torch-saliency",
+        action="store_true",
+        help="store TRACER as ONNX only (default: also its PyTorch weights, float16, so that a GPU "
+        "machine without onnxruntime-gpu runs it on the GPU)",
+    )
     imp.add_argument("--version", default="1", help="version recorded in the manifest (default 1)")
     imp.add_argument("--force", action="store_true", help="replace an existing set of that name")
     imp.set_defaults(func=run_import)
@@ -74,8 +87,10 @@ def run_list(args: argparse.Namespace) -> int:
         if m.saliency_torch is not None:
             sal += " (ONNX + PyTorch weights)"
         g = m.generator.parameters
-        print(f"{m.name:<16} v{m.version}{shadowed}  {m.resolution}px  StarGAN conv_dim={g.get('conv_dim')} "
-              f"repeat_num={g.get('repeat_num')}  {sal}  {'trained' if m.trained else 'UNTRAINED'}")
+        print(
+            f"{m.name:<16} v{m.version}{shadowed}  {m.resolution}px  StarGAN conv_dim={g.get('conv_dim')} "
+            f"repeat_num={g.get('repeat_num')}  {sal}  {'trained' if m.trained else 'UNTRAINED'}"
+        )
         print(f"{'':<16} attributes: {', '.join(m.attributes)}")
         for line in _figures(m.metrics):
             print(f"{'':<16} {line}")
@@ -110,16 +125,28 @@ def run_import(args: argparse.Namespace) -> int:
     dest = Path(args.output) if args.output else None
     name = args.name or (dest.name if dest else None)
     path = import_official(
-        generator_checkpoint=args.generator, attributes=args.attributes.split(","), resolution=args.resolution,
-        tracer_checkpoint=args.tracer, tracer_variant=args.tracer_variant, tracer_input_size=args.tracer_size,
-        name=name, version=args.version, dest=dest, overwrite=args.force, torch_saliency=not args.no_torch_saliency,
+        generator_checkpoint=args.generator,
+        attributes=args.attributes.split(","),
+        resolution=args.resolution,
+        tracer_checkpoint=args.tracer,
+        tracer_variant=args.tracer_variant,
+        tracer_input_size=args.tracer_size,
+        name=name,
+        version=args.version,
+        dest=dest,
+        overwrite=args.force,
+        torch_saliency=not args.no_torch_saliency,
     )
     m = read_manifest(path)
     print(f"wrote model set {m.name} to {path}")
     checks = m.produced_by.get("checks", {})
-    print(f"  generator: StarGAN {m.generator.parameters}, {m.resolution}px, TorchScript matches eager (max diff {checks.get('torchscript_max_diff', float('nan')):.1e})")
+    print(
+        f"  generator: StarGAN {m.generator.parameters}, {m.resolution}px, TorchScript matches eager (max diff {checks.get('torchscript_max_diff', float('nan')):.1e})"
+    )
     if m.saliency:
-        print(f"  saliency: TRACER {m.saliency.parameters}, ONNX matches PyTorch (max diff {checks.get('onnx_max_diff', float('nan')):.1e})")
+        print(
+            f"  saliency: TRACER {m.saliency.parameters}, ONNX matches PyTorch (max diff {checks.get('onnx_max_diff', float('nan')):.1e})"
+        )
     else:
         print("  saliency: none (pass --tracer for the saliency-aware and union-saliency methods)", file=sys.stderr)
     use = args.name or str(path)

@@ -47,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits()
     image = read_image(args.input, limits.max_pixels)
     models = load_models(args)
-    engine = FaceShieldEngine(models, device=resolve_device(args.device), limits=limits, compile=args.compile,
-                              precision=args.precision)
+    engine = FaceShieldEngine(
+        models, device=resolve_device(args.device), limits=limits, compile=args.compile, precision=args.precision
+    )
     request = ProtectRequest(
         image,
         original_attributes=_ints(args.attrs, "attrs"),

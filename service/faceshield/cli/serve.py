@@ -29,14 +29,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=int, help="largest image accepted, in pixels")
     p.add_argument("--max-steps", type=int, help="most I-FGSM steps a request may ask for")
     p.add_argument("--max-message-bytes", type=int, help="largest gRPC message, both directions (default 64 MiB)")
-    p.add_argument("--grace", type=float, dest="grace_seconds", help="seconds in-flight calls get on SIGTERM (default 30)")
-    p.add_argument("--drain", type=float, dest="drain_seconds", help="seconds between NOT_SERVING and closing the listener, new calls get UNAVAILABLE meanwhile (default 1)")
+    p.add_argument(
+        "--grace", type=float, dest="grace_seconds", help="seconds in-flight calls get on SIGTERM (default 30)"
+    )
+    p.add_argument(
+        "--drain",
+        type=float,
+        dest="drain_seconds",
+        help="seconds between NOT_SERVING and closing the listener, new calls get UNAVAILABLE meanwhile (default 1)",
+    )
     p.add_argument("--tls-cert", help="server certificate (PEM); with --tls-key turns TLS on")
     p.add_argument("--tls-key", help="server private key (PEM)")
     p.add_argument("--tls-client-ca", help="CA (PEM) that client certificates must chain to: mutual TLS")
     p.add_argument("--auth-token-file", help="file of accepted bearer tokens, one a line (turns auth on)")
-    p.add_argument("--no-saliency", action="store_true", help="run without the saliency model (saliency methods "
-                                                              "then need the caller's mask)")
+    p.add_argument(
+        "--no-saliency",
+        action="store_true",
+        help="run without the saliency model (saliency methods then need the caller's mask)",
+    )
     p.add_argument("--no-warm-up", action="store_true", help="report SERVING without a warm-up batch")
     p.add_argument("--log-format", choices=["json", "text"])
     add_model_options(p)
@@ -47,11 +57,22 @@ def settings_from(args: argparse.Namespace):
     from faceshield.service.settings import Settings, read_token_file
 
     return Settings.from_env().replace(
-        host=args.host, port=args.port, metrics_port=args.metrics_port, max_batch=args.max_batch,
-        batch_wait_ms=args.batch_wait_ms, queue_length=args.queue_length, stream_window=args.stream_window,
-        max_pixels=args.max_pixels, max_steps=args.max_steps, max_message_bytes=args.max_message_bytes,
-        grace_seconds=args.grace_seconds, drain_seconds=args.drain_seconds, tls_cert=args.tls_cert,
-        tls_key=args.tls_key, tls_client_ca=args.tls_client_ca, log_format=args.log_format,
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        max_batch=args.max_batch,
+        batch_wait_ms=args.batch_wait_ms,
+        queue_length=args.queue_length,
+        stream_window=args.stream_window,
+        max_pixels=args.max_pixels,
+        max_steps=args.max_steps,
+        max_message_bytes=args.max_message_bytes,
+        grace_seconds=args.grace_seconds,
+        drain_seconds=args.drain_seconds,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        log_format=args.log_format,
         auth_tokens=read_token_file(args.auth_token_file) if args.auth_token_file else None,
         warm_up=False if args.no_warm_up else None,
     )
@@ -68,8 +89,12 @@ def engine_loader(args: argparse.Namespace, settings):
         if args.models:
             from faceshield.engine.repository import load_model_set
 
-            models = load_model_set(args.models, with_saliency=with_saliency, device=resolve_device(args.device),
-                                    saliency_runtime=args.saliency_runtime)
+            models = load_model_set(
+                args.models,
+                with_saliency=with_saliency,
+                device=resolve_device(args.device),
+                saliency_runtime=args.saliency_runtime,
+            )
         elif args.generator:
             models = load_models(args)
         else:
@@ -79,8 +104,9 @@ def engine_loader(args: argparse.Namespace, settings):
         if not with_saliency:
             models.saliency, models.saliency_name, models.providers = None, "none", []
         limits = Limits(max_pixels=settings.max_pixels, max_steps=settings.max_steps, max_batch=settings.max_batch)
-        return FaceShieldEngine(models, device=resolve_device(args.device), limits=limits, compile=args.compile,
-                                precision=args.precision)
+        return FaceShieldEngine(
+            models, device=resolve_device(args.device), limits=limits, compile=args.compile, precision=args.precision
+        )
 
     return load
 

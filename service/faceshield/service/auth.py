@@ -49,8 +49,10 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
 
 
 async def _deny(request_or_iterator, context: grpc.aio.ServicerContext):
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                        "missing or invalid bearer token: send metadata 'authorization: Bearer <token>'")
+    await context.abort(
+        grpc.StatusCode.UNAUTHENTICATED,
+        "missing or invalid bearer token: send metadata 'authorization: Bearer <token>'",
+    )
 
 
 def _refusing(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:

@@ -90,8 +90,14 @@ class MicroBatcher:
         observer: receives queue depth, batch sizes and times, drops.
     """
 
-    def __init__(self, executor: Executor, max_batch: int, max_wait: float, queue_length: int,
-                 observer: BatchObserver | None = None):
+    def __init__(
+        self,
+        executor: Executor,
+        max_batch: int,
+        max_wait: float,
+        queue_length: int,
+        observer: BatchObserver | None = None,
+    ):
         self.executor = executor
         self.max_batch = max_batch
         self.max_wait = max_wait
@@ -138,11 +144,13 @@ class MicroBatcher:
         if self._closing:
             raise Draining("the server is shutting down; retry on another replica")
         if len(self._pending) >= self.queue_length:
-            raise Overloaded(f"the server is busy ({len(self._pending)} images waiting); retry later",
-                             retry_after=self.retry_after())
+            raise Overloaded(
+                f"the server is busy ({len(self._pending)} images waiting); retry later", retry_after=self.retry_after()
+            )
 
-    async def submit(self, key: Hashable, payload: Any, runner: Runner, deadline: float | None = None,
-                     wait_for_room: bool = False) -> Done:
+    async def submit(
+        self, key: Hashable, payload: Any, runner: Runner, deadline: float | None = None, wait_for_room: bool = False
+    ) -> Done:
         """Queue one item and wait for its result.
 
         deadline: time.monotonic() after which the item is dropped (DeadlinePassed).
@@ -227,7 +235,10 @@ class MicroBatcher:
         self._running = len(batch)
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                self.executor, batch[0].runner, [it.payload for it in batch], cancelled,
+                self.executor,
+                batch[0].runner,
+                [it.payload for it in batch],
+                cancelled,
             )
             if len(results) != len(batch):
                 raise RuntimeError(f"runner returned {len(results)} results for {len(batch)} items")
@@ -255,8 +266,11 @@ class MicroBatcher:
         reason = item.stop_reason(now)
         self.observer.item_dropped(reason)
         if not item.future.done():
-            error = CallerGone("the call was cancelled") if reason == "cancelled" else DeadlinePassed(
-                "the deadline passed before the image was done")
+            error = (
+                CallerGone("the call was cancelled")
+                if reason == "cancelled"
+                else DeadlinePassed("the deadline passed before the image was done")
+            )
             item.future.set_exception(error)
 
     def _changed(self) -> None:

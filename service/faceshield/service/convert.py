@@ -62,13 +62,18 @@ def decode_mask(mask: pb.Mask, height: int, width: int, max_pixels: int) -> np.n
         values = rgb[..., 0].astype(np.float32) / 255.0
     else:
         if len(mask.float32) != height * width * 4:
-            raise InvalidInputError(field, f"a float32 mask of the image's size {width}x{height} needs "
-                                           f"{height * width * 4} bytes, got {len(mask.float32)}")
+            raise InvalidInputError(
+                field,
+                f"a float32 mask of the image's size {width}x{height} needs "
+                f"{height * width * 4} bytes, got {len(mask.float32)}",
+            )
         values = np.frombuffer(mask.float32, dtype="<f4").reshape(height, width).astype(np.float32)
         if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
             raise InvalidInputError(field, "values must be finite and lie in [0, 1]")
     if values.shape != (height, width):
-        raise InvalidInputError(field, f"the mask is {values.shape[1]}x{values.shape[0]}; the image is {width}x{height}")
+        raise InvalidInputError(
+            field, f"the mask is {values.shape[1]}x{values.shape[0]}; the image is {width}x{height}"
+        )
     return values
 
 
@@ -93,8 +98,9 @@ def check_labels(engine: FaceShieldEngine, attrs: Sequence[float], targets: Sequ
         raise InvalidInputError("targets", "each target may appear once")
     if attrs:
         if len(attrs) != len(names) or any(v not in (0.0, 1.0) for v in attrs):
-            raise InvalidInputError("original_attributes",
-                                    f"expected {len(names)} values of 0 or 1 ({', '.join(names)}), got {list(attrs)}")
+            raise InvalidInputError(
+                "original_attributes", f"expected {len(names)} values of 0 or 1 ({', '.join(names)}), got {list(attrs)}"
+            )
     return (list(attrs) or None), (list(targets) or None)
 
 
@@ -114,12 +120,19 @@ def protect_job(msg: pb.ProtectImageRequest, engine: FaceShieldEngine, rid: str)
     image = decode_image_field(msg.image, limits.max_pixels, "image")
     h, w = image.shape[:2]
     request = ProtectRequest(
-        image, original_attributes=attrs, targets=targets, face_box=face_box(msg, h, w),
-        saliency_mask=decode_mask(msg.saliency_mask, h, w, limits.max_pixels), seed=config.seed,
+        image,
+        original_attributes=attrs,
+        targets=targets,
+        face_box=face_box(msg, h, w),
+        saliency_mask=decode_mask(msg.saliency_mask, h, w, limits.max_pixels),
+        seed=config.seed,
     )
     if config.stages.mask in ("saliency", "union") and request.saliency_mask is None and engine.models.saliency is None:
-        raise InvalidInputError("saliency_mask", f"method {config.method!r} needs a saliency mask and this server "
-                                                 "runs without a saliency model: send one, or choose pgd/ifgsm")
+        raise InvalidInputError(
+            "saliency_mask",
+            f"method {config.method!r} needs a saliency mask and this server "
+            "runs without a saliency model: send one, or choose pgd/ifgsm",
+        )
     return ProtectJob(rid, request, seedless(config), msg.extras.masks, msg.extras.generator_outputs)
 
 
@@ -128,8 +141,12 @@ def evaluate_job(msg: pb.EvaluateRequest, engine: FaceShieldEngine, rid: str) ->
     limits = engine.limits
     if not msg.HasField("protected"):
         as_protect = pb.ProtectImageRequest(
-            request_id=rid, image=msg.original, original_attributes=msg.original_attributes, targets=msg.targets,
-            method=msg.method, saliency_mask=msg.saliency_mask,
+            request_id=rid,
+            image=msg.original,
+            original_attributes=msg.original_attributes,
+            targets=msg.targets,
+            method=msg.method,
+            saliency_mask=msg.saliency_mask,
         )
         for name in ("epsilon", "steps", "step_size", "seed"):
             if msg.HasField(name):
@@ -146,16 +163,24 @@ def evaluate_job(msg: pb.EvaluateRequest, engine: FaceShieldEngine, rid: str) ->
     original = decode_image_field(msg.original, limits.max_pixels, "original")
     protected = decode_image_field(msg.protected, limits.max_pixels, "protected")
     if original.shape != protected.shape:
-        raise InvalidInputError("protected", f"the protected image is {protected.shape[1]}x{protected.shape[0]}; "
-                                             f"the original is {original.shape[1]}x{original.shape[0]}")
+        raise InvalidInputError(
+            "protected",
+            f"the protected image is {protected.shape[1]}x{protected.shape[0]}; "
+            f"the original is {original.shape[1]}x{original.shape[0]}",
+        )
     h, w = original.shape[:2]
     return EvaluateJob(rid, original, protected, attrs, targets, face_box(msg, h, w))
 
 
 # -- responses -----------------------------------------------------------------------------
 def model_versions(info: dict) -> pb.ModelVersions:
-    return pb.ModelVersions(name=info["name"], version=info["version"], trained=info["trained"],
-                            saliency=info["saliency"], hashes=info["hashes"])
+    return pb.ModelVersions(
+        name=info["name"],
+        version=info["version"],
+        trained=info["trained"],
+        saliency=info["saliency"],
+        hashes=info["hashes"],
+    )
 
 
 def input_metrics(m: InputMetrics) -> pb.InputMetrics:
@@ -163,8 +188,18 @@ def input_metrics(m: InputMetrics) -> pb.InputMetrics:
 
 
 def target_metrics(rows: Sequence[TargetMetrics]) -> list[pb.TargetMetrics]:
-    return [pb.TargetMetrics(target=t.target, l1=t.l1, mse=t.mse, success=t.success, masked_mse=t.masked_mse,
-                             masked_success=t.masked_success, edited_fraction=t.edited_fraction) for t in rows]
+    return [
+        pb.TargetMetrics(
+            target=t.target,
+            l1=t.l1,
+            mse=t.mse,
+            success=t.success,
+            masked_mse=t.masked_mse,
+            masked_success=t.masked_success,
+            edited_fraction=t.edited_fraction,
+        )
+        for t in rows
+    ]
 
 
 def rates(rows: Sequence[TargetMetrics]) -> tuple[float, float]:
@@ -174,45 +209,74 @@ def rates(rows: Sequence[TargetMetrics]) -> tuple[float, float]:
 
 def attack_parameters(job: ProtectJob, engine: FaceShieldEngine) -> pb.AttackParameters:
     c = job.config
-    return pb.AttackParameters(method=c.method, epsilon=c.epsilon, steps=c.steps, step_size=c.step_size,
-                               seed=int(job.request.seed or 0),
-                               targets=list(job.request.targets or engine.attributes))
+    return pb.AttackParameters(
+        method=c.method,
+        epsilon=c.epsilon,
+        steps=c.steps,
+        step_size=c.step_size,
+        seed=int(job.request.seed or 0),
+        targets=list(job.request.targets or engine.attributes),
+    )
 
 
-def protect_response(job: ProtectJob, outcome: ProtectOutcome, engine: FaceShieldEngine, models: pb.ModelVersions,
-                     timings: pb.Timings) -> pb.ProtectImageResponse:
+def protect_response(
+    job: ProtectJob, outcome: ProtectOutcome, engine: FaceShieldEngine, models: pb.ModelVersions, timings: pb.Timings
+) -> pb.ProtectImageResponse:
     h, w = outcome.protected.shape[:2]
     success, masked = rates(outcome.targets)
     resp = pb.ProtectImageResponse(
-        request_id=job.request_id, protected_png=encode_png(outcome.protected), width=w, height=h,
-        input_metrics=input_metrics(outcome.input), target_metrics=target_metrics(outcome.targets),
-        success_rate=success, masked_success_rate=masked, attack=attack_parameters(job, engine),
-        models=models, timings=timings,
+        request_id=job.request_id,
+        protected_png=encode_png(outcome.protected),
+        width=w,
+        height=h,
+        input_metrics=input_metrics(outcome.input),
+        target_metrics=target_metrics(outcome.targets),
+        success_rate=success,
+        masked_success_rate=masked,
+        attack=attack_parameters(job, engine),
+        models=models,
+        timings=timings,
     )
     if job.want_masks:
         for name, m in outcome.masks.items():
             resp.masks.add(name=name, width=m.shape[1], height=m.shape[0], float32=m.astype("<f4").tobytes())
     if job.want_outputs and outcome.outputs_original is not None:
         for k, target in enumerate(resp.attack.targets):
-            resp.generator_outputs.add(target=target, original_png=encode_png(outcome.outputs_original[k]),
-                                       protected_png=encode_png(outcome.outputs_protected[k]))
+            resp.generator_outputs.add(
+                target=target,
+                original_png=encode_png(outcome.outputs_original[k]),
+                protected_png=encode_png(outcome.outputs_protected[k]),
+            )
     return resp
 
 
-def evaluate_response(rid: str, metrics: tuple[InputMetrics, list[TargetMetrics]], models: pb.ModelVersions,
-                      timings: pb.Timings) -> pb.EvaluateResponse:
+def evaluate_response(
+    rid: str, metrics: tuple[InputMetrics, list[TargetMetrics]], models: pb.ModelVersions, timings: pb.Timings
+) -> pb.EvaluateResponse:
     inp, rows = metrics
     success, masked = rates(rows)
-    return pb.EvaluateResponse(request_id=rid, input_metrics=input_metrics(inp), target_metrics=target_metrics(rows),
-                               success_rate=success, masked_success_rate=masked, models=models, timings=timings)
+    return pb.EvaluateResponse(
+        request_id=rid,
+        input_metrics=input_metrics(inp),
+        target_metrics=target_metrics(rows),
+        success_rate=success,
+        masked_success_rate=masked,
+        models=models,
+        timings=timings,
+    )
 
 
 def evaluate_from_protect(protected: pb.ProtectImageResponse) -> pb.EvaluateResponse:
     return pb.EvaluateResponse(
-        request_id=protected.request_id, input_metrics=protected.input_metrics,
-        target_metrics=protected.target_metrics, success_rate=protected.success_rate,
-        masked_success_rate=protected.masked_success_rate, protected_by_server=True,
-        protected_png=protected.protected_png, attack=protected.attack, models=protected.models,
+        request_id=protected.request_id,
+        input_metrics=protected.input_metrics,
+        target_metrics=protected.target_metrics,
+        success_rate=protected.success_rate,
+        masked_success_rate=protected.masked_success_rate,
+        protected_by_server=True,
+        protected_png=protected.protected_png,
+        attack=protected.attack,
+        models=protected.models,
         timings=protected.timings,
     )
 
@@ -220,15 +284,28 @@ def evaluate_from_protect(protected: pb.ProtectImageResponse) -> pb.EvaluateResp
 def model_info(engine: FaceShieldEngine, settings) -> pb.GetModelInfoResponse:
     info = engine.info()
     return pb.GetModelInfoResponse(
-        models=model_versions(info), description=info["description"], resolution=info["resolution"],
-        attributes=info["attributes"], methods=list(METHODS),
-        defaults=pb.AttackDefaults(method=DEFAULT_METHOD, epsilon=DEFAULT_EPSILON, steps=DEFAULT_STEPS,
-                                   step_size=DEFAULT_STEP_SIZE),
-        device=info["device"], execution_providers=info["providers"],
-        limits=pb.Limits(max_pixels=info["max_pixels"], max_steps=info["max_steps"], max_batch=info["max_batch"],
-                         max_message_bytes=settings.max_message_bytes, queue_length=settings.queue_length,
-                         stream_window=settings.stream_window),
-        execution=pb.Execution(precision=info["precision"], saliency_runtime=info["saliency_runtime"],
-                               memory_batch=info["memory_batch"] or 0, compile=info["compile"]),
+        models=model_versions(info),
+        description=info["description"],
+        resolution=info["resolution"],
+        attributes=info["attributes"],
+        methods=list(METHODS),
+        defaults=pb.AttackDefaults(
+            method=DEFAULT_METHOD, epsilon=DEFAULT_EPSILON, steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE
+        ),
+        device=info["device"],
+        execution_providers=info["providers"],
+        limits=pb.Limits(
+            max_pixels=info["max_pixels"],
+            max_steps=info["max_steps"],
+            max_batch=info["max_batch"],
+            max_message_bytes=settings.max_message_bytes,
+            queue_length=settings.queue_length,
+            stream_window=settings.stream_window,
+        ),
+        execution=pb.Execution(
+            precision=info["precision"],
+            saliency_runtime=info["saliency_runtime"],
+            memory_batch=info["memory_batch"] or 0,
+            compile=info["compile"],
+        ),
     )
-

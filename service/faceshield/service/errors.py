@@ -66,9 +66,13 @@ def to_rpc_status(exc: BaseException, request_id: str = "") -> status_pb2.Status
     details: list = []
     if isinstance(exc, InvalidInputError):
         code, reason, message = grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT", str(exc)
-        details.append(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.description),
-        ]))
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.description),
+                ]
+            )
+        )
     elif isinstance(exc, ServiceError):
         code, reason, message = exc.code, exc.reason, exc.message
         if exc.retry_after is not None:

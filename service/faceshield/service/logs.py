@@ -14,8 +14,20 @@ import time
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("faceshield_request_id", default="")
 
 # Allowed `extra` keys: identifiers, sizes, codes, times. Never image data.
-FIELDS = ("rpc", "code", "seconds", "peer", "batch_size", "queue_seconds", "items", "width", "height", "method",
-          "port", "reason")
+FIELDS = (
+    "rpc",
+    "code",
+    "seconds",
+    "peer",
+    "batch_size",
+    "queue_seconds",
+    "items",
+    "width",
+    "height",
+    "method",
+    "port",
+    "reason",
+)
 
 
 class RequestIdFilter(logging.Filter):

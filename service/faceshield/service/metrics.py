@@ -24,21 +24,32 @@ class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter("faceshield_requests", "Calls received; stream items count one each.",
-                                ["rpc"], registry=r)
-        self.responses = Counter("faceshield_responses", "Answers sent, by status code (OK included).",
-                                 ["rpc", "code"], registry=r)
-        self.latency = Histogram("faceshield_request_latency_seconds", "Time from request to answer.",
-                                 ["rpc"], buckets=LATENCY_BUCKETS, registry=r)
-        self.queue_seconds = Histogram("faceshield_queue_seconds", "Time an image waited for the device.",
-                                       buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_seconds = Histogram("faceshield_batch_seconds", "Time the engine spent on one batch.",
-                                       buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("faceshield_batch_size", "Images per engine batch.",
-                                    buckets=BATCH_BUCKETS, registry=r)
+        self.requests = Counter(
+            "faceshield_requests", "Calls received; stream items count one each.", ["rpc"], registry=r
+        )
+        self.responses = Counter(
+            "faceshield_responses", "Answers sent, by status code (OK included).", ["rpc", "code"], registry=r
+        )
+        self.latency = Histogram(
+            "faceshield_request_latency_seconds",
+            "Time from request to answer.",
+            ["rpc"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_seconds = Histogram(
+            "faceshield_queue_seconds", "Time an image waited for the device.", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "faceshield_batch_seconds", "Time the engine spent on one batch.", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch_size = Histogram(
+            "faceshield_batch_size", "Images per engine batch.", buckets=BATCH_BUCKETS, registry=r
+        )
         self.depth = Gauge("faceshield_queue_depth", "Images waiting for the device.", registry=r)
-        self.dropped = Counter("faceshield_items_dropped", "Images dropped before they were done.",
-                               ["reason"], registry=r)
+        self.dropped = Counter(
+            "faceshield_items_dropped", "Images dropped before they were done.", ["reason"], registry=r
+        )
         self.in_flight = Gauge("faceshield_in_flight_calls", "Calls being handled.", registry=r)
         self._http = None
 
@@ -83,9 +94,11 @@ class _EngineCollector:
 
     def collect(self):
         c = self.counters() or {}
-        for name, help_text in (("image_steps", "Generator forward+backward passes, per image and target."),
-                                ("images_protected", "Images the engine protected."),
-                                ("items_cancelled", "Images the engine dropped mid-batch (deadline or cancel).")):
+        for name, help_text in (
+            ("image_steps", "Generator forward+backward passes, per image and target."),
+            ("images_protected", "Images the engine protected."),
+            ("items_cancelled", "Images the engine dropped mid-batch (deadline or cancel)."),
+        ):
             m = CounterMetricFamily(f"faceshield_engine_{name}", help_text)
             m.add_metric([], float(c.get(name, 0)))
             yield m

@@ -73,8 +73,13 @@ class FaceShieldServer:
         # One thread for the engine: it serializes on its device anyway, and its batches come
         # from the batcher, which is where the concurrency lives.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceshield-engine")
-        self.batcher = MicroBatcher(self.executor, settings.max_batch, settings.batch_wait_ms / 1000.0,
-                                    settings.queue_length, observer=self.metrics)
+        self.batcher = MicroBatcher(
+            self.executor,
+            settings.max_batch,
+            settings.batch_wait_ms / 1000.0,
+            settings.queue_length,
+            observer=self.metrics,
+        )
         self.backend = Backend(settings, self.batcher, self.metrics)
         self.metrics.watch_engine(lambda: self.backend.engine.counters if self.backend.engine else {})
         interceptors = [BearerTokenInterceptor(settings.auth_tokens)] if settings.auth_tokens else []
@@ -166,7 +171,9 @@ def create_server(settings: Settings, engine: EngineSource, address: str | None 
     return server, server.port
 
 
-async def serve(settings: Settings, engine: EngineSource, on_listening: Callable[[FaceShieldServer], None] | None = None) -> int:
+async def serve(
+    settings: Settings, engine: EngineSource, on_listening: Callable[[FaceShieldServer], None] | None = None
+) -> int:
     """Run until SIGTERM/SIGINT, then drain. Returns a process exit code."""
     server, _ = create_server(settings, engine)
     await server.start()

@@ -96,14 +96,20 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         self.backend = backend
 
     # -- shared steps ----------------------------------------------------------------------
-    async def _protect(self, job: ProtectJob, engine: FaceShieldEngine, deadline: float | None, t0: float,
-                       wait_for_room: bool = False) -> pb.ProtectImageResponse:
+    async def _protect(
+        self, job: ProtectJob, engine: FaceShieldEngine, deadline: float | None, t0: float, wait_for_room: bool = False
+    ) -> pb.ProtectImageResponse:
         done: Done = await self.backend.batcher.submit(
-            job.key, job, functools.partial(run_protect, engine), deadline=deadline, wait_for_room=wait_for_room,
+            job.key,
+            job,
+            functools.partial(run_protect, engine),
+            deadline=deadline,
+            wait_for_room=wait_for_room,
         )
         self.backend.metrics.queue_seconds.observe(done.queue_seconds)
-        timings = pb.Timings(queue_seconds=done.queue_seconds, compute_seconds=done.result.compute_seconds,
-                             batch_size=done.batch_size)
+        timings = pb.Timings(
+            queue_seconds=done.queue_seconds, compute_seconds=done.result.compute_seconds, batch_size=done.batch_size
+        )
         resp = await asyncio.to_thread(convert.protect_response, job, done.result, engine, self.backend.models, timings)
         resp.timings.total_seconds = time.monotonic() - t0
         return resp
@@ -123,10 +129,12 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         job = await asyncio.to_thread(convert.evaluate_job, request, engine, rid)
         if isinstance(job, ProtectJob):
             return convert.evaluate_from_protect(await self._protect(job, engine, _deadline(context), t0))
-        done = await self.backend.batcher.submit(job.key, job, functools.partial(run_evaluate, engine),
-                                                 deadline=_deadline(context))
-        timings = pb.Timings(queue_seconds=done.queue_seconds, batch_size=1,
-                             compute_seconds=time.monotonic() - t0 - done.queue_seconds)
+        done = await self.backend.batcher.submit(
+            job.key, job, functools.partial(run_evaluate, engine), deadline=_deadline(context)
+        )
+        timings = pb.Timings(
+            queue_seconds=done.queue_seconds, batch_size=1, compute_seconds=time.monotonic() - t0 - done.queue_seconds
+        )
         resp = convert.evaluate_response(rid, done.result, self.backend.models, timings)
         resp.timings.total_seconds = time.monotonic() - t0
         return resp
@@ -160,7 +168,8 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
             try:
                 job = await asyncio.to_thread(convert.protect_job, request, engine, rid)
                 answer = pb.ProtectStreamResponse(
-                    request_id=rid, result=await self._protect(job, engine, deadline, t0, wait_for_room=True))
+                    request_id=rid, result=await self._protect(job, engine, deadline, t0, wait_for_room=True)
+                )
             except asyncio.CancelledError:
                 code = "CANCELLED"
                 raise
@@ -211,5 +220,6 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
             for task in list(tasks):
                 task.cancel()
             b.metrics.in_flight.dec()
-            log.info("%s closed", rpc, extra={"rpc": rpc, "items": sent,
-                                                "seconds": round(time.monotonic() - t_stream, 4)})
+            log.info(
+                "%s closed", rpc, extra={"rpc": rpc, "items": sent, "seconds": round(time.monotonic() - t_stream, 4)}
+            )

@@ -16,6 +16,8 @@ def manipulation_mask(references: torch.Tensor, images: torch.Tensor, threshold:
     return torch.where(d >= threshold, d, torch.zeros_like(d))
 
 
-def union_mask(saliency: torch.Tensor, manipulation: torch.Tensor, alpha: float = 1.0, beta: float = 0.1) -> torch.Tensor:
+def union_mask(
+    saliency: torch.Tensor, manipulation: torch.Tensor, alpha: float = 1.0, beta: float = 0.1
+) -> torch.Tensor:
     """M_un = alpha * M_sm + beta * M_ma (Eq. 3), not clamped: the epsilon projection bounds the perturbation."""
     return alpha * saliency + beta * manipulation

@@ -51,9 +51,18 @@ class Sample:
 class Dataset:
     """An ordered list of sample ids and a way to load each one."""
 
-    def __init__(self, kind: str, root: Path, ids: list[str], crop: str, resolution: int,
-                 attributes: dict[str, tuple[float, ...]] | None, image_dir: Path, split: str | None,
-                 max_pixels: int = DEFAULT_MAX_PIXELS):
+    def __init__(
+        self,
+        kind: str,
+        root: Path,
+        ids: list[str],
+        crop: str,
+        resolution: int,
+        attributes: dict[str, tuple[float, ...]] | None,
+        image_dir: Path,
+        split: str | None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ):
         self.kind = kind
         self.root = root
         self.ids = ids
@@ -70,8 +79,15 @@ class Dataset:
     def describe(self) -> dict:
         """What identifies the data for a resumed run (a different one must not mix in)."""
         digest = hashlib.sha256("\n".join(self.ids).encode()).hexdigest()[:16]
-        return {"kind": self.kind, "root": str(self.root), "split": self.split, "crop": self.crop,
-                "resolution": self.resolution, "size": len(self.ids), "ids_sha256": digest}
+        return {
+            "kind": self.kind,
+            "root": str(self.root),
+            "split": self.split,
+            "crop": self.crop,
+            "resolution": self.resolution,
+            "size": len(self.ids),
+            "ids_sha256": digest,
+        }
 
     def load(self, sample_id: str) -> Sample:
         path = self.image_dir / sample_id
@@ -83,8 +99,14 @@ class Dataset:
         return Sample(sample_id, image, attrs)
 
 
-def open_dataset(path: str | Path, resolution: int, attributes: Sequence[str], split: str = "test",
-                 crop: str = "auto", max_pixels: int = DEFAULT_MAX_PIXELS) -> Dataset:
+def open_dataset(
+    path: str | Path,
+    resolution: int,
+    attributes: Sequence[str],
+    split: str = "test",
+    crop: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Dataset:
     """CelebA (a folder with `img_align_celeba/` or `images/` and `list_attr_celeba.txt`) or a
     plain folder of images."""
     if str(path) == SYNTHETIC or str(path).startswith(SYNTHETIC + ":"):
@@ -96,7 +118,9 @@ def open_dataset(path: str | Path, resolution: int, attributes: Sequence[str], s
         raise InvalidInputError("split", f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if not root.is_dir():
         raise InvalidInputError("data", f"{root} is not a folder")
-    attr_file = next((p for p in (root / "list_attr_celeba.txt", root / "Anno" / "list_attr_celeba.txt") if p.is_file()), None)
+    attr_file = next(
+        (p for p in (root / "list_attr_celeba.txt", root / "Anno" / "list_attr_celeba.txt") if p.is_file()), None
+    )
     image_dir = next((p for p in (root / "img_align_celeba", root / "images") if p.is_dir()), None)
     if attr_file is not None and image_dir is not None:
         names, rows = read_celeba_attributes(attr_file)
@@ -107,13 +131,23 @@ def open_dataset(path: str | Path, resolution: int, attributes: Sequence[str], s
         order = stargan_order([r[0] for r in rows])
         ids = order[:STARGAN_TEST_SIZE] if split == "test" else order
         values = {r[0]: tuple(1.0 if r[1][c] == "1" else 0.0 for c in cols) for r in rows}
-        return Dataset("celeba", root, ids, "stargan" if crop == "auto" else crop, resolution,
-                       {i: values[i] for i in ids}, image_dir, split, max_pixels)
+        return Dataset(
+            "celeba",
+            root,
+            ids,
+            "stargan" if crop == "auto" else crop,
+            resolution,
+            {i: values[i] for i in ids},
+            image_dir,
+            split,
+            max_pixels,
+        )
     ids = sorted(p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not ids:
         raise InvalidInputError(
-            "data", f"{root} holds no PNG/JPEG images and is not a CelebA folder "
-                    "(img_align_celeba/ + list_attr_celeba.txt)")
+            "data",
+            f"{root} holds no PNG/JPEG images and is not a CelebA folder (img_align_celeba/ + list_attr_celeba.txt)",
+        )
     return Dataset("folder", root, ids, "square" if crop == "auto" else crop, resolution, None, root, None, max_pixels)
 
 
@@ -176,7 +210,8 @@ class SyntheticFaces(Dataset):
 
         if list(attributes) != list(ATTRIBUTES):
             raise InvalidInputError(
-                "data", f"synthetic faces carry {', '.join(ATTRIBUTES)}; the model edits {', '.join(attributes)}")
+                "data", f"synthetic faces carry {', '.join(ATTRIBUTES)}; the model edits {', '.join(attributes)}"
+            )
         ids = [f"synthetic-{seed}-{i:05d}" for i in range(SYNTHETIC_SIZE)]
         super().__init__("synthetic", Path(f"{SYNTHETIC}:{seed}"), ids, "none", resolution, None, Path("."), "test")
         self.seed = seed

@@ -13,10 +13,29 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-GRID_COLUMNS = ("original", "saliency mask", "union mask", "manipulation mask", "G(original)", "protected", "G(protected)")
+GRID_COLUMNS = (
+    "original",
+    "saliency mask",
+    "union mask",
+    "manipulation mask",
+    "G(original)",
+    "protected",
+    "G(protected)",
+)
 SHARED_COLUMNS = (0, 1, 2, 3, 5)  # original, the three masks, protected
-PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (0, 0, 0))
+PALETTE = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+    (0, 0, 0),
+)
 MARKERS = ("circle", "square", "triangle", "diamond")
 BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
@@ -67,18 +86,30 @@ def sample_grid(rows: Sequence[dict], title: str = "", tile: int = 128) -> Image
         y = head + r * (tile + foot + pad)
         d.text((pad, y + tile // 2), row["target"], fill=INK, font=small, anchor="lm")
         masks = row.get("masks", {})
-        cells = [row["original"],
-                 *(display_mask(masks[k]) if k in masks else None for k in ("saliency", "union", "manipulation")),
-                 row["g_original"], row["protected"], row["g_protected"]]
+        cells = [
+            row["original"],
+            *(display_mask(masks[k]) if k in masks else None for k in ("saliency", "union", "manipulation")),
+            row["g_original"],
+            row["protected"],
+            row["g_protected"],
+        ]
         for c, cell in enumerate(cells):
             if row.get("repeat") and c in SHARED_COLUMNS:
                 continue  # same as the row above (one protected image for every target)
             canvas.paste(_tile(cell, tile), (label_w + pad + c * (tile + pad), y))
-        captions = {5: f"PSNR {row['psnr']:.2f} dB" if row.get("psnr") is not None and not row.get("repeat") else "",
-                    6: f"output MSE {row['mse']:.4f}" if row.get("mse") is not None else ""}
+        captions = {
+            5: f"PSNR {row['psnr']:.2f} dB" if row.get("psnr") is not None and not row.get("repeat") else "",
+            6: f"output MSE {row['mse']:.4f}" if row.get("mse") is not None else "",
+        }
         for c, text in captions.items():
             if text:
-                d.text((label_w + pad + c * (tile + pad) + tile // 2, y + tile + 2), text, fill=INK, font=small, anchor="ma")
+                d.text(
+                    (label_w + pad + c * (tile + pad) + tile // 2, y + tile + 2),
+                    text,
+                    fill=INK,
+                    font=small,
+                    anchor="ma",
+                )
     return canvas
 
 
@@ -104,7 +135,9 @@ def _nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     return [float(v) for v in np.arange(first, hi + step * 1e-6, step)]
 
 
-def _limits(values: list[float], pad: float = 0.08, floor: float | None = None, ceil: float | None = None) -> tuple[float, float]:
+def _limits(
+    values: list[float], pad: float = 0.08, floor: float | None = None, ceil: float | None = None
+) -> tuple[float, float]:
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
@@ -117,8 +150,17 @@ def _limits(values: list[float], pad: float = 0.08, floor: float | None = None, 
     return lo, hi
 
 
-def _frame(canvas: Image.Image, ax: _Axes, xlabel: str, ylabel: str, xticks: list[float], yticks: list[float],
-           xfmt: str, yfmt: str, xnames: Sequence[str] | None = None) -> None:
+def _frame(
+    canvas: Image.Image,
+    ax: _Axes,
+    xlabel: str,
+    ylabel: str,
+    xticks: list[float],
+    yticks: list[float],
+    xfmt: str,
+    yfmt: str,
+    xnames: Sequence[str] | None = None,
+) -> None:
     d = ImageDraw.Draw(canvas)
     left, top, right, bottom = ax.box
     font = _font(12)
@@ -149,8 +191,15 @@ def _marker(d: ImageDraw.ImageDraw, x: float, y: float, kind: str, colour: tuple
         d.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=INK)
 
 
-def scatter_plot(points: Sequence[dict], title: str, xlabel: str, ylabel: str, xfmt: str = ".2f", yfmt: str = ".1f",
-                 size: tuple[int, int] = (960, 560)) -> Image.Image:
+def scatter_plot(
+    points: Sequence[dict],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xfmt: str = ".2f",
+    yfmt: str = ".1f",
+    size: tuple[int, int] = (960, 560),
+) -> Image.Image:
     """Points of dicts: label, group (marker), x, y and optional x_low/x_high/y_low/y_high."""
     w, h = size
     canvas = Image.new("RGB", size, BACKGROUND)
@@ -181,8 +230,9 @@ def scatter_plot(points: Sequence[dict], title: str, xlabel: str, ylabel: str, x
     return canvas
 
 
-def line_chart(series: Sequence[dict], categories: Sequence[str], title: str, ylabel: str,
-               size: tuple[int, int] = (960, 520)) -> Image.Image:
+def line_chart(
+    series: Sequence[dict], categories: Sequence[str], title: str, ylabel: str, size: tuple[int, int] = (960, 520)
+) -> Image.Image:
     """Series of dicts: label, values (one per category, None to skip), optional low/high lists."""
     w, h = size
     canvas = Image.new("RGB", size, BACKGROUND)
@@ -209,8 +259,9 @@ def line_chart(series: Sequence[dict], categories: Sequence[str], title: str, yl
     return canvas
 
 
-def _legend(d: ImageDraw.ImageDraw, origin: tuple[int, int], labels: list[str], colour: dict, groups: list[str],
-            marker: dict) -> None:
+def _legend(
+    d: ImageDraw.ImageDraw, origin: tuple[int, int], labels: list[str], colour: dict, groups: list[str], marker: dict
+) -> None:
     x, y = origin
     font = _font(12)
     for lab in labels:

@@ -22,8 +22,14 @@ from .tables import _group, build_tables, per_image
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
 PLOT_PSNR = "psnr-vs-success.png"
-SHORT_LABELS = {"none": "none", "jpeg95": "JPEG 95", "jpeg85": "JPEG 85", "jpeg75": "JPEG 75",
-                "downscale2": "down x2, up", "blur1": "blur 1 px"}
+SHORT_LABELS = {
+    "none": "none",
+    "jpeg95": "JPEG 95",
+    "jpeg85": "JPEG 85",
+    "jpeg75": "JPEG 75",
+    "downscale2": "down x2, up",
+    "blur1": "blur 1 px",
+}
 
 
 def _fmt(e: Estimate | None, digits: int) -> str:
@@ -83,14 +89,34 @@ def write_report(ev: Evaluation, command: str | None = None) -> dict[str, Path]:
     now = datetime.now(UTC).isoformat(timespec="seconds")
 
     report = {
-        "format": 1, "generated": now, "command": command, "status": status,
-        "models": fp["models"], "data": fp["data"],
-        "plan": {"rows": list(plan.rows), "protocols": list(plan.protocols), "sizes": sizes, "targets": ev.targets,
-                 "transforms": list(plan.transforms), "seed": plan.seed, "batch_size": plan.batch_size,
-                 "attack": fp["attack"], "device": fp["device"]},
-        "rows": {r.key: {"label": r.label, "table": r.table, "stages": dataclasses.asdict(r.stages),
-                         "paper": r.paper and dataclasses.asdict(r.paper)} for r in rows},
-        "skipped": ev.skipped, "tables": tables,
+        "format": 1,
+        "generated": now,
+        "command": command,
+        "status": status,
+        "models": fp["models"],
+        "data": fp["data"],
+        "plan": {
+            "rows": list(plan.rows),
+            "protocols": list(plan.protocols),
+            "sizes": sizes,
+            "targets": ev.targets,
+            "transforms": list(plan.transforms),
+            "seed": plan.seed,
+            "batch_size": plan.batch_size,
+            "attack": fp["attack"],
+            "device": fp["device"],
+        },
+        "rows": {
+            r.key: {
+                "label": r.label,
+                "table": r.table,
+                "stages": dataclasses.asdict(r.stages),
+                "paper": r.paper and dataclasses.asdict(r.paper),
+            }
+            for r in rows
+        },
+        "skipped": ev.skipped,
+        "tables": tables,
         "figures": [str(p.relative_to(ev.out_dir)) for p in [*plots.values(), *grids]],
     }
     _atomic_write(paths["json"], json.dumps(_jsonable(report), indent=1, allow_nan=False))
@@ -107,11 +133,25 @@ def _plots(ev: Evaluation, tables: dict, fig_dir: Path) -> dict[str, Path]:
             if ALL_ROWS[key].table != TABLE_METHODS or not st["images"]:
                 continue
             psnr, succ = st["input"]["psnr"], st["success"]
-            points.append({"label": ALL_ROWS[key].label, "group": protocol, "x": succ.mean, "x_low": succ.low,
-                           "x_high": succ.high, "y": psnr.mean, "y_low": psnr.low, "y_high": psnr.high})
+            points.append(
+                {
+                    "label": ALL_ROWS[key].label,
+                    "group": protocol,
+                    "x": succ.mean,
+                    "x_low": succ.low,
+                    "x_high": succ.high,
+                    "y": psnr.mean,
+                    "y_low": psnr.low,
+                    "y_high": psnr.high,
+                }
+            )
     if points:
-        img = scatter_plot(points, f"PSNR against success rate (Ruiz's rule), {n} images, 95% intervals",
-                           "success rate (output MSE > 0.05)", "PSNR of the protected image (dB)")
+        img = scatter_plot(
+            points,
+            f"PSNR against success rate (Ruiz's rule), {n} images, 95% intervals",
+            "success rate (output MSE > 0.05)",
+            "PSNR of the protected image (dB)",
+        )
         out["psnr_plot"] = fig_dir / PLOT_PSNR
         img.save(out["psnr_plot"])
     if ev.plan.transforms:
@@ -122,20 +162,37 @@ def _plots(ev: Evaluation, tables: dict, fig_dir: Path) -> dict[str, Path]:
                 if not st["images"] or (ALL_ROWS[key].table != TABLE_METHODS):
                     continue
                 ests = [st["success"], *(st["robustness"][t]["success"] for t in ev.plan.transforms)]
-                series.append({"label": ALL_ROWS[key].label, "values": [e.mean for e in ests],
-                               "low": [e.low for e in ests], "high": [e.high for e in ests]})
+                series.append(
+                    {
+                        "label": ALL_ROWS[key].label,
+                        "values": [e.mean for e in ests],
+                        "low": [e.low for e in ests],
+                        "high": [e.high for e in ests],
+                    }
+                )
             if series:
-                img = line_chart(series, [SHORT_LABELS.get(c, c) for c in cats],
-                                 f"Success rate after real-world transforms ({protocol} protocol, {n} images)",
-                                 "success rate (vs G(transformed original))")
+                img = line_chart(
+                    series,
+                    [SHORT_LABELS.get(c, c) for c in cats],
+                    f"Success rate after real-world transforms ({protocol} protocol, {n} images)",
+                    "success rate (vs G(transformed original))",
+                )
                 path = fig_dir / f"robustness-{protocol}.png"
                 img.save(path)
                 out[f"robustness_{protocol}"] = path
     return out
 
 
-def _markdown(ev: Evaluation, tables: dict, status: dict, fp: dict, command: str | None, now: str,
-              plots: dict[str, Path], grids: list[Path]) -> str:
+def _markdown(
+    ev: Evaluation,
+    tables: dict,
+    status: dict,
+    fp: dict,
+    command: str | None,
+    now: str,
+    plots: dict[str, Path],
+    grids: list[Path],
+) -> str:
     plan = ev.plan
     sizes = sorted(plan.sizes)
     n = sizes[-1]
@@ -144,26 +201,35 @@ def _markdown(ev: Evaluation, tables: dict, status: dict, fp: dict, command: str
     if status["complete"]:
         out.append(f"**Status: complete** — {status['done']} of {status['expected']} results.")
     else:
-        out.append(f"**Status: PARTIAL** — {status['done']} of {status['expected']} results; numbers below cover "
-                   "what was computed. Rerun the same command to resume.")
+        out.append(
+            f"**Status: PARTIAL** — {status['done']} of {status['expected']} results; numbers below cover "
+            "what was computed. Rerun the same command to resume."
+        )
     out.append("")
     if not m["trained"]:
-        out += ["> **Untrained models.** These numbers come from fixed-seed, untrained weights: they exercise the "
-                "pipeline, they say nothing about protection against a real StarGAN.", ""]
+        out += [
+            "> **Untrained models.** These numbers come from fixed-seed, untrained weights: they exercise the "
+            "pipeline, they say nothing about protection against a real StarGAN.",
+            "",
+        ]
     a = fp["attack"]
-    out += ["## Run", "",
-            f"- Generated {now}; compute time so far {status['compute_seconds']:.0f} s on `{fp['device']}`.",
-            *( [f"- Command: `{command}`"] if command else []),
-            f"- Models: **{m['name']}** {m['version']} ({'trained' if m['trained'] else 'untrained'}), "
-            f"{m['resolution']}×{m['resolution']}, saliency: {m['saliency']}.",
-            "- Model hashes: " + ", ".join(f"{k} `{_short(v)}`" for k, v in sorted(m["hashes"].items()))
-            + " (full values in report.json).",
-            f"- Data: {_data_line(fp['data'])}; sample sizes {', '.join(map(str, sizes))}.",
-            f"- Targets: {', '.join(ev.targets)}. Protocols: {', '.join(plan.protocols)}.",
-            f"- Attack: ε {a['epsilon']}, step {a['step_size']}, {a['steps']} steps, noise generator {a['noise_steps']} "
-            f"steps at {a['noise_lr']}, α {a['alpha']}, β {a['beta']}, γ {a['gamma']}, blur {a['blur_kernel']}/"
-            f"{a['blur_sigma']}; seed {plan.seed} (each image's start seeded from it and the image's name).",
-            ""]
+    out += [
+        "## Run",
+        "",
+        f"- Generated {now}; compute time so far {status['compute_seconds']:.0f} s on `{fp['device']}`.",
+        *([f"- Command: `{command}`"] if command else []),
+        f"- Models: **{m['name']}** {m['version']} ({'trained' if m['trained'] else 'untrained'}), "
+        f"{m['resolution']}×{m['resolution']}, saliency: {m['saliency']}.",
+        "- Model hashes: "
+        + ", ".join(f"{k} `{_short(v)}`" for k, v in sorted(m["hashes"].items()))
+        + " (full values in report.json).",
+        f"- Data: {_data_line(fp['data'])}; sample sizes {', '.join(map(str, sizes))}.",
+        f"- Targets: {', '.join(ev.targets)}. Protocols: {', '.join(plan.protocols)}.",
+        f"- Attack: ε {a['epsilon']}, step {a['step_size']}, {a['steps']} steps, noise generator {a['noise_steps']} "
+        f"steps at {a['noise_lr']}, α {a['alpha']}, β {a['beta']}, γ {a['gamma']}, blur {a['blur_kernel']}/"
+        f"{a['blur_sigma']}; seed {plan.seed} (each image's start seeded from it and the image's name).",
+        "",
+    ]
     if ev.skipped:
         out += ["**Skipped rows:** " + "; ".join(f"`{k}` ({v})" for k, v in ev.skipped.items()) + ".", ""]
 
@@ -173,81 +239,144 @@ def _markdown(ev: Evaluation, tables: dict, status: dict, fp: dict, command: str
         out.append(f"- **{protocol}** ({n} images): the paper's ordering {f['verdict']}.")
         if f.get("ranking"):
             paper = [k for k in PAPER_PSNR_ORDER if k in f["ranking"]["psnr"]][::-1]
-            out.append(f"  - PSNR ranking, best first: {', '.join(f['ranking']['psnr'])} "
-                       f"(paper: {', '.join(paper)}). SSIM ranking: {', '.join(f['ranking']['ssim'])}.")
+            out.append(
+                f"  - PSNR ranking, best first: {', '.join(f['ranking']['psnr'])} "
+                f"(paper: {', '.join(paper)}). SSIM ranking: {', '.join(f['ranking']['ssim'])}."
+            )
         for k, c in f.get("comparisons", {}).items():
-            out.append(f"  - union-saliency − {k}: PSNR {_fmt(c['psnr'], 2)} dB, SSIM {_fmt(c['ssim'], 4)} "
-                       f"(paired over images); success {_pct(c['success_ours'])} vs {_pct(c['success'])}.")
+            out.append(
+                f"  - union-saliency − {k}: PSNR {_fmt(c['psnr'], 2)} dB, SSIM {_fmt(c['ssim'], 4)} "
+                f"(paired over images); success {_pct(c['success_ours'])} vs {_pct(c['success'])}."
+            )
     out.append("")
 
     method_rows = [r for r in ev.rows if r.table == TABLE_METHODS and r.key not in ev.skipped]
     abl_rows = [r for r in ev.rows if r.table == TABLE_ABLATION and r.key not in ev.skipped]
-    for title, metrics, digits in (("Table I — L1 and L2 error", ("l1", "l2"), (4, 4)),
-                                   ("Table II — PSNR (dB) and SSIM", ("psnr", "ssim"), (2, 4))):
+    for title, metrics, digits in (
+        ("Table I — L1 and L2 error", ("l1", "l2"), (4, 4)),
+        ("Table II — PSNR (dB) and SSIM", ("psnr", "ssim"), (2, 4)),
+    ):
         if not method_rows:
             break
-        out += [f"## {title}", "",
-                "Protected image against the original, metric space [0, 1]; mean ± half-width of the 95% interval "
-                "over images. The paper's columns are its \"Average\"; its L1/L2 scaling is unstated (compare PSNR, "
-                "SSIM and the ordering).", ""]
+        out += [
+            f"## {title}",
+            "",
+            "Protected image against the original, metric space [0, 1]; mean ± half-width of the 95% interval "
+            'over images. The paper\'s columns are its "Average"; its L1/L2 scaling is unstated (compare PSNR, '
+            "SSIM and the ordering).",
+            "",
+        ]
         for protocol in plan.protocols:
-            header = ["Attacker"] + [f"{mt.upper()} (n={s})" for s in sizes for mt in metrics] + [f"paper {mt.upper()}" for mt in metrics]
+            header = (
+                ["Attacker"]
+                + [f"{mt.upper()} (n={s})" for s in sizes for mt in metrics]
+                + [f"paper {mt.upper()}" for mt in metrics]
+            )
             body = []
             for r in method_rows:
                 cells = [r.label]
                 for s in sizes:
                     st = tables["protocols"][protocol][s][r.key]
                     cells += [_fmt(st["input"][mt], d) for mt, d in zip(metrics, digits, strict=True)]
-                cells += [(f"{getattr(r.paper, mt):.{d}f}" if r.paper else "–") for mt, d in zip(metrics, digits, strict=True)]
+                cells += [
+                    (f"{getattr(r.paper, mt):.{d}f}" if r.paper else "–") for mt, d in zip(metrics, digits, strict=True)
+                ]
                 body.append(cells)
             out += [f"**{protocol} protocol**", "", _table(header, _bold_best(header, body, metrics, sizes)), ""]
 
     if method_rows:
-        out += ["## Disruption of StarGAN", "",
-                "Success: output MSE between G(protected, c) and G(original, c) above 0.05 (Ruiz et al.); masked: "
-                "the same over the pixels the edit changes (CMUA-Watermark). Rates over images × targets, with 95% "
-                "Wilson intervals.", ""]
+        out += [
+            "## Disruption of StarGAN",
+            "",
+            "Success: output MSE between G(protected, c) and G(original, c) above 0.05 (Ruiz et al.); masked: "
+            "the same over the pixels the edit changes (CMUA-Watermark). Rates over images × targets, with 95% "
+            "Wilson intervals.",
+            "",
+        ]
         for protocol in plan.protocols:
-            header = ["Attacker", "success (Ruiz)", "success (masked)", "output MSE", "masked output MSE",
-                      "PSNR (dB)", "s / image"]
+            header = [
+                "Attacker",
+                "success (Ruiz)",
+                "success (masked)",
+                "output MSE",
+                "masked output MSE",
+                "PSNR (dB)",
+                "s / image",
+            ]
             body = []
             for r in method_rows:
                 st = tables["protocols"][protocol][n][r.key]
-                body.append([r.label, _pct(st["success"]), _pct(st["masked_success"]), _fmt(st["output_mse"], 4),
-                             _fmt(st["output_masked_mse"], 4), _fmt(st["input"]["psnr"], 2),
-                             "–" if st["seconds_per_image"] is None else f"{st['seconds_per_image']:.2f}"])
+                body.append(
+                    [
+                        r.label,
+                        _pct(st["success"]),
+                        _pct(st["masked_success"]),
+                        _fmt(st["output_mse"], 4),
+                        _fmt(st["output_masked_mse"], 4),
+                        _fmt(st["input"]["psnr"], 2),
+                        "–" if st["seconds_per_image"] is None else f"{st['seconds_per_image']:.2f}",
+                    ]
+                )
             out += [f"**{protocol} protocol, {n} images**", "", _table(header, body), ""]
 
     if abl_rows:
-        out += ["## Table III — ablation", "",
-                "The baseline is Spread-Spectrum (paper IV-E); each row switches on the components it names and "
-                "keeps the baseline's uniform start and Ruiz's blur schedule. The last row is the method itself "
-                "(Gaussian blur 11/1.0), which the paper reports as its final row. Δ PSNR is paired over images "
-                "against the baseline.", ""]
+        out += [
+            "## Table III — ablation",
+            "",
+            "The baseline is Spread-Spectrum (paper IV-E); each row switches on the components it names and "
+            "keeps the baseline's uniform start and Ruiz's blur schedule. The last row is the method itself "
+            "(Gaussian blur 11/1.0), which the paper reports as its final row. Δ PSNR is paired over images "
+            "against the baseline.",
+            "",
+        ]
         grouped = _group(ev.records())
         base = ALL_ROWS["b"]
         for protocol in plan.protocols:
-            header = ["Row", "L1", "L2", "PSNR (dB)", "SSIM", "Δ PSNR vs baseline", "success (Ruiz)",
-                      "success (masked)", "paper PSNR", "paper SSIM"]
+            header = [
+                "Row",
+                "L1",
+                "L2",
+                "PSNR (dB)",
+                "SSIM",
+                "Δ PSNR vs baseline",
+                "success (Ruiz)",
+                "success (masked)",
+                "paper PSNR",
+                "paper SSIM",
+            ]
             body = []
             ids = ev.sample_ids[:n]
             base_psnr = per_image(grouped.get((base.work_key, protocol), {}), ids, "psnr")
             for r in abl_rows:
                 st = tables["protocols"][protocol][n][r.key]
                 d = paired_difference(per_image(grouped.get((r.work_key, protocol), {}), ids, "psnr"), base_psnr)
-                body.append([r.label, _fmt(st["input"]["l1"], 4), _fmt(st["input"]["l2"], 4),
-                             _fmt(st["input"]["psnr"], 2), _fmt(st["input"]["ssim"], 4),
-                             "–" if r.key == "b" else _fmt(d, 2), _pct(st["success"]), _pct(st["masked_success"]),
-                             f"{r.paper.psnr:.2f}" if r.paper else "–", f"{r.paper.ssim:.4f}" if r.paper else "–"])
+                body.append(
+                    [
+                        r.label,
+                        _fmt(st["input"]["l1"], 4),
+                        _fmt(st["input"]["l2"], 4),
+                        _fmt(st["input"]["psnr"], 2),
+                        _fmt(st["input"]["ssim"], 4),
+                        "–" if r.key == "b" else _fmt(d, 2),
+                        _pct(st["success"]),
+                        _pct(st["masked_success"]),
+                        f"{r.paper.psnr:.2f}" if r.paper else "–",
+                        f"{r.paper.ssim:.4f}" if r.paper else "–",
+                    ]
+                )
             out += [f"**{protocol} protocol, {n} images**", "", _table(header, body), ""]
 
     if plan.transforms:
-        out += ["## Robustness to real-world processing", "",
-                "Each protected image is transformed (JPEG re-encoding, downscaling by 2 and back, Gaussian blur) "
-                "and then edited by StarGAN. Success compares G(T(protected)) with G(T(original)): the edit the "
-                "forger would get from the same transformed, unprotected photo. The control row applies T to the "
-                "unprotected image and compares G(T(original)) with G(original): how often the transform alone "
-                "would pass the success rule had G(original) been the reference.", ""]
+        out += [
+            "## Robustness to real-world processing",
+            "",
+            "Each protected image is transformed (JPEG re-encoding, downscaling by 2 and back, Gaussian blur) "
+            "and then edited by StarGAN. Success compares G(T(protected)) with G(T(original)): the edit the "
+            "forger would get from the same transformed, unprotected photo. The control row applies T to the "
+            "unprotected image and compares G(T(original)) with G(original): how often the transform alone "
+            "would pass the success rule had G(original) been the reference.",
+            "",
+        ]
         cats = list(plan.transforms)
         for rule, key in (("Ruiz's rule", "success"), ("masked rule", "masked_success")):
             for protocol in plan.protocols:
@@ -263,28 +392,39 @@ def _markdown(ev: Evaluation, tables: dict, status: dict, fp: dict, command: str
 
     out += ["## Figures", ""]
     if "psnr_plot" in plots:
-        out += ["PSNR against success rate (circle/square: protocol; bars: 95% intervals).", "",
-                f"![PSNR against success rate]({FIGURES_DIR}/{PLOT_PSNR})", ""]
+        out += [
+            "PSNR against success rate (circle/square: protocol; bars: 95% intervals).",
+            "",
+            f"![PSNR against success rate]({FIGURES_DIR}/{PLOT_PSNR})",
+            "",
+        ]
     for protocol in plan.protocols:
         p = plots.get(f"robustness_{protocol}")
         if p:
             out += [f"![Robustness, {protocol}]({FIGURES_DIR}/{p.name})", ""]
     if grids and ev.figure_row is not None:
-        out += [f"Per-sample grids (Fig. 5 layout) for {ev.figure_row.label}: original, saliency mask, "
-                "union mask, manipulation mask, G(original), protected, G(protected), one row per target. Under the "
-                "per-target protocol each row is its own protected image.", ""]
+        out += [
+            f"Per-sample grids (Fig. 5 layout) for {ev.figure_row.label}: original, saliency mask, "
+            "union mask, manipulation mask, G(original), protected, G(protected), one row per target. Under the "
+            "per-target protocol each row is its own protected image.",
+            "",
+        ]
         out += [f"![{g.stem}]({FIGURES_DIR}/{g.name})" for g in grids]
         out.append("")
-    out += ["## How the numbers are computed", "",
-            "- **Per-target protocol** (the paper's, following Ruiz et al.): each image is protected once per target "
-            "attribute, against that target only; input metrics are averaged over an image's targets before the "
-            "interval over images is taken. **Joint protocol**: one protected image per image, attacked against all "
-            "targets at once, as the service protects.",
-            "- Intervals: Student t over images for means; Wilson score for rates (decisions treated as independent).",
-            "- Metrics are the engine's (SPEC 4) on the 8-bit protected image the caller would receive.",
-            "- The comparison of methods counts as like-for-like only where success rates' intervals overlap.",
-            f"- Data: {_data_note(fp['data'])}",
-            "- Figures hold face images from the data set: treat this folder as you treat the data.", ""]
+    out += [
+        "## How the numbers are computed",
+        "",
+        "- **Per-target protocol** (the paper's, following Ruiz et al.): each image is protected once per target "
+        "attribute, against that target only; input metrics are averaged over an image's targets before the "
+        "interval over images is taken. **Joint protocol**: one protected image per image, attacked against all "
+        "targets at once, as the service protects.",
+        "- Intervals: Student t over images for means; Wilson score for rates (decisions treated as independent).",
+        "- Metrics are the engine's (SPEC 4) on the 8-bit protected image the caller would receive.",
+        "- The comparison of methods counts as like-for-like only where success rates' intervals overlap.",
+        f"- Data: {_data_note(fp['data'])}",
+        "- Figures hold face images from the data set: treat this folder as you treat the data.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -317,20 +457,27 @@ def _data_line(d: dict) -> str:
     if d["kind"] == "synthetic":
         return f"held-out synthetic faces (`{d['root']}`, test split of the demo pair's face generator)"
     if d["kind"] == "celeba":
-        return (f"CelebA at `{Path(d['root']).name}`, StarGAN's {'test split' if d['split'] == 'test' else 'shuffled list'} "
-                f"({d['size']} images available), {d['crop']} crop")
+        return (
+            f"CelebA at `{Path(d['root']).name}`, StarGAN's {'test split' if d['split'] == 'test' else 'shuffled list'} "
+            f"({d['size']} images available), {d['crop']} crop"
+        )
     return f"image folder `{Path(d['root']).name}` ({d['size']} images available), {d['crop']} crop"
 
 
 def _data_note(d: dict) -> str:
     if d["kind"] == "synthetic":
-        return ("procedural faces from `faceshield.engine.synthetic` (identities of its test split, which the demo "
-                "models never saw), rendered at the generator's size, with their true attributes as the original "
-                "labels.")
+        return (
+            "procedural faces from `faceshield.engine.synthetic` (identities of its test split, which the demo "
+            "models never saw), rendered at the generator's size, with their true attributes as the original "
+            "labels."
+        )
     if d["kind"] == "celeba":
-        return ("CelebA as the official StarGAN loader reads it: the attribute list shuffled with random.seed(1234), "
-                "the first 1999 entries as the test split, 178-pixel centre crop, bilinear resize to the generator's "
-                "size; the first N of that order are used.")
-    return ("images in name order, each centre-cropped to a square and resized to the generator's size (crop "
-            f"`{d['crop']}`); no attribute annotations, so targets are built from an all-zero original (SPEC 2).")
-
+        return (
+            "CelebA as the official StarGAN loader reads it: the attribute list shuffled with random.seed(1234), "
+            "the first 1999 entries as the test split, 178-pixel centre crop, bilinear resize to the generator's "
+            "size; the first N of that order are used."
+        )
+    return (
+        "images in name order, each centre-cropped to a square and resized to the generator's size (crop "
+        f"`{d['crop']}`); no attribute annotations, so targets are built from an all-zero original (SPEC 2)."
+    )

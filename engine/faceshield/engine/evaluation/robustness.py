@@ -97,10 +97,15 @@ class PairEvaluation:
     transformed: dict[str, list[TargetMetrics]] = field(default_factory=dict)
 
 
-def evaluate_pair(engine, original: np.ndarray, protected: np.ndarray,
-                  original_attributes: Sequence[float] | None = None, targets: Sequence[str] | None = None,
-                  face_box: tuple[int, int, int, int] | None = None,
-                  transforms: Sequence[str] = ()) -> PairEvaluation:
+def evaluate_pair(
+    engine,
+    original: np.ndarray,
+    protected: np.ndarray,
+    original_attributes: Sequence[float] | None = None,
+    targets: Sequence[str] | None = None,
+    face_box: tuple[int, int, int, int] | None = None,
+    transforms: Sequence[str] = (),
+) -> PairEvaluation:
     """The engine's metrics for a protected image, and its disruption under each transform."""
     names = resolve_transforms(transforms)
     inp, per_target = engine.evaluate(original, protected, original_attributes, targets, face_box)
@@ -109,10 +114,15 @@ def evaluate_pair(engine, original: np.ndarray, protected: np.ndarray,
     return out
 
 
-def transformed_metrics(engine, original: np.ndarray, protected: np.ndarray,
-                        original_attributes: Sequence[float] | None, targets: Sequence[str] | None,
-                        face_box: tuple[int, int, int, int] | None,
-                        transforms: Sequence[str]) -> dict[str, list[TargetMetrics]]:
+def transformed_metrics(
+    engine,
+    original: np.ndarray,
+    protected: np.ndarray,
+    original_attributes: Sequence[float] | None,
+    targets: Sequence[str] | None,
+    face_box: tuple[int, int, int, int] | None,
+    transforms: Sequence[str],
+) -> dict[str, list[TargetMetrics]]:
     """Per transform T: output metrics of G(T(protected)) against G(T(original))."""
     out = {}
     for name in resolve_transforms(transforms):
@@ -122,9 +132,14 @@ def transformed_metrics(engine, original: np.ndarray, protected: np.ndarray,
     return out
 
 
-def control_metrics(engine, original: np.ndarray, original_attributes: Sequence[float] | None,
-                    targets: Sequence[str] | None, face_box: tuple[int, int, int, int] | None,
-                    transforms: Sequence[str]) -> dict[str, list[TargetMetrics]]:
+def control_metrics(
+    engine,
+    original: np.ndarray,
+    original_attributes: Sequence[float] | None,
+    targets: Sequence[str] | None,
+    face_box: tuple[int, int, int, int] | None,
+    transforms: Sequence[str],
+) -> dict[str, list[TargetMetrics]]:
     """Per transform T, with no protection at all: G(T(original)) against G(original).
 
     How often the transform alone would pass Ruiz's success rule if G(original) were the
@@ -163,9 +178,16 @@ class TransformedBatch:
         row = [0.0] * len(names) if not attributes else [float(v) for v in attributes]
         return create_labels(torch.tensor([row]), names, list(targets))[0]  # (T, c)
 
-    def metrics(self, keys: Sequence[str], originals: Sequence[np.ndarray], protected: Sequence[np.ndarray],
-                attributes: Sequence[Sequence[float] | None], targets: Sequence[str],
-                transforms: Sequence[str], face_boxes: Sequence | None = None) -> list[dict[str, list[TargetMetrics]]]:
+    def metrics(
+        self,
+        keys: Sequence[str],
+        originals: Sequence[np.ndarray],
+        protected: Sequence[np.ndarray],
+        attributes: Sequence[Sequence[float] | None],
+        targets: Sequence[str],
+        transforms: Sequence[str],
+        face_boxes: Sequence | None = None,
+    ) -> list[dict[str, list[TargetMetrics]]]:
         """Per image (identified by `keys[i]` for the cache): transform -> per-target metrics."""
         names = resolve_transforms(transforms)
         n = len(originals)
@@ -181,9 +203,15 @@ class TransformedBatch:
                 out[i][name] = row
         return out
 
-    def control(self, keys: Sequence[str], originals: Sequence[np.ndarray],
-                attributes: Sequence[Sequence[float] | None], targets: Sequence[str], transforms: Sequence[str],
-                face_boxes: Sequence | None = None) -> list[dict[str, list[TargetMetrics]]]:
+    def control(
+        self,
+        keys: Sequence[str],
+        originals: Sequence[np.ndarray],
+        attributes: Sequence[Sequence[float] | None],
+        targets: Sequence[str],
+        transforms: Sequence[str],
+        face_boxes: Sequence | None = None,
+    ) -> list[dict[str, list[TargetMetrics]]]:
         """`control_metrics` for many images: G(T(I), c_t) against G(I, c_t), no protection."""
         n = len(originals)
         boxes = list(face_boxes) if face_boxes is not None else [None] * n
@@ -198,9 +226,15 @@ class TransformedBatch:
                 out[i][name] = row
         return out
 
-    def prepare(self, keys: Sequence[str], originals: Sequence[np.ndarray],
-                attributes: Sequence[Sequence[float] | None], targets: Sequence[str], transforms: Sequence[str],
-                face_boxes: Sequence | None = None) -> None:
+    def prepare(
+        self,
+        keys: Sequence[str],
+        originals: Sequence[np.ndarray],
+        attributes: Sequence[Sequence[float] | None],
+        targets: Sequence[str],
+        transforms: Sequence[str],
+        face_boxes: Sequence | None = None,
+    ) -> None:
         """Compute and cache G(T(I), c_t) for these images and every target, in one batch per
         transform, so that the references never depend on which call needed them first (a
         resumed run then repeats an uninterrupted one exactly)."""

@@ -133,9 +133,15 @@ def model_fingerprint(engine: FaceShieldEngine) -> dict:
     hashes.setdefault("generator", state_hash(m.generator) or "unhashed")
     if m.saliency is not None:
         hashes.setdefault("saliency", state_hash(m.saliency) or m.saliency_name)
-    return {"name": m.name, "version": m.version, "trained": m.trained, "resolution": m.resolution,
-            "attributes": list(m.attributes), "saliency": m.saliency_name if m.saliency is not None else "none",
-            "hashes": hashes}
+    return {
+        "name": m.name,
+        "version": m.version,
+        "trained": m.trained,
+        "resolution": m.resolution,
+        "attributes": list(m.attributes),
+        "saliency": m.saliency_name if m.saliency is not None else "none",
+        "hashes": hashes,
+    }
 
 
 class Evaluation:
@@ -149,12 +155,18 @@ class Evaluation:
         self.out_dir = Path(out_dir)
         self.store = ResultStore(self.out_dir / RESULTS_FILE)
         if plan.n > len(dataset):
-            extra = " (StarGAN's CelebA test split has 1999; pass --split all for more)" if dataset.kind == "celeba" and dataset.split == "test" else ""
+            extra = (
+                " (StarGAN's CelebA test split has 1999; pass --split all for more)"
+                if dataset.kind == "celeba" and dataset.split == "test"
+                else ""
+            )
             raise InvalidInputError("n", f"asked for {plan.n} images, the data set has {len(dataset)}{extra}")
         self.targets = list(plan.targets or engine.attributes)
         unknown = [t for t in self.targets if t not in engine.attributes]
         if unknown:
-            raise InvalidInputError("targets", f"unknown attribute {unknown[0]!r}; the model edits {', '.join(engine.attributes)}")
+            raise InvalidInputError(
+                "targets", f"unknown attribute {unknown[0]!r}; the model edits {', '.join(engine.attributes)}"
+            )
         self.sample_ids = dataset.ids[: plan.n]
         self.rows = [ALL_ROWS[k] for k in plan.rows]
         self.skipped: dict[str, str] = {}
@@ -180,9 +192,16 @@ class Evaluation:
         attack = dataclasses.asdict(self.plan.attack)
         for k in ("method", "stages", "seed"):
             attack.pop(k)
-        return {"models": model_fingerprint(self.engine), "data": self.dataset.describe(), "attack": attack,
-                "seed": self.plan.seed, "batch_size": self.plan.batch_size, "transforms_version": TRANSFORMS_VERSION,
-                "device": self.engine.device.type, "autocast": str(self.engine.protector.autocast_dtype)}
+        return {
+            "models": model_fingerprint(self.engine),
+            "data": self.dataset.describe(),
+            "attack": attack,
+            "seed": self.plan.seed,
+            "batch_size": self.plan.batch_size,
+            "transforms_version": TRANSFORMS_VERSION,
+            "device": self.engine.device.type,
+            "autocast": str(self.engine.protector.autocast_dtype),
+        }
 
     def open(self, restart: bool = False) -> None:
         """Create `out_dir` or resume the run in it; refuse to mix in a different run."""
@@ -197,21 +216,32 @@ class Evaluation:
         if manifest_path.exists():
             old = json.loads(manifest_path.read_text())
             if old.get("fingerprint") != fp:
-                diff = sorted(k for k in set(fp) | set(old.get("fingerprint", {}))
-                              if fp.get(k) != old.get("fingerprint", {}).get(k))
+                diff = sorted(
+                    k
+                    for k in set(fp) | set(old.get("fingerprint", {}))
+                    if fp.get(k) != old.get("fingerprint", {}).get(k)
+                )
                 raise InvalidInputError(
-                    "out", f"{self.out_dir} holds a run with different settings ({', '.join(diff)}); "
-                           "choose another output folder, or pass --restart to discard it")
+                    "out",
+                    f"{self.out_dir} holds a run with different settings ({', '.join(diff)}); "
+                    "choose another output folder, or pass --restart to discard it",
+                )
             self.elapsed_before = float(old.get("compute_seconds", 0.0))
         elif self.store.path.exists() and self.store.path.stat().st_size:
-            raise InvalidInputError("out", f"{self.store.path} exists without {MANIFEST_FILE}; pass --restart or choose another folder")
+            raise InvalidInputError(
+                "out", f"{self.store.path} exists without {MANIFEST_FILE}; pass --restart or choose another folder"
+            )
         self.store.load()
         self._write_manifest(fp)
 
     def _write_manifest(self, fp: dict | None = None) -> None:
         path = self.out_dir / MANIFEST_FILE
-        data = {"format": 1, "fingerprint": fp or self.fingerprint(), "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-                "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 1)}
+        data = {
+            "format": 1,
+            "fingerprint": fp or self.fingerprint(),
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 1),
+        }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(path)
@@ -280,15 +310,24 @@ class Evaluation:
         load = _SampleCache(self.dataset)
         self.transformed.clear()  # the previous chunk's reference edits
         if self.plan.transforms and self._chunk_has_work(ids):
-            self.transformed.prepare(ids, [load(i).image for i in ids], [load(i).attributes for i in ids],
-                                     self.targets, self.plan.transforms)
+            self.transformed.prepare(
+                ids, [load(i).image for i in ids], [load(i).attributes for i in ids], self.targets, self.plan.transforms
+            )
             self._run_control(ids, load)
         for protocol in self.plan.protocols:
             for wk, row in self.work.items():
                 self._run_row(ids, load, protocol, wk, row, progress, notify)
 
-    def _run_row(self, ids: list[str], load: _SampleCache, protocol: str, wk: str, row: Row, progress: Progress,
-                 notify: Callable[[Progress], None]) -> None:
+    def _run_row(
+        self,
+        ids: list[str],
+        load: _SampleCache,
+        protocol: str,
+        wk: str,
+        row: Row,
+        progress: Progress,
+        notify: Callable[[Progress], None],
+    ) -> None:
         """One configuration under one protocol for one chunk: an engine call per target (or one)."""
         wanted = self._figure_ids(ids, protocol, row)
         figure_rows: dict[str, list[dict]] = {}
@@ -316,8 +355,13 @@ class Evaluation:
 
     def _chunk_has_work(self, ids: list[str]) -> bool:
         keys = [(CONTROL, CONTROL, i, ALL_TARGETS) for i in ids]
-        keys += [(wk, protocol, i, self._target_key(call)) for i in ids for protocol in self.plan.protocols
-                 for wk in self.work for call in self._calls(protocol)]
+        keys += [
+            (wk, protocol, i, self._target_key(call))
+            for i in ids
+            for protocol in self.plan.protocols
+            for wk in self.work
+            for call in self._calls(protocol)
+        ]
         return not all(self._complete(self.store.records.get(k)) for k in keys)
 
     def _run_control(self, ids: list[str], load) -> None:
@@ -325,17 +369,34 @@ class Evaluation:
         if not todo:
             return
         samples = [load(i) for i in todo]
-        metrics = self.transformed.control(todo, [s.image for s in samples], [s.attributes for s in samples],
-                                           self.targets, self.plan.transforms)
-        self.store.append([{"row": CONTROL, "protocol": CONTROL, "sample": i, "target": ALL_TARGETS,
-                            "transformed": {k: [m.as_dict() for m in v] for k, v in tm.items()}}
-                           for i, tm in zip(todo, metrics, strict=True)])
+        metrics = self.transformed.control(
+            todo, [s.image for s in samples], [s.attributes for s in samples], self.targets, self.plan.transforms
+        )
+        self.store.append(
+            [
+                {
+                    "row": CONTROL,
+                    "protocol": CONTROL,
+                    "sample": i,
+                    "target": ALL_TARGETS,
+                    "transformed": {k: [m.as_dict() for m in v] for k, v in tm.items()},
+                }
+                for i, tm in zip(todo, metrics, strict=True)
+            ]
+        )
 
     def _protect(self, ids: list[str], load, row: Row, call: list[str] | None, extras: bool) -> list[ProtectOutcome]:
         config = self.plan.attack.replace(method=row.key, stages=row.stages)
         targets = call if call is not None else self.targets
-        requests = [ProtectRequest(image=load(i).image, original_attributes=load(i).attributes, targets=targets,
-                                   seed=sample_seed(self.plan.seed, i)) for i in ids]
+        requests = [
+            ProtectRequest(
+                image=load(i).image,
+                original_attributes=load(i).attributes,
+                targets=targets,
+                seed=sample_seed(self.plan.seed, i),
+            )
+            for i in ids
+        ]
         outcomes = []
         step = self.engine.limits.max_batch
         for k in range(0, len(requests), step):
@@ -344,20 +405,33 @@ class Evaluation:
             raise RuntimeError("the engine cancelled an evaluation item")  # no cancel hook is passed
         return outcomes
 
-    def _record(self, ids: list[str], load, outcomes: list[ProtectOutcome], wk: str, protocol: str,
-                call: list[str] | None) -> None:
+    def _record(
+        self, ids: list[str], load, outcomes: list[ProtectOutcome], wk: str, protocol: str, call: list[str] | None
+    ) -> None:
         targets = call if call is not None else self.targets
         transformed = [{}] * len(ids)
         if self.plan.transforms:
             samples = [load(i) for i in ids]
-            transformed = self.transformed.metrics(ids, [s.image for s in samples], [o.protected for o in outcomes],
-                                                   [s.attributes for s in samples], targets, self.plan.transforms)
+            transformed = self.transformed.metrics(
+                ids,
+                [s.image for s in samples],
+                [o.protected for o in outcomes],
+                [s.attributes for s in samples],
+                targets,
+                self.plan.transforms,
+            )
         records = []
         for i, o, tm in zip(ids, outcomes, transformed, strict=True):
-            rec = {"row": wk, "protocol": protocol, "sample": i, "target": self._target_key(call),
-                   "seed": sample_seed(self.plan.seed, i), "input": o.input.as_dict(),
-                   "targets": [m.as_dict() for m in o.targets],
-                   "seconds": round(o.compute_seconds / len(ids), 4)}
+            rec = {
+                "row": wk,
+                "protocol": protocol,
+                "sample": i,
+                "target": self._target_key(call),
+                "seed": sample_seed(self.plan.seed, i),
+                "input": o.input.as_dict(),
+                "targets": [m.as_dict() for m in o.targets],
+                "seconds": round(o.compute_seconds / len(ids), 4),
+            }
             if self.plan.transforms:
                 rec["transformed"] = {k: [m.as_dict() for m in v] for k, v in tm.items()}
             records.append(rec)
@@ -379,10 +453,19 @@ class Evaluation:
         rows = []
         for t, name in enumerate(targets):
             # One protected image serves every target of a joint call: draw it (and its masks) once.
-            rows.append({"target": name, "original": sample.image, "masks": outcome.masks, "repeat": t > 0 and call is None,
-                         "g_original": outcome.outputs_original[t], "protected": outcome.protected,
-                         "g_protected": outcome.outputs_protected[t],
-                         "mse": outcome.targets[t].mse, "psnr": outcome.input.psnr})
+            rows.append(
+                {
+                    "target": name,
+                    "original": sample.image,
+                    "masks": outcome.masks,
+                    "repeat": t > 0 and call is None,
+                    "g_original": outcome.outputs_original[t],
+                    "protected": outcome.protected,
+                    "g_protected": outcome.outputs_protected[t],
+                    "mse": outcome.targets[t].mse,
+                    "psnr": outcome.input.psnr,
+                }
+            )
         return rows
 
     def _save_figure(self, sample_id: str, protocol: str, row: Row, rows: list[dict]) -> None:
@@ -402,8 +485,12 @@ class Evaluation:
     def status(self) -> dict:
         expected = self.expected_keys()
         have = sum(1 for k in expected if self._complete(self.store.records.get(k)))
-        return {"expected": len(expected), "done": have, "complete": have == len(expected),
-                "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 1)}
+        return {
+            "expected": len(expected),
+            "done": have,
+            "complete": have == len(expected),
+            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 1),
+        }
 
 
 def sizes_from(text: Sequence[int] | str) -> tuple[int, ...]:

@@ -39,19 +39,24 @@ def per_image(samples: dict[str, list[dict]], ids: Sequence[str], metric: str) -
 
 
 def _successes(entries: list[dict]) -> dict[str, Estimate]:
-    return {"success": wilson(sum(bool(m["success"]) for m in entries), len(entries)),
-            "masked_success": wilson(sum(bool(m["masked_success"]) for m in entries), len(entries))}
+    return {
+        "success": wilson(sum(bool(m["success"]) for m in entries), len(entries)),
+        "masked_success": wilson(sum(bool(m["masked_success"]) for m in entries), len(entries)),
+    }
 
 
 def row_statistics(samples: dict[str, list[dict]], ids: Sequence[str], transforms: Sequence[str]) -> dict:
     """Table entries of one row under one protocol, over the images `ids`."""
     present = [i for i in ids if i in samples]
     entries = [m for i in present for r in samples[i] for m in r.get("targets", ())]
-    out = {"images": len(present), "decisions": len(entries),
-           "input": {k: mean_ci(list(per_image(samples, present, k).values())) for k in INPUT_METRICS},
-           "output_mse": mean_ci([m["mse"] for m in entries]),
-           "output_masked_mse": mean_ci([m["masked_mse"] for m in entries]),
-           **_successes(entries)}
+    out = {
+        "images": len(present),
+        "decisions": len(entries),
+        "input": {k: mean_ci(list(per_image(samples, present, k).values())) for k in INPUT_METRICS},
+        "output_mse": mean_ci([m["mse"] for m in entries]),
+        "output_masked_mse": mean_ci([m["masked_mse"] for m in entries]),
+        **_successes(entries),
+    }
     secs = [sum(r.get("seconds", 0.0) for r in samples[i]) for i in present]
     out["seconds_per_image"] = sum(secs) / len(secs) if secs else None
     robust = {}
@@ -62,8 +67,15 @@ def row_statistics(samples: dict[str, list[dict]], ids: Sequence[str], transform
     return out
 
 
-def build_tables(records: Sequence[dict], sample_ids: Sequence[str], rows: Sequence[Row], protocols: Sequence[str],
-                 sizes: Sequence[int], transforms: Sequence[str], skipped: dict[str, str]) -> dict:
+def build_tables(
+    records: Sequence[dict],
+    sample_ids: Sequence[str],
+    rows: Sequence[Row],
+    protocols: Sequence[str],
+    sizes: Sequence[int],
+    transforms: Sequence[str],
+    skipped: dict[str, str],
+) -> dict:
     """Everything the report shows, as plain data (Estimates included)."""
     grouped = _group(records)
     out: dict = {"protocols": {}, "control": {}, "findings": {}}
@@ -71,22 +83,31 @@ def build_tables(records: Sequence[dict], sample_ids: Sequence[str], rows: Seque
         by_size = {}
         for n in sizes:
             ids = sample_ids[:n]
-            by_size[n] = {r.key: row_statistics(grouped.get((r.work_key, protocol), {}), ids, transforms)
-                          for r in rows if r.key not in skipped}
+            by_size[n] = {
+                r.key: row_statistics(grouped.get((r.work_key, protocol), {}), ids, transforms)
+                for r in rows
+                if r.key not in skipped
+            }
         out["protocols"][protocol] = by_size
-        out["findings"][protocol] = findings(grouped, sample_ids[: max(sizes)], rows, protocol, skipped,
-                                             by_size[max(sizes)])
+        out["findings"][protocol] = findings(
+            grouped, sample_ids[: max(sizes)], rows, protocol, skipped, by_size[max(sizes)]
+        )
     control = grouped.get((CONTROL, CONTROL), {})
     for n in sizes:
         ids = [i for i in sample_ids[:n] if i in control]
-        out["control"][n] = {"images": len(ids), **{
-            t: _successes([m for i in ids for r in control[i] for m in r.get("transformed", {}).get(t, ())])
-            for t in transforms}}
+        out["control"][n] = {
+            "images": len(ids),
+            **{
+                t: _successes([m for i in ids for r in control[i] for m in r.get("transformed", {}).get(t, ())])
+                for t in transforms
+            },
+        }
     return out
 
 
-def findings(grouped, ids: Sequence[str], rows: Sequence[Row], protocol: str, skipped: dict[str, str],
-             stats: dict[str, dict]) -> dict:
+def findings(
+    grouped, ids: Sequence[str], rows: Sequence[Row], protocol: str, skipped: dict[str, str], stats: dict[str, dict]
+) -> dict:
     """Does the paper's ordering hold here? Union-saliency against each comparison method.
 
     "Comparable" methods are those whose success rate is not clearly different from
@@ -95,9 +116,15 @@ def findings(grouped, ids: Sequence[str], rows: Sequence[Row], protocol: str, sk
     Methods clearly above or below are listed apart.
     """
     methods = [r for r in rows if r.table == TABLE_METHODS and r.key not in skipped and stats[r.key]["images"]]
-    ranked = {m: [r.key for r in sorted(methods, key=lambda r: stats[r.key]["input"][m].mean or float("-inf"),
-                                        reverse=HIGHER_IS_BETTER[m])]
-              for m in ("psnr", "ssim")}
+    ranked = {
+        m: [
+            r.key
+            for r in sorted(
+                methods, key=lambda r: stats[r.key]["input"][m].mean or float("-inf"), reverse=HIGHER_IS_BETTER[m]
+            )
+        ]
+        for m in ("psnr", "ssim")
+    }
     result: dict = {"ranking": ranked, "comparisons": {}, "verdict": None}
     ours = next((r for r in methods if r.key == "union-saliency"), None)
     if ours is None:
@@ -134,26 +161,40 @@ def findings(grouped, ids: Sequence[str], rows: Sequence[Row], protocol: str, sk
         pool = [k for k in ranked[m] if k in comparable or k == ours.key]
         best[m] = pool[0] if pool else None
     result["best_among_comparable"] = best
-    wins = [k for k in comparable if all(
-        (d := result["comparisons"][k][m]).low is not None and d.low > 0 for m in ("psnr", "ssim"))]
+    wins = [
+        k
+        for k in comparable
+        if all((d := result["comparisons"][k][m]).low is not None and d.low > 0 for m in ("psnr", "ssim"))
+    ]
     result["significantly_better_than"] = wins
     if not ours_rate.mean:
-        result["verdict"] = ("cannot be judged: union-saliency disrupted no edit (success rate 0), so a higher PSNR "
-                             "only means a smaller perturbation that does not work")
+        result["verdict"] = (
+            "cannot be judged: union-saliency disrupted no edit (success rate 0), so a higher PSNR "
+            "only means a smaller perturbation that does not work"
+        )
         result["holds"] = None
     elif not comparable:
-        result["verdict"] = ("cannot be judged at equal disruption: no comparison method has a success rate "
-                             "comparable to union-saliency's")
+        result["verdict"] = (
+            "cannot be judged at equal disruption: no comparison method has a success rate "
+            "comparable to union-saliency's"
+        )
         result["holds"] = None
     elif best["psnr"] == ours.key and best["ssim"] == ours.key:
-        sig = ("significantly (paired 95% interval above 0) against every one" if len(wins) == len(comparable)
-               else f"significantly against {', '.join(wins) or 'none'} (paired 95% interval above 0)")
-        result["verdict"] = (f"holds: union-saliency has the highest PSNR and SSIM among the methods with a "
-                             f"comparable success rate ({', '.join(comparable)}), {sig}")
+        sig = (
+            "significantly (paired 95% interval above 0) against every one"
+            if len(wins) == len(comparable)
+            else f"significantly against {', '.join(wins) or 'none'} (paired 95% interval above 0)"
+        )
+        result["verdict"] = (
+            f"holds: union-saliency has the highest PSNR and SSIM among the methods with a "
+            f"comparable success rate ({', '.join(comparable)}), {sig}"
+        )
         result["holds"] = True
     else:
-        result["verdict"] = (f"does not hold: among methods with a comparable success rate the best PSNR is "
-                             f"{best['psnr']} and the best SSIM is {best['ssim']}")
+        result["verdict"] = (
+            f"does not hold: among methods with a comparable success rate the best PSNR is "
+            f"{best['psnr']} and the best SSIM is {best['ssim']}"
+        )
         result["holds"] = False
     notes = []
     if higher:

@@ -45,7 +45,10 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, field: str =
     width, height = img.size
     check_dimensions(height, width, max_pixels, field)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F") or "16" in img.mode:
-        raise InvalidInputError(field, f"{img.mode} ({'16-bit' if '16' in img.mode else 'high bit depth'}) images are not supported; convert to 8-bit RGB")
+        raise InvalidInputError(
+            field,
+            f"{img.mode} ({'16-bit' if '16' in img.mode else 'high bit depth'}) images are not supported; convert to 8-bit RGB",
+        )
     try:
         img.load()
     except Exception as exc:  # truncated file, corrupt stream
@@ -60,11 +63,15 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, field: str =
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def decode_raw_rgb(data: bytes, height: int, width: int, max_pixels: int = DEFAULT_MAX_PIXELS, field: str = "image") -> np.ndarray:
+def decode_raw_rgb(
+    data: bytes, height: int, width: int, max_pixels: int = DEFAULT_MAX_PIXELS, field: str = "image"
+) -> np.ndarray:
     """Packed RGB8 bytes with their shape -> (H, W, 3) uint8."""
     check_dimensions(height, width, max_pixels, field)
     if len(data) != height * width * 3:
-        raise InvalidInputError(field, f"raw RGB8 of {width}x{height} needs {height * width * 3} bytes, got {len(data)}")
+        raise InvalidInputError(
+            field, f"raw RGB8 of {width}x{height} needs {height * width * 3} bytes, got {len(data)}"
+        )
     return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3).copy()
 
 
@@ -72,7 +79,9 @@ def check_dimensions(height: int, width: int, max_pixels: int = DEFAULT_MAX_PIXE
     if height < MIN_SIDE or width < MIN_SIDE:
         raise InvalidInputError(field, f"image is {width}x{height}; both sides must be at least {MIN_SIDE} pixels")
     if height * width > max_pixels:
-        raise InvalidInputError(field, f"image is {width}x{height} = {height * width} pixels, above the limit of {max_pixels}")
+        raise InvalidInputError(
+            field, f"image is {width}x{height} = {height * width} pixels, above the limit of {max_pixels}"
+        )
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

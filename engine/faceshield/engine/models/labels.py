@@ -12,9 +12,7 @@ HAIR_COLOURS = frozenset({"Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"}
 CELEBA_DEFAULT_ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young")
 
 
-def create_labels(
-    c_org: torch.Tensor, attributes: Sequence[str], targets: Sequence[str] | None = None
-) -> torch.Tensor:
+def create_labels(c_org: torch.Tensor, attributes: Sequence[str], targets: Sequence[str] | None = None) -> torch.Tensor:
     """Target label vectors for each requested attribute.
 
     For a hair colour: that colour 1 and every other hair colour 0; for any other attribute:
@@ -33,9 +31,7 @@ def create_labels(
     out = []
     for name in targets:
         if name not in attributes:
-            raise InvalidInputError(
-                "targets", f"unknown attribute {name!r}; this model edits {', '.join(attributes)}"
-            )
+            raise InvalidInputError("targets", f"unknown attribute {name!r}; this model edits {', '.join(attributes)}")
         i = attributes.index(name)
         c = c_org.clone()
         if i in hair:

@@ -93,9 +93,7 @@ def infer_architecture(state_dict: Mapping[str, torch.Tensor]) -> dict[str, int]
     except KeyError:
         raise CheckpointMismatchError("StarGAN checkpoint", missing=["main.0.weight"]) from None
     if first.ndim != 4 or first.shape[1] <= 3:
-        raise CheckpointMismatchError(
-            "StarGAN checkpoint", mismatched=[f"main.0.weight {tuple(first.shape)}"]
-        )
+        raise CheckpointMismatchError("StarGAN checkpoint", mismatched=[f"main.0.weight {tuple(first.shape)}"])
     blocks = {int(k.split(".")[1]) for k in state_dict if k.startswith("main.") and ".main." in k}
     return {"conv_dim": int(first.shape[0]), "c_dim": int(first.shape[1]) - 3, "repeat_num": len(blocks)}
 
@@ -128,13 +126,11 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ModelLoadError(f"{path} does not hold a state dict of tensors")
     if obj and all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
 
 
-def load_generator(
-    source: str | Path | Mapping[str, torch.Tensor], c_dim: int | None = None
-) -> Generator:
+def load_generator(source: str | Path | Mapping[str, torch.Tensor], c_dim: int | None = None) -> Generator:
     """Build a `Generator` from an official checkpoint (path or state dict), strictly.
 
     The architecture is read off the weights; `c_dim`, when given, must agree with them.

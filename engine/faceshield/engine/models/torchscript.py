@@ -39,7 +39,9 @@ def trace_generator(model: nn.Module, resolution: int, c_dim: int) -> torch.jit.
     with quiet_jit(), torch.no_grad(), warnings.catch_warnings():
         # instance_norm checks that each plane has more than one value; the trace keeps that
         # check as a constant, which is right for any input of this resolution.
-        warnings.filterwarnings("ignore", message="Converting a tensor to a Python boolean", category=torch.jit.TracerWarning)
+        warnings.filterwarnings(
+            "ignore", message="Converting a tensor to a Python boolean", category=torch.jit.TracerWarning
+        )
         traced = torch.jit.trace(model, (x, c), check_trace=False)
     return traced
 
@@ -66,7 +68,9 @@ def load_generator_artifact(source: str | Path | bytes) -> tuple[torch.jit.Scrip
             else:
                 module = torch.jit.load(str(source), map_location="cpu", _extra_files=extra)
     except Exception as exc:
-        raise ModelLoadError(f"not a loadable TorchScript generator ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+        raise ModelLoadError(
+            f"not a loadable TorchScript generator ({exc.__class__.__name__}: {str(exc)[:200]})"
+        ) from None
     try:
         metadata = json.loads(extra[METADATA_FILE] or "{}")
     except json.JSONDecodeError as exc:

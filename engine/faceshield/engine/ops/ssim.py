@@ -37,8 +37,9 @@ def reference_statistics(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return uy, uyy
 
 
-def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0,
-             y_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+def ssim_map(
+    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, y_stats: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> torch.Tensor:
     """Per-pixel SSIM of (N, C, H, W) images, valid region only: (N, C, H - 10, W - 10).
     `y_stats`: `reference_statistics(y)`, when the caller keeps them across calls."""
     _check_pair(x, y)
@@ -75,8 +76,9 @@ def _mean_with_unchanged(local: torch.Tensor, channels: int, h: int, w: int) -> 
     return (local.flatten(1).sum(dim=1) + (total - local[0].numel())) / total
 
 
-def ssim_where_changed(x: torch.Tensor, y: torch.Tensor, top: int, left: int, bottom: int, right: int,
-                       data_range: float = 1.0) -> torch.Tensor:
+def ssim_where_changed(
+    x: torch.Tensor, y: torch.Tensor, top: int, left: int, bottom: int, right: int, data_range: float = 1.0
+) -> torch.Tensor:
     """`ssim(x, y)` for images that differ only inside rows [top, bottom) x cols [left, right).
 
     Every window that cannot see a changed pixel compares identical pixels and scores exactly 1,

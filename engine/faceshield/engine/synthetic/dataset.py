@@ -46,8 +46,9 @@ def _render_chunk(args: tuple[int, str, int, int, int]):
     return np.stack(images), np.stack(masks), specs
 
 
-def render_pool(seed: int, split: str, count: int, resolution: int, workers: int | None = None,
-                start: int = 0) -> FacePool:
+def render_pool(
+    seed: int, split: str, count: int, resolution: int, workers: int | None = None, start: int = 0
+) -> FacePool:
     """Identities `start .. start+count-1` of `split`, each under all 12 attribute vectors."""
     if count < 1:
         raise ValueError("count must be at least 1")
@@ -62,8 +63,11 @@ def render_pool(seed: int, split: str, count: int, resolution: int, workers: int
     specs = [s for p in parts for s in p[2]]
     log.info("rendered %d identities x 12 variants at %d px (%s split)", count, resolution, split)
     return FacePool(
-        images=np.concatenate([p[0] for p in parts]), masks=np.concatenate([p[1] for p in parts]),
-        vectors=all_attribute_vectors(), layouts=[s.layout for s in specs], specs=specs,
+        images=np.concatenate([p[0] for p in parts]),
+        masks=np.concatenate([p[1] for p in parts]),
+        vectors=all_attribute_vectors(),
+        layouts=[s.layout for s in specs],
+        specs=specs,
     )
 
 

@@ -29,13 +29,14 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def edit_accuracy(generator: Callable, faces: Sequence[HeldOutFace], device: str | torch.device = "cpu",
-                  batch: int = 64) -> dict:
+def edit_accuracy(
+    generator: Callable, faces: Sequence[HeldOutFace], device: str | torch.device = "cpu", batch: int = 64
+) -> dict:
     """Share of (face, target) edits whose target attribute is measured in the output."""
     device = torch.device(device)
     hits = {name: 0 for name in ATTRIBUTES}
     for s in range(0, len(faces), batch):
-        chunk = faces[s:s + batch]
+        chunk = faces[s : s + batch]
         x = torch.stack([to_tensor(f.image) for f in chunk]).to(device)
         c_org = torch.tensor(np.stack([f.attributes for f in chunk]), dtype=torch.float32)
         labels = create_labels(c_org, ATTRIBUTES)  # (n, 5, 5)
@@ -61,7 +62,7 @@ def saliency_mae(saliency: Callable, faces: Sequence[HeldOutFace], batch: int = 
     """Mean absolute error of the saliency map, resized to the image size as the engine does."""
     errors = []
     for s in range(0, len(faces), batch):
-        chunk = faces[s:s + batch]
+        chunk = faces[s : s + batch]
         x = torch.stack([(to_tensor(f.image) + 1) / 2 for f in chunk])
         size = x.shape[-1]
         m = saliency(x).float().cpu()
@@ -73,9 +74,15 @@ def saliency_mae(saliency: Callable, faces: Sequence[HeldOutFace], batch: int = 
     return float(torch.cat(errors).mean())
 
 
-def protection_figures(models: ModelSet, faces: Sequence[HeldOutFace], epsilon: float = 0.05,
-                       methods: Sequence[str] = ("union-saliency", "pgd"), device: str = "cpu",
-                       seed: int = 0, batch: int = 16) -> dict:
+def protection_figures(
+    models: ModelSet,
+    faces: Sequence[HeldOutFace],
+    epsilon: float = 0.05,
+    methods: Sequence[str] = ("union-saliency", "pgd"),
+    device: str = "cpu",
+    seed: int = 0,
+    batch: int = 16,
+) -> dict:
     """Per method: success rate (MSE > 0.05), masked success rate, mean input PSNR and SSIM;
     and the success rate of uniform noise U(-eps, eps) (8-bit) for comparison."""
     engine = FaceShieldEngine(models, device=device)
@@ -84,16 +91,20 @@ def protection_figures(models: ModelSet, faces: Sequence[HeldOutFace], epsilon: 
         config = AttackConfig.for_method(method, epsilon=epsilon, seed=seed)
         rows, psnr, ssim = [], [], []
         for s in range(0, len(faces), batch):
-            chunk = faces[s:s + batch]
-            requests = [ProtectRequest(f.image, original_attributes=f.attributes.tolist(), seed=seed + s + k)
-                        for k, f in enumerate(chunk)]
+            chunk = faces[s : s + batch]
+            requests = [
+                ProtectRequest(f.image, original_attributes=f.attributes.tolist(), seed=seed + s + k)
+                for k, f in enumerate(chunk)
+            ]
             for outcome in engine.protect(requests, config):
                 rows.append(outcome.targets)
                 psnr.append(outcome.input.psnr)
                 ssim.append(outcome.input.ssim)
         figures[method] = {
-            "success_rate": success_rate(rows), "masked_success_rate": success_rate(rows, masked=True),
-            "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)),
+            "success_rate": success_rate(rows),
+            "masked_success_rate": success_rate(rows, masked=True),
+            "psnr": float(np.mean(psnr)),
+            "ssim": float(np.mean(ssim)),
         }
         log.info("%s: success %.3f, PSNR %.2f dB", method, figures[method]["success_rate"], figures[method]["psnr"])
     rng = np.random.default_rng(seed)
@@ -103,5 +114,8 @@ def protection_figures(models: ModelSet, faces: Sequence[HeldOutFace], epsilon: 
         levels = np.clip(np.rint(rng.uniform(-epsilon, epsilon, f.image.shape) * 127.5), -bound, bound)
         noisy = np.clip(f.image.astype(np.int32) + levels.astype(np.int32), 0, 255).astype(np.uint8)
         rows.append(engine.evaluate(f.image, noisy, original_attributes=f.attributes.tolist())[1])
-    figures["uniform-noise"] = {"success_rate": success_rate(rows), "masked_success_rate": success_rate(rows, masked=True)}
+    figures["uniform-noise"] = {
+        "success_rate": success_rate(rows),
+        "masked_success_rate": success_rate(rows, masked=True),
+    }
     return figures

@@ -84,8 +84,15 @@ def sample_identity(rng: np.random.Generator) -> FaceSpec:
     hairline = cy - b * rng.uniform(0.58, 0.66)
     eye_y = cy - b * rng.uniform(0.06, 0.12)
     layout = Layout(
-        cx=cx, cy=cy, a=a, b=b, hairline=hairline, hairline_curve=rng.uniform(0.02, 0.06) * b,
-        eye_y=eye_y, eye_dx=a * rng.uniform(0.38, 0.46), brow_y=eye_y - b * rng.uniform(0.14, 0.17),
+        cx=cx,
+        cy=cy,
+        a=a,
+        b=b,
+        hairline=hairline,
+        hairline_curve=rng.uniform(0.02, 0.06) * b,
+        eye_y=eye_y,
+        eye_dx=a * rng.uniform(0.38, 0.46),
+        brow_y=eye_y - b * rng.uniform(0.14, 0.17),
         mouth_y=cy + b * rng.uniform(0.42, 0.5),
     )
     t = rng.uniform()
@@ -94,9 +101,13 @@ def sample_identity(rng: np.random.Generator) -> FaceSpec:
     iris = rng.choice(np.array([[70, 45, 25], [50, 90, 140], [60, 100, 60], [40, 30, 25]], dtype=np.float32))
     lips = np.array([190, 55, 70], dtype=np.float32) + rng.uniform(-15, 15, 3)
     return FaceSpec(
-        layout=layout, skin=skin.astype(np.float32), hair=np.clip(hair, 0, 255).astype(np.float32),
-        iris=iris + rng.uniform(-10, 10, 3).astype(np.float32), lips=lips,
-        background_seed=int(rng.integers(2**31)), texture_seed=int(rng.integers(2**31)),
+        layout=layout,
+        skin=skin.astype(np.float32),
+        hair=np.clip(hair, 0, 255).astype(np.float32),
+        iris=iris + rng.uniform(-10, 10, 3).astype(np.float32),
+        lips=lips,
+        background_seed=int(rng.integers(2**31)),
+        texture_seed=int(rng.integers(2**31)),
     )
 
 
@@ -206,7 +217,9 @@ def render_background(seed: int, canvas: _Canvas) -> np.ndarray:
         t = np.clip((canvas.x - 0.5) * np.cos(ang) + (canvas.y - 0.5) * np.sin(ang) + 0.5, 0, 1)[..., None]
         bg = (1 - t) * c0 + t * c1
     elif kind == 1:  # radial gradient
-        t = np.clip(np.hypot(canvas.x - rng.uniform(), canvas.y - rng.uniform()) / rng.uniform(0.5, 1.2), 0, 1)[..., None]
+        t = np.clip(np.hypot(canvas.x - rng.uniform(), canvas.y - rng.uniform()) / rng.uniform(0.5, 1.2), 0, 1)[
+            ..., None
+        ]
         bg = (1 - t) * c0 + t * c1
     elif kind == 2:  # smooth colour noise
         cells = int(rng.integers(3, 9))
@@ -221,8 +234,11 @@ def render_background(seed: int, canvas: _Canvas) -> np.ndarray:
     for _ in range(int(rng.integers(0, 7))):  # random circles and rectangles on top
         colour = rng.uniform(0, 255, 3)
         x, y, s = rng.uniform(), rng.uniform(), rng.uniform(0.04, 0.2)
-        shape = canvas.ellipse(x, y, s, s * rng.uniform(0.5, 1.5)) if rng.uniform() < 0.5 else \
-            canvas.band(y - s, y + s * rng.uniform(0.3, 1.5), x - s, x + s * rng.uniform(0.3, 1.5))
+        shape = (
+            canvas.ellipse(x, y, s, s * rng.uniform(0.5, 1.5))
+            if rng.uniform() < 0.5
+            else canvas.band(y - s, y + s * rng.uniform(0.3, 1.5), x - s, x + s * rng.uniform(0.3, 1.5))
+        )
         _over(bg, colour, shape)
     grain = rng.uniform(0, 10)
     bg += rng.normal(0, 1, bg.shape).astype(np.float32) * grain
@@ -329,12 +345,19 @@ class FaceRenderer:
         for side in (-1, 1):
             ex = L.cx + side * (L.eye_dx + 0.24 * L.a)
             for k in (-1, 0, 1):  # crow's feet
-                lines = np.maximum(lines, cv.curve(
-                    np.array([ex, ex + side * 0.14 * L.a]), np.array([L.eye_y, L.eye_y + k * 0.08 * L.b]), w))
+                lines = np.maximum(
+                    lines,
+                    cv.curve(np.array([ex, ex + side * 0.14 * L.a]), np.array([L.eye_y, L.eye_y + k * 0.08 * L.b]), w),
+                )
             # nasolabial fold from beside the nose to the corner of the mouth
-            lines = np.maximum(lines, cv.curve(
-                np.array([L.cx + side * 0.2 * L.a, L.cx + side * 0.32 * L.a, L.cx + side * 0.36 * L.a]),
-                np.array([L.cy + 0.12 * L.b, L.cy + 0.3 * L.b, L.mouth_y + 0.06 * L.b]), w))
+            lines = np.maximum(
+                lines,
+                cv.curve(
+                    np.array([L.cx + side * 0.2 * L.a, L.cx + side * 0.32 * L.a, L.cx + side * 0.36 * L.a]),
+                    np.array([L.cy + 0.12 * L.b, L.cy + 0.3 * L.b, L.mouth_y + 0.06 * L.b]),
+                    w,
+                ),
+            )
         paint(skin * WRINKLE_SHADE, lines * face, foreground=False)
 
 

@@ -80,8 +80,12 @@ def measure(image: np.ndarray, layout: Layout, region_masks: dict[str, np.ndarra
     beard_share = float((to_beard < to_skin).mean())
     ratio = float((img[reg["forehead"]] @ _LUMA).mean() / max(float(skin_rgb @ _LUMA), 1.0))
     return Measurement(
-        hair=hair, male=beard_share > MALE_THRESHOLD, young=ratio >= OLD_THRESHOLD,
-        hair_colour=tuple(float(v) for v in hair_rgb), beard_share=beard_share, forehead_ratio=ratio,
+        hair=hair,
+        male=beard_share > MALE_THRESHOLD,
+        young=ratio >= OLD_THRESHOLD,
+        hair_colour=tuple(float(v) for v in hair_rgb),
+        beard_share=beard_share,
+        forehead_ratio=ratio,
     )
 
 

@@ -95,12 +95,16 @@ class RFB_Block(nn.Module):  # noqa: N801 (official name)
         self.relu = nn.ReLU()
         self.branch0 = nn.Sequential(BasicConv2d(in_channel, out_channel, 1))
         for i, k in ((1, 3), (2, 5), (3, 7)):
-            setattr(self, f"branch{i}", nn.Sequential(
-                BasicConv2d(in_channel, out_channel, 1),
-                BasicConv2d(out_channel, out_channel, (1, k), padding=(0, k // 2)),
-                BasicConv2d(out_channel, out_channel, (k, 1), padding=(k // 2, 0)),
-                BasicConv2d(out_channel, out_channel, 3, padding=k, dilation=k),
-            ))
+            setattr(
+                self,
+                f"branch{i}",
+                nn.Sequential(
+                    BasicConv2d(in_channel, out_channel, 1),
+                    BasicConv2d(out_channel, out_channel, (1, k), padding=(0, k // 2)),
+                    BasicConv2d(out_channel, out_channel, (k, 1), padding=(k // 2, 0)),
+                    BasicConv2d(out_channel, out_channel, 3, padding=k, dilation=k),
+                ),
+            )
         self.conv_cat = BasicConv2d(4 * out_channel, out_channel, 3, padding=1)
         self.conv_res = BasicConv2d(in_channel, out_channel, 1)
 

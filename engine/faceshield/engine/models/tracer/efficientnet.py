@@ -87,8 +87,9 @@ class MBConvBlock(nn.Module):
         if spec.expand != 1:
             self._expand_conv = SameConv2d(inp, oup, 1, bias=False, reference_size=spec.reference_size)
             self._bn0 = bn(oup)
-        self._depthwise_conv = SameConv2d(oup, oup, spec.kernel, spec.stride, groups=oup, bias=False,
-                                          reference_size=spec.reference_size)
+        self._depthwise_conv = SameConv2d(
+            oup, oup, spec.kernel, spec.stride, groups=oup, bias=False, reference_size=spec.reference_size
+        )
         self._bn1 = bn(oup)
         squeezed = max(1, int(inp * SE_RATIO))
         self._se_reduce = nn.Conv2d(oup, squeezed, 1)  # 1x1 on a 1x1 map: "same" padding is 0

@@ -56,7 +56,9 @@ def _quiet_exporter() -> Iterator[None]:
     design; the batch axis is declared dynamic and tested at several sizes), and constant
     folding skipping the reversed-slice pads of asymmetric padding (ONNX Runtime computes them)."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"You are using the legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"You are using the legacy TorchScript-based ONNX export", category=DeprecationWarning
+        )
         warnings.filterwarnings("ignore", message=r"The feature will be removed", category=DeprecationWarning)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=r"Constant folding - Only steps=1", category=UserWarning)
@@ -75,10 +77,15 @@ def export_onnx(tracer: TRACER, path: str | Path | None = None, metadata: dict |
     # and a dynamic batch axis by name. Its known, harmless warnings are silenced one by one.
     with quiet_jit(), _quiet_exporter(), torch.no_grad():
         torch.onnx.export(
-            graph, (example,), buffer,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            graph,
+            (example,),
+            buffer,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            opset_version=OPSET, do_constant_folding=True, dynamo=False,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
         )
     model = onnx.load_from_string(buffer.getvalue())
     model.ir_version = min(model.ir_version, IR_VERSION)

@@ -30,8 +30,16 @@ class SameConv2d(nn.Conv2d):
     it once also keeps the graph free of shape arithmetic, which is what makes it export.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 groups: int = 1, bias: bool = True, reference_size: int = 224):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        reference_size: int = 224,
+    ):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, groups=groups, bias=bias)
         top, bottom = same_padding(reference_size, kernel_size, stride)
         # Square kernels and square reference sizes: the same padding on both axes.
@@ -71,8 +79,9 @@ class DWConv(nn.Module):
 
     def __init__(self, in_channel: int, out_channel: int, kernel: int, dilation: int, padding: int):
         super().__init__()
-        self.DWConv = nn.Conv2d(in_channel, out_channel, kernel, padding=padding, groups=in_channel,
-                                dilation=dilation, bias=False)
+        self.DWConv = nn.Conv2d(
+            in_channel, out_channel, kernel, padding=padding, groups=in_channel, dilation=dilation, bias=False
+        )
         self.bn = nn.BatchNorm2d(out_channel)
         self.selu = nn.SELU()
 

@@ -98,11 +98,13 @@ def calibrate_batchnorm(model: TRACER, seed: int = 0) -> TRACER:
     """
     size = model.input_size
     g = torch.Generator().manual_seed(seed)
-    images = torch.cat([
-        synthetic_images(2, size, g, decay=0.5),
-        synthetic_images(2, size, g, decay=0.8),
-        torch.rand(1, 3, size, size, generator=g),
-    ])
+    images = torch.cat(
+        [
+            synthetic_images(2, size, g, decay=0.5),
+            synthetic_images(2, size, g, decay=0.8),
+            torch.rand(1, 3, size, size, generator=g),
+        ]
+    )
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     pooled = {id(m.norm[0]) for m in model.modules() if isinstance(m, UnionAttentionModule)}
@@ -126,8 +128,12 @@ def calibrate_batchnorm(model: TRACER, seed: int = 0) -> TRACER:
     return model
 
 
-def build_tracer(variant: TracerVariant | str | int = "TE-0", seed: int | None = None,
-                 input_size: int | None = None, calibrate: bool = False) -> TRACER:
+def build_tracer(
+    variant: TracerVariant | str | int = "TE-0",
+    seed: int | None = None,
+    input_size: int | None = None,
+    calibrate: bool = False,
+) -> TRACER:
     """A TRACER with PyTorch's default initialization (drawn from `seed` when given, without
     touching the global generator), in eval mode with gradients off; `calibrate` sets its
     batch-norm statistics from synthetic data (see `calibrate_batchnorm`)."""
@@ -148,8 +154,9 @@ def half_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
 
 
-def load_tracer(source: str | Path | Mapping[str, torch.Tensor], variant: TracerVariant | str | int,
-                input_size: int | None = None) -> TRACER:
+def load_tracer(
+    source: str | Path | Mapping[str, torch.Tensor], variant: TracerVariant | str | int, input_size: int | None = None
+) -> TRACER:
     """TRACER from an official checkpoint (path or state dict; a DataParallel `module.` prefix
     is stripped), loaded strictly. A checkpoint of another variant raises
     `CheckpointMismatchError` naming the keys that differ. Float16 weights (`half_state_dict`)
@@ -157,7 +164,7 @@ def load_tracer(source: str | Path | Mapping[str, torch.Tensor], variant: Tracer
     model = TRACER(variant, input_size)
     state_dict = load_state_dict_file(source) if isinstance(source, (str, Path)) else dict(source)
     if state_dict and all(k.startswith("module.") for k in state_dict):
-        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+        state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
     what = f"TRACER {model.variant.name} checkpoint"
     check_state_dict(model, state_dict, what)
     try:

@@ -124,7 +124,7 @@ def quantile_lastdim(x: torch.Tensor, q: float) -> torch.Tensor:
     above = min(below + 1, n - 1)
     weight = float(rank - np.float32(below))
     smallest = torch.topk(x, above + 1, dim=-1, largest=False, sorted=True).values
-    lo, hi = smallest[..., below:below + 1], smallest[..., above:above + 1]
+    lo, hi = smallest[..., below : below + 1], smallest[..., above : above + 1]
     # torch.lerp's two-sided formula, so the result is bit-for-bit where it can be.
     if weight < 0.5:
         return lo + weight * (hi - lo)
