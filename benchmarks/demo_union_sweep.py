@@ -23,9 +23,9 @@ import torch
 from faceshield.engine import AttackConfig
 from faceshield.engine.attack.objective import disruption_loss, ssim_penalty
 from faceshield.engine.models.labels import create_labels
+from faceshield.engine.modelsets import load_model_set
 from faceshield.engine.ops.filters import Blur
 from faceshield.engine.pipeline import FaceShieldEngine, ProtectRequest
-from faceshield.engine.repository import load_model_set
 from faceshield.engine.synthetic import held_out_faces
 
 ROWS = (  # label, method, overrides of SPEC's values

@@ -11,12 +11,12 @@ import torch
 
 import faceshield.engine.attack.protect as protect
 from faceshield.engine import AttackConfig, create_labels
-from faceshield.engine.repository import load_model_set
+from faceshield.engine.modelsets import load_model_set
 
 
 def main() -> None:
     models = load_model_set("demo", with_saliency=False)
-    p = protect.Protector(models.generator, models.attributes, models.resolution)
+    p = protect.Protector.for_generator(models.generator, models.attributes, models.resolution)
     image = torch.rand(3, 3000, 4000) * 2 - 1
     labels = create_labels(torch.zeros(1, len(models.attributes)), models.attributes, ["Male"])
     config = AttackConfig.for_method("union-saliency", steps=3, noise_steps=1)

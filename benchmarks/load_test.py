@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from faceshield.engine import AttackConfig, FaceShieldEngine
-    from faceshield.engine.default_models import build_default_models
+    from faceshield.engine.modelsets.defaults import build_default_models
     from faceshield.engine.pipeline import Limits
 
     torch.set_num_threads(args.threads)
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
         models = load_models(argparse.Namespace(generator=args.generator, attributes=None, models=None))
     elif args.models:
-        from faceshield.engine.repository import load_model_set
+        from faceshield.engine.modelsets import load_model_set
 
         models = load_model_set(args.models, with_saliency=needs_saliency(args), device=args.device)
     else:

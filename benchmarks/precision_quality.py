@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     if args.models:
-        from faceshield.engine.repository import load_model_set
+        from faceshield.engine.modelsets import load_model_set
 
         models = load_model_set(args.models)
     else:

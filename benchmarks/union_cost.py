@@ -42,7 +42,9 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     attrs = list(CELEBA_DEFAULT_ATTRIBUTES)
-    protector = Protector(benchmark_generator("small"), attrs, 128, saliency=benchmark_saliency(torch.device("cpu")))
+    protector = Protector.for_generator(
+        benchmark_generator("small"), attrs, 128, saliency=benchmark_saliency(torch.device("cpu"))
+    )
     x = torch.rand(args.batch, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 2 - 1
     labels = create_labels(torch.zeros(args.batch, len(attrs)), attrs, [attrs[0]])
     runs: dict[str, list[tuple[float, dict]]] = {}

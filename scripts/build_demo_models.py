@@ -263,7 +263,7 @@ def measure_candidate(
 ):
     """Export one generator, pair it with the exported TRACER in a scratch set, load that set
     as FaceShield will, and measure it. Returns (metrics, manifest, files)."""
-    from faceshield.engine import repository as repo
+    from faceshield.engine import modelsets as repo
     from faceshield.engine.synthetic.evaluate import edit_accuracy, protection_figures, saliency_mae
 
     attributes = list(CELEBA_DEFAULT_ATTRIBUTES)
@@ -363,7 +363,7 @@ def _score(metrics: dict, generator_bytes: int) -> tuple:
 def export_and_measure(
     generators: dict[str, Generator], t: TRACER, record: dict, args: argparse.Namespace, out: Path
 ) -> dict:
-    from faceshield.engine import repository as repo
+    from faceshield.engine import modelsets as repo
 
     resolution = _resolution(record, args)
     faces = held_out_faces(args.seed, args.eval_faces, resolution)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from faceshield.engine import repository as repo
+from faceshield.engine import modelsets as repo
 from faceshield.engine.compilation import COMPILE_MODES, compile_generator, eager_generator
 from faceshield.engine.config import AttackConfig
 from faceshield.engine.errors import InvalidInputError
@@ -57,9 +57,11 @@ def test_compiled_engine_computes_what_the_eager_one_does():
     """Inductor on this CPU (one compilation: ~30 s on 2 cores)."""
     scripted, _ = load_generator_artifact(repo.export_generator(tiny_generator(), 32, ATTRS)[0])
     compiled = FaceShieldEngine(ModelSet("t", "0", scripted, list(ATTRS), 32), compile="default")
-    assert compiled.info()["compile"] == "default"
+    assert compiled.info().compile == "default"
     x, c = inputs(1)
-    for a, b in zip(value_and_grad(compiled.protector.generator, x, c), value_and_grad(scripted, x, c), strict=True):
+    for a, b in zip(
+        value_and_grad(compiled.protector.victims[0].generator, x, c), value_and_grad(scripted, x, c), strict=True
+    ):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     [out] = compiled.protect([ProtectRequest(image, targets=["Male"], seed=0)], AttackConfig.for_method("pgd", steps=2))

@@ -139,7 +139,7 @@ def seeded_generator(conv_dim: int):
 
 @pytest.mark.parametrize("form", ["state-dict", "torchscript", "model-set-dir"])
 def test_stargan_training_starts_from_the_given_weights(tmp_path, tiny_pool, form):
-    from faceshield.engine import repository as repo
+    from faceshield.engine import modelsets as repo
 
     g0 = seeded_generator(8)
     if form == "state-dict":

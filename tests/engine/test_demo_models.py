@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from faceshield.engine.default_models import build_default_models, demo_model_set_path
-from faceshield.engine.repository import load_model_set, read_manifest
+from faceshield.engine.modelsets import load_model_set, read_manifest
+from faceshield.engine.modelsets.defaults import build_default_models, demo_model_set_path
 from faceshield.engine.synthetic import held_out_faces
 from faceshield.engine.synthetic.evaluate import edit_accuracy, protection_figures, saliency_mae
 

@@ -19,7 +19,7 @@ def setup(portrait):
     g = tiny_generator(conv_dim=8, repeat_num=6)
     x = to_tensor(portrait)[None]
     labels = create_labels(torch.zeros(1, 5), ATTRS, ["Blond_Hair"])
-    return Protector(g, ATTRS, 128), g, x, labels
+    return Protector.for_generator(g, ATTRS, 128), g, x, labels
 
 
 def ruiz_perturb(G, X_nat, y, c_trg, X_start, epsilon=0.05, k=10, a=0.01):

@@ -17,7 +17,7 @@ import torch
 from onnx import TensorProto, helper
 
 from faceshield.cli.main import main as cli
-from faceshield.engine import repository as repo
+from faceshield.engine import modelsets as repo
 from faceshield.engine.errors import CheckpointMismatchError, ModelLoadError
 from faceshield.engine.models.tracer import build_tracer
 from tests.helpers import ATTRS, tiny_generator
@@ -80,12 +80,12 @@ def test_round_trip_by_path_and_by_name(models_dir):
     path = write_tiny_set(models_dir / "tiny")
     manifest = json.loads((path / repo.MANIFEST_FILE).read_text())
     assert manifest["format"] == repo.FORMAT and manifest["format_version"] == repo.FORMAT_VERSION
-    assert manifest["generator"]["sha256"] == repo.sha256_file(path / repo.GENERATOR_FILE)
+    assert manifest["victims"][0]["sha256"] == repo.sha256_file(path / repo.GENERATOR_FILE)
     assert manifest["produced_by"]["tool"] == "test" and "created" in manifest["produced_by"]
     for ref in (str(path), "tiny"):
         m = repo.load_model_set(ref)
         assert (m.name, m.version, m.resolution, m.attributes) == ("tiny", "3", RES, ATTRS)
-        assert m.hashes[repo.GENERATOR_FILE] == manifest["generator"]["sha256"]
+        assert m.hashes[repo.GENERATOR_FILE] == manifest["victims"][0]["sha256"]
         assert m.saliency is not None and m.trained
     m = repo.load_model_set("tiny", with_saliency=False)
     assert m.saliency is None
@@ -121,8 +121,8 @@ def test_newer_or_foreign_manifest_is_refused(tmp_path):
     (path / repo.MANIFEST_FILE).write_text("{not json")
     with pytest.raises(ModelLoadError, match="not valid JSON"):
         repo.load_model_set(path)
-    manifest["format_version"] = 1
-    manifest["generator"]["file"] = "../escape.pt"
+    manifest["format_version"] = repo.FORMAT_VERSION
+    manifest["victims"][0]["file"] = "../escape.pt"
     (path / repo.MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="plain name"):
         repo.load_model_set(path)
@@ -133,8 +133,8 @@ def test_newer_or_foreign_manifest_is_refused(tmp_path):
 def test_attribute_count_must_fit_the_generator(tmp_path):
     path = write_tiny_set(tmp_path / "tiny")
     manifest = json.loads((path / repo.MANIFEST_FILE).read_text())
-    manifest["attributes"] = ATTRS[:4]
-    manifest["generator"]["parameters"].pop("c_dim")
+    manifest["victims"][0]["attributes"] = ATTRS[:4]
+    manifest["victims"][0]["parameters"].pop("c_dim")
     (path / repo.MANIFEST_FILE).write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="takes 5 labels but the manifest names 4"):
         repo.load_model_set(path)
@@ -166,7 +166,9 @@ def test_existing_destination_needs_force(tmp_path):
 @pytest.mark.parametrize("code, words", [(errno.ENOSPC, "no space left"), (errno.EROFS, "read-only")])
 def test_full_or_read_only_destination_leaves_nothing(tmp_path, monkeypatch, code, words):
     calls = []
-    real = repo._fsync_write
+    from faceshield.engine.modelsets import store
+
+    real = store._fsync_write
 
     def failing(path, data):
         calls.append(path)
@@ -174,7 +176,7 @@ def test_full_or_read_only_destination_leaves_nothing(tmp_path, monkeypatch, cod
             raise OSError(code, os.strerror(code))
         real(path, data)
 
-    monkeypatch.setattr(repo, "_fsync_write", failing)
+    monkeypatch.setattr(store, "_fsync_write", failing)
     with pytest.raises(repo.ModelSetWriteError, match=words):
         write_tiny_set(tmp_path / "tiny")
     assert not (tmp_path / "tiny").exists() and leftovers(tmp_path) == []

@@ -144,7 +144,7 @@ def test_engine_reports_which_runtime_runs_the_saliency_model(onnx_bytes, tracer
     ):
         models = ModelSet("t", "0", tiny_generator(), list(ATTRS), 32, saliency=saliency)
         info = FaceShieldEngine(models).info()
-        assert (info["saliency_runtime"], info["precision"]) == (runtime, "fp32")
+        assert (info.saliency_runtime, info.precision) == (runtime, "fp32")
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,8 @@ def test_default_saliency_is_reproducible(default_saliency):
 
 
 def test_engine_default_models_use_it(default_saliency, monkeypatch):
-    from faceshield.engine import default_models, saliency
+    from faceshield.engine import saliency
+    from faceshield.engine.modelsets import defaults as default_models
 
     monkeypatch.setattr(saliency, "build_default_saliency", lambda: default_saliency)  # built once
     # The fixed-seed models (build_default_models prefers a bundled trained demo set where one exists).

@@ -24,8 +24,6 @@ from .models.labels import create_labels
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp32", "tf32", "bf16")
-
 
 @dataclass
 class BenchRow:
@@ -45,11 +43,11 @@ def benchmark_generator(width: str = "small") -> torch.nn.Module:
     """The generator every benchmark times: StarGAN at its published width ("full": conv_dim 64,
     6 blocks) or the embedded default's ("small"), seeded random weights (speed does not depend
     on training)."""
-    from .default_models import DEFAULT_CONV_DIM, DEFAULT_REPEAT_NUM
     from .models.labels import CELEBA_DEFAULT_ATTRIBUTES
     from .models.stargan import Generator
+    from .modelsets.defaults import EMBEDDED_CONV_DIM, EMBEDDED_REPEAT_NUM
 
-    conv_dim, repeat = (64, 6) if width == "full" else (DEFAULT_CONV_DIM, DEFAULT_REPEAT_NUM)
+    conv_dim, repeat = (64, 6) if width == "full" else (EMBEDDED_CONV_DIM, EMBEDDED_REPEAT_NUM)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         g = Generator(conv_dim=conv_dim, c_dim=len(CELEBA_DEFAULT_ATTRIBUTES), repeat_num=repeat)
@@ -186,8 +184,8 @@ def bench_engine(
     saliency_given: bool,
 ) -> BenchRow:
     device = protector.device
-    r = protector.resolution
-    attrs = protector.attributes
+    r = protector.victims[0].resolution
+    attrs = protector.victims[0].attributes
     x = torch.rand(batch, 3, r, r, device=device) * 2 - 1
     labels = create_labels(torch.zeros(batch, len(attrs)), attrs, [attrs[0]])
     masks = [torch.ones(r, r)] * batch if saliency_given else None

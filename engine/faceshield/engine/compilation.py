@@ -15,14 +15,20 @@ from collections.abc import Callable
 
 import torch
 
+from .defaults import COMPILE_MODES
 from .errors import InvalidInputError
 from .models.stargan import Generator, infer_architecture
 
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-
 
 def eager_generator(generator: torch.nn.Module | Callable) -> torch.nn.Module | Callable:
-    """The eager twin of a TorchScript StarGAN (same weights); anything else unchanged."""
+    """The eager twin of a TorchScript StarGAN or translator (same weights); anything else unchanged."""
+    from .models.translator import load_translator
+    from .models.victims import Unconditional
+
+    if isinstance(generator, Unconditional) and isinstance(generator.translator, torch.jit.ScriptModule):
+        state = generator.translator.state_dict()
+        device = next(iter(state.values())).device
+        return Unconditional(load_translator(state).to(device))
     if not isinstance(generator, torch.jit.ScriptModule):
         return generator
     state = generator.state_dict()

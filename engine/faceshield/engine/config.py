@@ -31,7 +31,7 @@ IFGSM_JITTER = 0.001
 
 StartKind = Literal["none", "jitter", "uniform", "noise-generator"]
 MaskKind = Literal["none", "saliency", "union"]
-BlurKind = Literal["none", "gaussian", "eot", "spread-spectrum"]
+BlurKind = Literal["none", "gaussian", "eot", "spread-spectrum", "robust"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ METHODS: dict[str, Stages] = {
     "spread-spectrum": Stages(start="uniform", mask="none", ssim=False, blur="spread-spectrum"),
     "saliency-aware": Stages(start="uniform", mask="saliency", ssim=False, blur="gaussian"),
     "union-saliency": Stages(start="noise-generator", mask="union", ssim=True, blur="gaussian"),
+    # The paper's stages with the blur replaced by an expectation over JPEG, resizing and the blur
+    # (attack/blurs.py): aimed at the photo a forger gets after upload, not the file we return.
+    "union-saliency-robust": Stages(start="noise-generator", mask="union", ssim=True, blur="robust"),
 }
 DEFAULT_METHOD = "union-saliency"
 
@@ -137,3 +140,58 @@ def _int_in(field: str, value, low: int, high: int) -> None:
         raise InvalidInputError(field, f"must be an integer, got {value!r}")
     if not low <= value <= high:
         raise InvalidInputError(field, f"must lie in [{low}, {high}], got {value}")
+
+
+# -- the product's policy around a method (SPEC 3.10); the paper reproduction uses FIXED ------
+DEFAULT_BUDGET_STEPS = 60  # I-FGSM steps in all, over every round of `ensure`
+DEFAULT_MARGIN = 0.2  # aim at output MSE > 0.05 * (1 + margin), so the verdict is not a coin toss
+MAX_MARGIN = 10.0
+PROCESSINGS = ("jpeg95", "jpeg85", "jpeg75", "downscale2")  # real (Pillow) processing a verdict may have to survive
+PolicyKind = Literal["fixed", "ensure"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How much work a protection may spend and what it must show for it.
+
+    kind: "fixed" runs the method's `steps` once (the paper); "ensure" continues an image that is
+        not yet disrupted by further rounds of `steps` steps from where it stopped, each round
+        halving the SSIM weight gamma, the last one moving every pixel of the face box, until every
+        target is disrupted with margin or `budget_steps` are spent.
+    budget_steps: I-FGSM steps in all (ensure); the first round counts.
+    margin: a target counts as disrupted with margin when its output MSE > 0.05 * (1 + margin).
+    early_stop: an image leaves the loop after a step at which every target is disrupted with
+        margin (measured on the 8-bit image the caller would receive).
+    verify_after: real processing the verdict must also survive (`PROCESSINGS`): success measured
+        on G(T(x)) against G(T(I)) for each T.
+    """
+
+    kind: PolicyKind = "fixed"
+    budget_steps: int = DEFAULT_BUDGET_STEPS
+    margin: float = DEFAULT_MARGIN
+    early_stop: bool = False
+    verify_after: tuple[str, ...] = ()
+
+    def validate(self, max_steps: int = DEFAULT_MAX_STEPS, steps: int = DEFAULT_STEPS) -> None:
+        if self.kind not in ("fixed", "ensure"):
+            raise InvalidInputError("policy", f"unknown policy {self.kind!r}; choose fixed or ensure")
+        _int_in("budget_steps", self.budget_steps, 0, max(max_steps, 0) * 10)
+        if self.kind == "ensure" and self.budget_steps < steps:
+            raise InvalidInputError(
+                "budget_steps", f"must cover the first round's {steps} steps, got {self.budget_steps}"
+            )
+        _finite_in("margin", self.margin, 0.0, MAX_MARGIN)
+        unknown = [p for p in self.verify_after if p not in PROCESSINGS]
+        if unknown:
+            raise InvalidInputError(
+                "verify_after", f"unknown processing {unknown[0]!r}; choose from {', '.join(PROCESSINGS)}"
+            )
+
+    @property
+    def active(self) -> bool:
+        """Whether the loop measures disruption as it goes (ensure or early stop)."""
+        return self.kind == "ensure" or self.early_stop
+
+
+FIXED = Policy()
+ENSURE = Policy(kind="ensure", early_stop=True)

@@ -40,6 +40,8 @@ class TargetMetrics:
     masked_mse: float
     masked_success: bool
     edited_fraction: float
+    victim: str = ""  # the generator this target belongs to (a model set may hold several)
+    face: int = 0  # which face box of the image (0 for the first, or only, one)
 
     def as_dict(self) -> dict:
         return asdict(self)

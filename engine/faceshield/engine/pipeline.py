@@ -1,8 +1,9 @@
-"""`FaceShieldEngine`: decoded images in, protected images and SPEC 4 metrics out.
+"""`FaceShieldEngine`: decoded images in, protected images and their verdict out.
 
-The facade that the CLI and the gRPC service call. It owns the models and the limits, turns
-uint8 images into tensors, builds target labels, runs the `Protector`, quantizes the result to
-8 bits without leaving the epsilon ball, and measures what the caller actually receives.
+The facade that the CLI and the gRPC service call. Per batch it turns checked requests
+(`requests.check_request`) into tensors and labels per victim, runs the `Protector` on the
+device (`execution`), rounds the result to 8 bits without leaving the epsilon ball, and measures
+what the caller actually receives: every metric per face, victim and target, and the verdict.
 """
 
 from __future__ import annotations
@@ -18,38 +19,20 @@ import torch
 
 from .attack.protect import ProtectionResult, Protector
 from .compilation import compile_generator
-from .config import DEFAULT_MAX_STEPS, AttackConfig
+from .config import DEFAULT_MAX_STEPS, FIXED, AttackConfig, Policy
 from .errors import InvalidInputError
-from .io.images import DEFAULT_MAX_PIXELS, check_dimensions, quantize, to_tensor
-from .metrics import InputMetrics, TargetMetrics, input_metrics, output_metrics
-from .models.labels import create_labels
+from .execution import Execution, choose_precision, split_on_oom
+from .io.images import DEFAULT_MAX_PIXELS, quantize, to_tensor
+from .io.processing import TRANSFORMS
+from .metrics import SUCCESS_MSE, InputMetrics, TargetMetrics, input_metrics, output_metrics
+from .models.victims import Victim, qualified
 from .modelset import ModelSet
-from .ops.geometry import crop_resize, resolve_box
+from .ops.geometry import crop_resize
+from .requests import CheckedRequest, ProtectRequest, check_image, check_request
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class ProtectRequest:
-    """One image to protect. `image` is (H, W, 3) uint8 RGB."""
-
-    image: np.ndarray
-    original_attributes: Sequence[float] | None = None
-    targets: Sequence[str] | None = None
-    face_box: tuple[int, int, int, int] | None = None
-    saliency_mask: np.ndarray | None = None
-    seed: int | None = None
-
-
-@dataclass
-class ProtectOutcome:
-    protected: np.ndarray  # (H, W, 3) uint8
-    input: InputMetrics
-    targets: list[TargetMetrics]
-    masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (R, R) float32
-    outputs_original: np.ndarray | None = None  # (T, R, R, 3) uint8: G(I, c_t)
-    outputs_protected: np.ndarray | None = None  # (T, R, R, 3) uint8: G(x_k, c_t)
-    compute_seconds: float = 0.0
+__all__ = ["FaceShieldEngine", "Limits", "ProtectOutcome", "ProtectRequest", "Verdict", "choose_precision"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +40,79 @@ class Limits:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_steps: int = DEFAULT_MAX_STEPS
     max_batch: int = 32
+
+
+@dataclass(frozen=True)
+class GeneratorOutput:
+    """G(I, c_t) and G(x_k, c_t) for one face, victim and target, (R, R, 3) uint8."""
+
+    victim: str
+    target: str
+    face: int
+    original: np.ndarray
+    protected: np.ndarray
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the image the caller receives is protected, and what it took.
+
+    protected: every target of every victim disrupted (output MSE > 0.05) on every face, and,
+        where the policy asked, after each real processing in `after` too.
+    not_disrupted: "victim/target" (with "@face" past the first face) that were not.
+    after: processing name -> whether every target stayed disrupted after it.
+    steps / rounds: I-FGSM steps and rounds this image ran (rounds > 1 only under `ensure`).
+    """
+
+    protected: bool
+    not_disrupted: tuple[str, ...]
+    steps: int
+    rounds: int
+    after: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class ProtectOutcome:
+    protected: np.ndarray  # (H, W, 3) uint8
+    input: InputMetrics
+    targets: list[TargetMetrics]  # per face, victim and target
+    verdict: Verdict
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
+    masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (R_m, R_m) float32, first face
+    generator_outputs: list[GeneratorOutput] = field(default_factory=list)
+    compute_seconds: float = 0.0
+
+    @property
+    def outputs_original(self) -> np.ndarray | None:
+        """(T, R, R, 3) G(I, c_t) of the first face, where every victim shares one resolution."""
+        return _stacked(self.generator_outputs, "original")
+
+    @property
+    def outputs_protected(self) -> np.ndarray | None:
+        return _stacked(self.generator_outputs, "protected")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    version: str
+    trained: bool
+    description: str
+    victims: list[Victim]
+    attributes: list[str]
+    saliency: str
+    hashes: dict[str, str]
+    providers: list[str]
+    device: str
+    precision: str
+    compile: str
+    saliency_runtime: str
+    memory_batch: int | None
+    limits: Limits
+
+    @property
+    def resolution(self) -> int:
+        return max(v.resolution for v in self.victims)
 
 
 class FaceShieldEngine:
@@ -71,28 +127,45 @@ class FaceShieldEngine:
         compile: str = "none",
     ):
         self.models = models
-        self.device = torch.device(device)
         self.limits = limits
-        self.precision = choose_precision(precision, self.device)
-        autocast_dtype = torch.bfloat16 if self.precision == "bf16" else None
-        if self.device.type == "cuda":
-            # TF32 for every precision but strict fp32; bf16 autocast keeps fp32 accumulation.
-            torch.backends.cuda.matmul.allow_tf32 = self.precision != "fp32"
-            torch.backends.cudnn.allow_tf32 = self.precision != "fp32"
-        if isinstance(models.generator, torch.nn.Module):
-            models.generator.to(self.device)
-        self.compile = compile
+        self.execution = Execution.choose(device, precision, compile)
+        for v in models.victims:
+            if isinstance(v.generator, torch.nn.Module):
+                v.generator.to(self.execution.device)
+        victims = [
+            Victim(
+                v.name,
+                v.kind,
+                compile_generator(v.generator, compile),
+                v.resolution,
+                v.attributes,
+                v.sha256,
+                v.description,
+            )
+            for v in models.victims
+        ]
         self.protector = Protector(
-            compile_generator(models.generator, compile),
-            models.attributes,
-            models.resolution,
-            models.saliency,
-            device=self.device,
-            autocast_dtype=autocast_dtype,
+            victims, models.saliency, device=self.execution.device, autocast_dtype=self.execution.autocast_dtype
         )
         self._lock = threading.Lock()
-        self.counters = {"image_steps": 0, "images_protected": 0, "items_cancelled": 0}
+        self.counters = {"image_steps": 0, "images_protected": 0, "items_cancelled": 0, "oom_splits": 0}
         self.memory_batch: int | None = None  # images per device batch that fit in memory (CUDA)
+
+    @property
+    def device(self) -> torch.device:
+        return self.execution.device
+
+    @property
+    def precision(self) -> str:
+        return self.execution.precision
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.models.attributes)
+
+    def check(self, request: ProtectRequest | CheckedRequest) -> CheckedRequest:
+        """Validate one request against the models and limits (`requests.check_request`)."""
+        return check_request(request, self.models.victims, self.limits.max_pixels)
 
     def warm_up(self) -> None:
         """Run one small protection (lazy initialisation, cuDNN autotuning) and, on CUDA, size
@@ -100,7 +173,8 @@ class FaceShieldEngine:
         r = self.models.resolution
         probe = 2
         image = np.full((r, r, 3), 128, dtype=np.uint8)
-        requests = [ProtectRequest(image, targets=self.attributes[:1], seed=i) for i in range(probe)]
+        first = [qualified(v.name, v.targets[0]) for v in self.models.victims]
+        requests = [ProtectRequest(image, targets=first, seed=i) for i in range(probe)]
         config = AttackConfig.for_method(
             "pgd" if self.models.saliency is None else "union-saliency", steps=1, noise_steps=1
         )
@@ -122,162 +196,143 @@ class FaceShieldEngine:
             per_image / 2**20,
         )
 
-    @property
-    def attributes(self) -> list[str]:
-        return list(self.models.attributes)
-
-    # -- validation shared by protect and evaluate -----------------------------------------
-    def _labels(self, requests: Sequence[ProtectRequest]) -> tuple[torch.Tensor, list[str]]:
-        targets = list(requests[0].targets or self.models.attributes)
-        for r in requests:
-            if list(r.targets or self.models.attributes) != targets:
-                raise InvalidInputError("targets", "every image of one batch must ask for the same targets")
-        rows = []
-        for r in requests:
-            if r.original_attributes is None or len(r.original_attributes) == 0:
-                rows.append([0.0] * len(self.models.attributes))
-            else:
-                vals = [float(v) for v in r.original_attributes]
-                if len(vals) != len(self.models.attributes) or not all(v in (0.0, 1.0) for v in vals):
-                    raise InvalidInputError(
-                        "original_attributes",
-                        f"expected {len(self.models.attributes)} values of 0 or 1 ({', '.join(self.models.attributes)})",
-                    )
-                rows.append(vals)
-        labels = create_labels(torch.tensor(rows, dtype=torch.float32), self.models.attributes, targets)
-        return labels, targets
-
-    def _check_image(self, image: np.ndarray, field: str = "image") -> None:
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise InvalidInputError(field, "expected an (H, W, 3) uint8 RGB array")
-        check_dimensions(image.shape[0], image.shape[1], self.limits.max_pixels, field)
-
     # -- protect ---------------------------------------------------------------------------
     def protect(
         self,
-        requests: Sequence[ProtectRequest],
+        requests: Sequence[ProtectRequest | CheckedRequest],
         config: AttackConfig,
         cancelled: Callable[[], Sequence[bool]] | None = None,
         extras: bool = False,
+        policy: Policy = FIXED,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> list[ProtectOutcome | None]:
-        """Protect a batch that shares one configuration. None marks a cancelled item."""
+        """Protect a batch that shares one configuration and targets. None marks a cancelled item."""
         if not requests:
             raise InvalidInputError("images", "the batch is empty")
         if len(requests) > self.limits.max_batch:
             raise InvalidInputError("images", f"at most {self.limits.max_batch} images per batch")
         config.validate(self.limits.max_steps)
-        for r in requests:
-            self._check_image(r.image)
-        labels, targets = self._labels(requests)
-        images = [to_tensor(r.image) for r in requests]
-        masks = None
-        if any(r.saliency_mask is not None for r in requests):
-            masks = [
-                None if r.saliency_mask is None else torch.as_tensor(np.asarray(r.saliency_mask, dtype=np.float32))
-                for r in requests
-            ]
-        seeds = [config.seed if r.seed is None else int(r.seed) for r in requests]
-        boxes = [r.face_box for r in requests]
+        policy.validate(self.limits.max_steps, config.steps)
+        checked = [self.check(r) for r in requests]
+        if any(c.target_key != checked[0].target_key for c in checked):
+            raise InvalidInputError("targets", "every image of one batch must ask for the same targets")
+        labels = self._labels(checked)
+        images = [to_tensor(c.image) for c in checked]
+        masks = [None if c.saliency_mask is None else torch.from_numpy(c.saliency_mask) for c in checked]
+        seeds = [config.seed if c.seed is None else c.seed for c in checked]
+        boxes = [c.boxes for c in checked]
         t0 = time.perf_counter()
-        with self._lock, torch.inference_mode(False):
-            idx = list(range(len(requests)))
-            # One device batch per memory-sized chunk (targets multiply the generator's batch).
-            chunk = len(idx) if self.memory_batch is None else max(1, self.memory_batch // labels.shape[1])
-            result = None
-            for start in range(0, len(idx), chunk):
-                part = self._protect_splitting(
-                    idx[start : start + chunk], images, labels, config, boxes, masks, seeds, cancelled
-                )
-                result = part if result is None else _concat_results(result, part)
-            survivors = [i for i, p in enumerate(result.protected) if p is not None]
-            quantized = {i: quantize(result.protected[i], requests[i].image, config.epsilon) for i in survivors}
-            # Measure what the caller receives: the 8-bit image, through the same crop.
-            adv = {i: to_tensor(q).to(self.device) for i, q in quantized.items()}
-            outs = None
-            if survivors:
-                crops = torch.stack(
-                    [
-                        crop_resize(adv[i][None], resolve_box(boxes[i], *adv[i].shape[1:]), self.models.resolution)[0]
-                        for i in survivors
-                    ]
-                )
-                outs = self._generate_splitting(crops, labels[survivors].to(self.device))
-        compute = time.perf_counter() - t0
-        self.counters["image_steps"] += result.image_steps
-        self.counters["images_protected"] += len(survivors)
-        self.counters["items_cancelled"] += sum(result.cancelled)
+        with self._lock, self.execution.backends(), torch.inference_mode(False):
+            per_image_targets = sum(lab.shape[1] for lab in labels.values()) * max(len(b) for b in boxes)
+            chunk = len(checked) if self.memory_batch is None else max(1, self.memory_batch // per_image_targets)
 
-        outcomes: list[ProtectOutcome | None] = [None] * len(requests)
-        if not survivors:
-            return outcomes
-        refs = result.references[survivors]
-        inputs = result.generator_inputs[survivors]
-        per_target = output_metrics(inputs, refs, outs, targets)
-        for k, i in enumerate(survivors):
-            orig_t = images[i][None].to(self.device)
-            im = input_metrics(orig_t, adv[i][None])[0]
-            outcome = ProtectOutcome(quantized[i], im, per_target[k], compute_seconds=compute)
-            if extras:
-                for name, m in (
-                    ("saliency", result.saliency_mask),
-                    ("manipulation", result.manipulation_mask),
-                    ("union", result.union_mask),
-                ):
-                    if m is not None:
-                        outcome.masks[name] = m[i, 0].detach().cpu().numpy().astype(np.float32)
-                outcome.outputs_original = _to_uint8(refs[k])
-                outcome.outputs_protected = _to_uint8(outs[k])
-            outcomes[i] = outcome
+            def run(idx: Sequence[int]) -> ProtectionResult:
+                return self.protector.protect(
+                    [images[i] for i in idx],
+                    {k: v[list(idx)] for k, v in labels.items()},
+                    config,
+                    boxes=[boxes[i] for i in idx],
+                    saliency_masks=[masks[i] for i in idx],
+                    seeds=[seeds[i] for i in idx],
+                    cancelled=None if cancelled is None else (lambda: [bool(cancelled()[i]) for i in idx]),
+                    compute_outputs=False,
+                    policy=policy,
+                    progress=progress,
+                )
+
+            parts = [
+                (idx, split_on_oom(run, idx, _concat_results, self.execution, self._count_split))
+                for idx in (list(range(s, min(s + chunk, len(checked)))) for s in range(0, len(checked), chunk))
+            ]
+            outcomes = self._outcomes(checked, images, labels, parts, config, policy, extras)
+        compute = time.perf_counter() - t0
+        for o in outcomes:
+            if o is not None:
+                o.compute_seconds = compute
         return outcomes
 
-    def _generate_splitting(self, crops: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        try:
-            return self.protector.generate(crops, labels)
-        except torch.OutOfMemoryError:
-            if crops.shape[0] == 1:
-                raise
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            h = crops.shape[0] // 2
-            return torch.cat(
-                [self._generate_splitting(crops[:h], labels[:h]), self._generate_splitting(crops[h:], labels[h:])]
-            )
+    def _count_split(self, _size: int) -> None:
+        self.counters["oom_splits"] += 1
 
-    def _protect_splitting(self, idx, images, labels, config, boxes, masks, seeds, cancelled) -> ProtectionResult:
-        """Run `idx` as one batch; when the device runs out of memory, run each half on its own.
+    def _labels(self, checked: Sequence[CheckedRequest]) -> dict[str, torch.Tensor]:
+        original = torch.tensor([c.attributes for c in checked], dtype=torch.float32).reshape(len(checked), -1)
+        by_name = {v.name: v for v in self.models.victims}
+        return {
+            name: by_name[name].labels(original, self.models.attributes, list(targets))
+            for name, targets in checked[0].targets.items()
+        }
 
-        Results do not depend on batch composition, so splitting changes no answer, and no item
-        is lost: only a single image that does not fit fails (as an OutOfMemoryError).
-        """
-        sub_cancelled = None
-        if cancelled is not None:
+    def _outcomes(self, checked, images, labels, parts, config, policy, extras) -> list[ProtectOutcome | None]:
+        """Round to 8 bits, measure what the caller receives, and count (under the engine lock)."""
+        outcomes: list[ProtectOutcome | None] = [None] * len(checked)
+        victims = [v for v in self.protector.victims if v.name in labels]
+        for idx, result in parts:
+            self.counters["image_steps"] += result.image_steps
+            self.counters["items_cancelled"] += sum(result.cancelled)
+            for k, i in enumerate(idx):
+                x = result.protected[k]
+                if x is None:
+                    continue
+                c = checked[i]
+                delivered = quantize(x, c.image, config.epsilon)
+                adv = to_tensor(delivered)[None].to(self.device)
+                rows, outputs = [], []
+                for v in victims:
+                    vr = next(r for r in result.victims if r.name == v.name)
+                    view_rows = [j for j, (img, _) in enumerate(result.views) if img == k]
+                    crops = torch.stack([crop_resize(adv, c.boxes[b], v.resolution)[0] for b in range(len(c.boxes))])
+                    lab = labels[v.name][i][None].expand(len(c.boxes), -1, -1)
+                    outs = self.protector.generate(v, crops, lab)
+                    refs = vr.references[view_rows]
+                    per_face = output_metrics(vr.generator_inputs[view_rows], refs, outs, list(c.targets[v.name]))
+                    for face, metrics in enumerate(per_face):
+                        rows += [_tag(m, v.name, face) for m in metrics]
+                        if extras:
+                            outputs += [
+                                GeneratorOutput(v.name, t, face, _to_uint8(refs[face, j]), _to_uint8(outs[face, j]))
+                                for j, t in enumerate(c.targets[v.name])
+                            ]
+                after = {p: self._survives(p, c, delivered, labels, i, victims) for p in policy.verify_after}
+                missed = tuple(
+                    qualified(m.victim, m.target) + (f"@{m.face}" if m.face else "") for m in rows if not m.success
+                )
+                verdict = Verdict(not missed and all(after.values()), missed, result.steps[k], result.rounds[k], after)
+                original = images[i][None].to(self.device)
+                outcome = ProtectOutcome(
+                    delivered,
+                    input_metrics(original, adv)[0],
+                    rows,
+                    verdict,
+                    boxes=tuple(tuple(b) for b in c.boxes),
+                    generator_outputs=outputs,
+                )
+                if extras:
+                    first = [j for j, (img, b) in enumerate(result.views) if img == k and b == 0][0]
+                    for name, m in (
+                        ("saliency", result.saliency_mask),
+                        ("manipulation", result.manipulation_mask),
+                        ("union", result.union_mask),
+                    ):
+                        if m is not None:
+                            outcome.masks[name] = m[first, 0].detach().cpu().numpy().astype(np.float32)
+                outcomes[i] = outcome
+                self.counters["images_protected"] += 1
+        return outcomes
 
-            def sub_cancelled() -> list[bool]:
-                flags = list(cancelled())
-                return [bool(flags[i]) for i in idx]
-
-        try:
-            return self.protector.protect(
-                [images[i] for i in idx],
-                labels[idx],
-                config,
-                boxes=[boxes[i] for i in idx],
-                saliency_masks=None if masks is None else [masks[i] for i in idx],
-                seeds=[seeds[i] for i in idx],
-                cancelled=sub_cancelled,
-                compute_outputs=False,
-            )
-        except torch.OutOfMemoryError:
-            if len(idx) == 1:
-                raise
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            half = len(idx) // 2
-            log.warning("out of device memory at batch %d; splitting into %d + %d", len(idx), half, len(idx) - half)
-            self.counters["oom_splits"] = self.counters.get("oom_splits", 0) + 1
-            a = self._protect_splitting(idx[:half], images, labels, config, boxes, masks, seeds, cancelled)
-            b = self._protect_splitting(idx[half:], images, labels, config, boxes, masks, seeds, cancelled)
-            return _concat_results(a, b)
+    @torch.no_grad()
+    def _survives(self, processing: str, c: CheckedRequest, delivered: np.ndarray, labels, i: int, victims) -> bool:
+        """Every edit still disrupted after real `processing` of both photos, G(T(x)) vs G(T(I))."""
+        transform = TRANSFORMS[processing]
+        a = to_tensor(transform(c.image))[None].to(self.device)
+        b = to_tensor(transform(delivered))[None].to(self.device)
+        for v in victims:
+            lab = labels[v.name][i][None]
+            for box in c.boxes:
+                ref = self.protector.generate(v, crop_resize(a, box, v.resolution), lab)
+                out = self.protector.generate(v, crop_resize(b, box, v.resolution), lab)
+                if float((out - ref).pow(2).mean(dim=(2, 3, 4)).min()) <= SUCCESS_MSE:
+                    return False
+        return True
 
     # -- evaluate --------------------------------------------------------------------------
     def evaluate(
@@ -286,85 +341,105 @@ class FaceShieldEngine:
         protected: np.ndarray,
         original_attributes: Sequence[float] | None = None,
         targets: Sequence[str] | None = None,
-        face_box: tuple[int, int, int, int] | None = None,
+        face_box=None,
     ) -> tuple[InputMetrics, list[TargetMetrics]]:
-        """SPEC 4 metrics of a protected image against its original (same size)."""
-        self._check_image(original, "original")
-        self._check_image(protected, "protected")
+        """Every metric of a protected image against its original (same size), per face, victim and target."""
+        check_image(protected, self.limits.max_pixels, "protected")
+        try:
+            c = self.check(ProtectRequest(original, original_attributes, targets, face_box))
+        except InvalidInputError as exc:
+            raise (InvalidInputError("original", exc.description) if exc.field == "image" else exc) from None
         if original.shape != protected.shape:
             raise InvalidInputError(
                 "protected",
-                f"size {protected.shape[1]}x{protected.shape[0]} differs from the original's {original.shape[1]}x{original.shape[0]}",
+                f"size {protected.shape[1]}x{protected.shape[0]} differs from the original's "
+                f"{original.shape[1]}x{original.shape[0]}",
             )
-        req = ProtectRequest(original, original_attributes, targets, face_box)
-        labels, names = self._labels([req])
-        box = resolve_box(face_box, original.shape[0], original.shape[1])
+        labels = self._labels([c])
         a, b = to_tensor(original)[None].to(self.device), to_tensor(protected)[None].to(self.device)
-        r = self.models.resolution
-        with self._lock:
-            ca, cb = crop_resize(a, box, r), crop_resize(b, box, r)
-            refs = self.protector.generate(ca, labels.to(self.device))
-            outs = self.protector.generate(cb, labels.to(self.device))
-        return input_metrics(a, b)[0], output_metrics(ca, refs, outs, names)[0]
+        rows: list[TargetMetrics] = []
+        with self._lock, self.execution.backends():
+            for v in (v for v in self.protector.victims if v.name in labels):
+                crops_a = torch.cat([crop_resize(a, box, v.resolution) for box in c.boxes])
+                crops_b = torch.cat([crop_resize(b, box, v.resolution) for box in c.boxes])
+                lab = labels[v.name].expand(len(c.boxes), -1, -1)
+                refs, outs = self.protector.generate(v, crops_a, lab), self.protector.generate(v, crops_b, lab)
+                per_face = output_metrics(crops_a, refs, outs, list(c.targets[v.name]))
+                rows += [_tag(m, v.name, face) for face, metrics in enumerate(per_face) for m in metrics]
+        return input_metrics(a, b)[0], rows
 
-    def info(self) -> dict:
+    def info(self) -> EngineInfo:
         m = self.models
-        return {
-            "name": m.name,
-            "version": m.version,
-            "trained": m.trained,
-            "description": m.description,
-            "resolution": m.resolution,
-            "attributes": list(m.attributes),
-            "saliency": m.saliency_name,
-            "hashes": dict(m.hashes),
-            "providers": list(m.providers),
-            "device": str(self.device),
-            "precision": self.precision,
-            "compile": self.compile,
-            "saliency_runtime": "" if m.saliency is None else getattr(m.saliency, "runtime", "custom"),
-            "memory_batch": self.memory_batch,
-            "max_pixels": self.limits.max_pixels,
-            "max_steps": self.limits.max_steps,
-            "max_batch": self.limits.max_batch,
-        }
+        return EngineInfo(
+            name=m.name,
+            version=m.version,
+            trained=m.trained,
+            description=m.description,
+            victims=list(m.victims),
+            attributes=list(m.attributes),
+            saliency=m.saliency_name,
+            hashes=dict(m.hashes),
+            providers=list(m.providers),
+            device=str(self.device),
+            precision=self.precision,
+            compile=self.execution.compile,
+            saliency_runtime="" if m.saliency is None else getattr(m.saliency, "runtime", "custom"),
+            memory_batch=self.memory_batch,
+            limits=self.limits,
+        )
 
 
-PRECISIONS = ("fp32", "tf32", "bf16")
+def _tag(m: TargetMetrics, victim: str, face: int) -> TargetMetrics:
+    from dataclasses import replace
+
+    return replace(m, victim=victim, face=face)
 
 
-def choose_precision(name: str, device: torch.device) -> str:
-    """ "auto": bf16 autocast on a CUDA device that supports it, else fp32. On a CPU with native
-    bf16 (the dev box's AVX512-BF16) bf16 is 1.3-2.4x faster, with protection quality at the edge
-    of the issue's bar (benchmarks/results/precision-cpu.md), so it is an opt-in there."""
-    if name == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return "bf16"
-        return "fp32"
-    if name not in PRECISIONS:
-        raise InvalidInputError("precision", f"unknown precision {name!r}; choose auto, {', '.join(PRECISIONS)}")
-    return name
+def _stacked(outputs: list[GeneratorOutput], which: str) -> np.ndarray | None:
+    first = [getattr(o, which) for o in outputs if o.face == 0]
+    if not first or len({a.shape for a in first}) != 1:
+        return None
+    return np.stack(first)
 
 
 def _concat_results(a: ProtectionResult, b: ProtectionResult) -> ProtectionResult:
+    """Two results of consecutive parts of one batch, as one (views renumbered)."""
+    from .attack.protect import VictimResult
+
     def cat(x, y):
         return None if x is None or y is None else torch.cat([x, y])
 
+    offset = len(a.protected)
+    victims = [
+        VictimResult(
+            va.name,
+            va.targets,
+            torch.cat([va.references, vb.references]),
+            torch.cat([va.generator_inputs, vb.generator_inputs]),
+            cat(va.outputs, vb.outputs),
+            cat(va.manipulation_mask, vb.manipulation_mask),
+        )
+        for va, vb in zip(a.victims, b.victims, strict=True)
+    ]
     return ProtectionResult(
         protected=a.protected + b.protected,
-        references=torch.cat([a.references, b.references]),
-        outputs=cat(a.outputs, b.outputs),
-        generator_inputs=torch.cat([a.generator_inputs, b.generator_inputs]),
+        views=a.views + [(i + offset, box) for i, box in b.views],
+        victims=victims,
         saliency_mask=cat(a.saliency_mask, b.saliency_mask),
         manipulation_mask=cat(a.manipulation_mask, b.manipulation_mask),
         union_mask=cat(a.union_mask, b.union_mask),
         start=a.start + b.start,
         cancelled=a.cancelled + b.cancelled,
+        boxes=a.boxes + b.boxes,
         image_steps=a.image_steps + b.image_steps,
+        check_passes=a.check_passes + b.check_passes,
+        steps=a.steps + b.steps,
+        rounds=a.rounds + b.rounds,
+        verified=a.verified + b.verified,
         timings={k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in set(a.timings) | set(b.timings)},
     )
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(T, 3, R, R) in [-1, 1] -> (T, R, R, 3) uint8."""
-    return ((x.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    """(3, R, R) in [-1, 1] -> (R, R, 3) uint8."""
+    return ((x.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()

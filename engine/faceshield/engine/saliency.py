@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .defaults import EMBEDDED_SEED
 from .errors import InvalidInputError, ModelLoadError
 from .models.tracer import TRACER, SaliencyGraph, build_tracer, export_onnx, load_tracer
 
@@ -268,9 +269,7 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 def _default_tracer(seed: int | None) -> tuple[TRACER, str, int]:
-    from .default_models import DEFAULT_SEED  # here, not at import: default_models imports us
-
-    seed = DEFAULT_SEED if seed is None else seed
+    seed = EMBEDDED_SEED if seed is None else seed
     with _one_torch_thread():
         tracer = build_tracer(DEFAULT_VARIANT, seed=seed, input_size=DEFAULT_INPUT_SIZE, calibrate=True)
     name = f"TRACER {DEFAULT_VARIANT} (embedded, untrained, seed {seed}, input {DEFAULT_INPUT_SIZE})"

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     gen = benchmark_generator(args.width).to(device)
     attrs = list(CELEBA_DEFAULT_ATTRIBUTES)
     saliency = benchmark_saliency(device) if args.saliency == "tracer" else None
-    protector = Protector(gen, attrs, args.resolution, saliency=saliency, device=device)
+    protector = Protector.for_generator(gen, attrs, args.resolution, saliency=saliency, device=device)
     precisions = [p for p in args.precisions.split(",") if p]
     for p in precisions:
         if p not in PRECISIONS:

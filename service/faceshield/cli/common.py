@@ -67,9 +67,9 @@ def load_models(args: argparse.Namespace) -> ModelSet:
     """The model set the options name; the default (the shipped demo set) when none is named,
     with a note on stderr saying so."""
     if getattr(args, "generator", None):
-        from faceshield.engine.default_models import build_default_models
         from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
         from faceshield.engine.models.stargan import load_generator
+        from faceshield.engine.modelsets.defaults import build_default_models
 
         attributes = args.attributes.split(",") if args.attributes else list(CELEBA_DEFAULT_ATTRIBUTES)
         generator = load_generator(args.generator, c_dim=len(attributes))
@@ -87,14 +87,14 @@ def load_models(args: argparse.Namespace) -> ModelSet:
             providers=base.providers,
         )
     if getattr(args, "models", None):
-        from faceshield.engine.repository import load_model_set
+        from faceshield.engine.modelsets import load_model_set
 
         return load_model_set(
             args.models,
             device=resolve_device(getattr(args, "device", "cpu")),
             saliency_runtime=getattr(args, "saliency_runtime", "auto"),
         )
-    from faceshield.engine.default_models import build_default_models
+    from faceshield.engine.modelsets.defaults import build_default_models
 
     models = build_default_models()
     if models.trained:  # the demo set; for the untrained fallback, callers print its description

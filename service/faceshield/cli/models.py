@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from faceshield.engine.repository import iter_model_sets, search_paths
+    from faceshield.engine.modelsets import iter_model_sets, search_paths
 
     sets = iter_model_sets()
     if args.json:
@@ -120,7 +120,7 @@ def _figures(metrics: dict) -> list[str]:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from faceshield.engine.repository import import_official, read_manifest
+    from faceshield.engine.modelsets import import_official, read_manifest
 
     dest = Path(args.output) if args.output else None
     name = args.name or (dest.name if dest else None)
@@ -155,7 +155,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from faceshield.engine.repository import load_model_set, resolve, verify_model_set
+    from faceshield.engine.modelsets import load_model_set, resolve, verify_model_set
 
     m = verify_model_set(args.set)
     load_model_set(args.set)

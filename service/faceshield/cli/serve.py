@@ -87,7 +87,7 @@ def engine_loader(args: argparse.Namespace, settings):
 
         with_saliency = not args.no_saliency
         if args.models:
-            from faceshield.engine.repository import load_model_set
+            from faceshield.engine.modelsets import load_model_set
 
             models = load_model_set(
                 args.models,
@@ -98,7 +98,7 @@ def engine_loader(args: argparse.Namespace, settings):
         elif args.generator:
             models = load_models(args)
         else:
-            from faceshield.engine.default_models import build_default_models
+            from faceshield.engine.modelsets.defaults import build_default_models
 
             models = build_default_models(with_saliency=with_saliency)
         if not with_saliency:

@@ -1,8 +1,23 @@
-"""Eq. 2 and Eq. 3: the manipulation mask and the union mask (generator resolution)."""
+"""Where the perturbation may go: Eq. 2 (manipulation mask), Eq. 3 (union mask), and the step
+mask at the image's own resolution.
+
+    M_ma = d where d >= 0.5, else 0,   d = max over victims and targets of sum_c |y_t - I|
+    M_un = alpha * M_sm + beta * M_ma   (alpha 1.0, beta 0.1; not clamped: the epsilon
+                                         projection bounds the perturbation)
+
+M_sm (TRACER) is computed once per face region at the masks' resolution R_m (the largest victim
+resolution); each victim's M_ma is computed at its own resolution and resized to R_m; the union is
+pasted into each face box, zero outside every box.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F
+
+from ..ops.geometry import Box, paste_mask, region_mask
 
 
 def manipulation_distance(references: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -21,3 +36,30 @@ def union_mask(
 ) -> torch.Tensor:
     """M_un = alpha * M_sm + beta * M_ma (Eq. 3), not clamped: the epsilon projection bounds the perturbation."""
     return alpha * saliency + beta * manipulation
+
+
+def to_size(mask: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, 1, r, r) -> (N, 1, size, size), bilinear (antialiased when shrinking); the identity at size."""
+    if mask.shape[-1] == size and mask.shape[-2] == size:
+        return mask
+    shrink = mask.shape[-1] > size or mask.shape[-2] > size
+    return F.interpolate(mask, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def across_victims(masks: Sequence[torch.Tensor], size: int) -> torch.Tensor:
+    """Each victim's M_ma at its own resolution -> their maximum at the masks' resolution."""
+    return torch.stack([to_size(m, size) for m in masks]).amax(dim=0)
+
+
+def paste_views(views: torch.Tensor, boxes: Sequence[Box], n: int, height: int, width: int) -> torch.Tensor:
+    """Per-view masks (B * n, 1, r, r), box-major -> the step mask (n, 1, H, W): each pasted into
+    its box, the maximum where boxes overlap, zero outside every box."""
+    pasted = [paste_mask(views[b * n : (b + 1) * n], box, height, width) for b, box in enumerate(boxes)]
+    return torch.stack(pasted).amax(dim=0)
+
+
+def box_mask(boxes: Sequence[Box], n: int, height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """(n, 1, H, W): 1 inside any face box, 0 elsewhere (the mask of unmasked methods, and of the
+    last round of `ensure`)."""
+    out = torch.stack([region_mask(box, height, width, like) for box in boxes]).amax(dim=0)
+    return out.expand(n, 1, height, width)

@@ -1,10 +1,14 @@
-"""The objective J(x) that the protection ascends (SPEC 3.5).
+"""The objective J(x) the protection ascends (Algorithm 1's loss, with the paper's sign fixed).
 
-J(x) = mean_t MSE(G(blur(x), c_t), y_t) - gamma * (1 - SSIM(x, I)).
+    J(x) = mean_g mean_t MSE(G_g(T(x_g), c_t), y_{g,t})  -  gamma * (1 - SSIM(x, I))
 
-The disruption term lives at generator resolution; the SSIM penalty at the image's own
-resolution, in metric space. Both are per image, so an image's gradient does not depend on the
-rest of its batch.
+over victims g (each seeing the face region x_g at its own resolution), their targets t, and the
+transforms T a step draws (`attack.blurs`); y_{g,t} = G_g(I_g, c_t) is the clean edit. The paper
+writes L = L1 + gamma * L_ssim and ascends it, which would reward distortion: the SSIM term is a
+distortion penalty, so it is subtracted. SSIM (Gaussian window 11, sigma 1.5) is computed in
+metric space [0, 1] at the image's own resolution, counted once whatever the victims.
+
+Every term is per image, so an image's gradient does not depend on the rest of its batch.
 """
 
 from __future__ import annotations
@@ -16,28 +20,40 @@ import torch
 from ..ops.geometry import Box
 from ..ops.ssim import SSIMAgainst
 
-BlurFn = Callable[[torch.Tensor], torch.Tensor]
+GeneratorFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+TransformFn = Callable[[torch.Tensor], torch.Tensor] | None
 
 
-def disruption_loss(
-    generator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+def disruption_terms(
+    generator: GeneratorFn,
     inputs: torch.Tensor,
     labels: torch.Tensor,
     references: torch.Tensor,
-    blurs: Sequence[BlurFn | None],
+    transforms: Sequence[TransformFn],
 ) -> torch.Tensor:
-    """Mean over blurs and targets of MSE(G(blur(x), c_t), y_t), per image.
+    """MSE(G(T(x), c_t), y_t) per view and target, averaged over the transforms.
 
-    inputs (N, 3, R, R); labels (N, T, c); references (N, T, 3, R, R); returns (N,).
-    All blurs x targets x images go through the generator as one batch.
+    inputs (V, 3, R, R); labels (V, T, c); references (V, T, 3, R, R); returns (V, T).
+    Every transform x target x view goes through the generator as one batch.
     """
-    n, t = labels.shape[:2]
-    views = torch.stack([inputs if b is None else b(inputs) for b in blurs])  # (B, N, 3, R, R)
-    nb = views.shape[0]
-    batch = views[:, :, None].expand(nb, n, t, *inputs.shape[1:]).reshape(nb * n * t, *inputs.shape[1:])
-    c = labels[None].expand(nb, n, t, labels.shape[-1]).reshape(nb * n * t, labels.shape[-1])
-    out = generator(batch, c).reshape(nb, n, t, *inputs.shape[1:])
-    return (out - references[None]).pow(2).mean(dim=(3, 4, 5)).mean(dim=(0, 2))
+    v, t = labels.shape[:2]
+    views = torch.stack([inputs if f is None else f(inputs) for f in transforms])  # (F, V, 3, R, R)
+    nf = views.shape[0]
+    batch = views[:, :, None].expand(nf, v, t, *inputs.shape[1:]).reshape(nf * v * t, *inputs.shape[1:])
+    c = labels[None].expand(nf, v, t, labels.shape[-1]).reshape(nf * v * t, labels.shape[-1])
+    out = generator(batch, c).reshape(nf, v, t, *inputs.shape[1:])
+    return (out - references[None]).pow(2).mean(dim=(3, 4, 5)).mean(dim=0)
+
+
+def disruption_loss(
+    generator: GeneratorFn,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    references: torch.Tensor,
+    blurs: Sequence[TransformFn],
+) -> torch.Tensor:
+    """Mean over transforms and targets of MSE(G(T(x), c_t), y_t), per view: (V,)."""
+    return disruption_terms(generator, inputs, labels, references, blurs).mean(dim=1)
 
 
 def ssim_penalty(x: torch.Tensor, original: torch.Tensor, box: Box | None = None) -> torch.Tensor:
@@ -48,6 +64,13 @@ def ssim_penalty(x: torch.Tensor, original: torch.Tensor, box: Box | None = None
     the photo. An attack calling this every step builds `SSIMPenalty` once instead.
     """
     return SSIMPenalty(original, box)(x)
+
+
+def bounding_box(boxes: Sequence[Box]) -> Box:
+    """The smallest box holding every face region (where x may differ from I)."""
+    return Box(
+        min(b.left for b in boxes), min(b.top for b in boxes), max(b.right for b in boxes), max(b.bottom for b in boxes)
+    )
 
 
 class SSIMPenalty(torch.nn.Module):

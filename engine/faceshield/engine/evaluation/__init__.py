@@ -7,10 +7,10 @@ robustness of the protection to JPEG, rescaling and blur.
 Never imports grpc; the service's Evaluate RPC can reuse `evaluate_pair`.
 """
 
+from ..io.processing import TRANSFORMS
 from .datasets import Dataset, Sample, open_dataset, stargan_order
 from .report import write_report
 from .robustness import (
-    TRANSFORMS,
     PairEvaluation,
     TransformedBatch,
     control_metrics,

@@ -12,8 +12,8 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..io.processing import TRANSFORM_LABELS
 from .figures import line_chart, scatter_plot
-from .robustness import TRANSFORM_LABELS
 from .rows import ALL_ROWS, PAPER_PSNR_ORDER, TABLE_ABLATION, TABLE_METHODS
 from .runner import FIGURES_DIR, Evaluation
 from .stats import Estimate, paired_difference

@@ -13,70 +13,19 @@ count the transform's own effect on G as protection; `control` measures that eff
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter
 
 from ..errors import InvalidInputError
 from ..io.images import to_tensor
+from ..io.processing import TRANSFORMS
 from ..metrics import InputMetrics, TargetMetrics, output_metrics
 from ..models.labels import create_labels
 from ..ops.geometry import crop_resize, resolve_box
 
-Transform = Callable[[np.ndarray], np.ndarray]
-
-
-def jpeg(quality: int) -> Transform:
-    """Re-encode as baseline JPEG at `quality` (Pillow/libjpeg defaults: 4:2:0 chroma)."""
-
-    def apply(image: np.ndarray) -> np.ndarray:
-        buffer = io.BytesIO()
-        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
-        buffer.seek(0)
-        with Image.open(buffer) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
-
-    return apply
-
-
-def downscale(factor: int = 2) -> Transform:
-    """Shrink by `factor` (Lanczos, antialiased, as photo sites do) and enlarge back (bicubic)."""
-
-    def apply(image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
-        small = Image.fromarray(image).resize((max(1, w // factor), max(1, h // factor)), Image.LANCZOS)
-        return np.asarray(small.resize((w, h), Image.BICUBIC), dtype=np.uint8).copy()
-
-    return apply
-
-
-def gaussian_blur(sigma: float = 1.0) -> Transform:
-    """Pillow's Gaussian blur with standard deviation `sigma` pixels."""
-
-    def apply(image: np.ndarray) -> np.ndarray:
-        return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(sigma)), dtype=np.uint8).copy()
-
-    return apply
-
-
-TRANSFORMS: dict[str, Transform] = {
-    "jpeg95": jpeg(95),
-    "jpeg85": jpeg(85),
-    "jpeg75": jpeg(75),
-    "downscale2": downscale(2),
-    "blur1": gaussian_blur(1.0),
-}
-TRANSFORM_LABELS = {
-    "jpeg95": "JPEG q95",
-    "jpeg85": "JPEG q85",
-    "jpeg75": "JPEG q75",
-    "downscale2": "downscale x2 and back",
-    "blur1": "Gaussian blur sigma 1",
-}
 # Bump when a transform's definition changes, so an old run is not resumed with new numbers.
 TRANSFORMS_VERSION = 1
 
@@ -163,6 +112,7 @@ class TransformedBatch:
 
     def __init__(self, engine):
         self.engine = engine
+        self.victim = engine.protector.victims[0]
         self._refs: dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def clear(self) -> None:
@@ -171,7 +121,7 @@ class TransformedBatch:
     def _crop(self, image: np.ndarray, face_box) -> torch.Tensor:
         box = resolve_box(face_box, image.shape[0], image.shape[1])
         x = to_tensor(image)[None].to(self.engine.device)
-        return crop_resize(x, box, self.engine.models.resolution)[0]
+        return crop_resize(x, box, self.victim.resolution)[0]
 
     def _labels(self, attributes: Sequence[float] | None, targets: Sequence[str]) -> torch.Tensor:
         names = list(self.engine.attributes)
@@ -198,7 +148,7 @@ class TransformedBatch:
         for name in names:
             base, refs = self._references(keys, originals, labels, targets, name, boxes)
             adv = torch.stack([self._crop(TRANSFORMS[name](protected[i]), boxes[i]) for i in range(n)])
-            outs = self.engine.protector.generate(adv, labels)
+            outs = self.engine.protector.generate(self.victim, adv, labels)
             for i, row in enumerate(output_metrics(base, refs, outs, targets)):
                 out[i][name] = row
         return out
@@ -218,7 +168,7 @@ class TransformedBatch:
         targets = list(targets)
         labels = torch.stack([self._labels(a, targets) for a in attributes]).to(self.engine.device)
         crops = torch.stack([self._crop(originals[i], boxes[i]) for i in range(n)])
-        plain = self.engine.protector.generate(crops, labels)
+        plain = self.engine.protector.generate(self.victim, crops, labels)
         out: list[dict[str, list[TargetMetrics]]] = [{} for _ in range(n)]
         for name in resolve_transforms(transforms):
             _, refs = self._references(keys, originals, labels, targets, name, boxes)
@@ -250,7 +200,7 @@ class TransformedBatch:
         need = [i for i in range(n) if any((keys[i], name, tg) not in self._refs for tg in targets)]
         if need:
             crops = torch.stack([self._crop(TRANSFORMS[name](originals[i]), boxes[i]) for i in need])
-            refs = self.engine.protector.generate(crops, labels[need])
+            refs = self.engine.protector.generate(self.victim, crops, labels[need])
             for row, i in enumerate(need):
                 for k, tg in enumerate(targets):
                     self._refs[(keys[i], name, tg)] = (crops[row], refs[row, k])

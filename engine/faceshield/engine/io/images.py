@@ -97,13 +97,21 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 
 def quantize(protected: torch.Tensor, original: np.ndarray, epsilon: float) -> np.ndarray:
-    """(3, H, W) float result -> (H, W, 3) uint8, keeping |x - I| <= epsilon after rounding.
+    """(3, H, W) float result -> (H, W, 3) uint8, keeping |x - I| <= epsilon after rounding
+    (`quantize_tensor`, on the original's own levels)."""
+    orig = torch.from_numpy(original).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
+    out = quantize_tensor(protected.detach().cpu().float()[None], orig[None], epsilon)[0]
+    return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
-    Rounding to the nearest level could overshoot the bound by half a level, so the offset from
-    the original is rounded and then clipped to the whole levels that fit inside epsilon.
+
+def quantize_tensor(protected: torch.Tensor, original: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """The 8-bit image a caller receives, as floats in [-1, 1]: (N, 3, H, W), any device.
+
+    `original` came from 8-bit levels. Rounding to the nearest level could overshoot the bound by
+    half a level, so the offset from the original is rounded and then clipped to the whole levels
+    that fit inside epsilon. The attack's in-loop verdict measures exactly what `quantize` returns.
     """
-    orig = torch.from_numpy(original).permute(2, 0, 1).to(torch.int32)
-    levels = ((protected.detach().cpu().float() + 1) * 127.5 - orig.float()).round().to(torch.int32)
-    bound = int(np.floor(epsilon * 127.5 + 1e-9))
-    out = (orig + levels.clamp(-bound, bound)).clamp(0, 255).to(torch.uint8)
-    return out.permute(1, 2, 0).contiguous().numpy()
+    orig = ((original + 1) * 127.5).round()
+    bound = float(np.floor(epsilon * 127.5 + 1e-9))
+    levels = ((protected + 1) * 127.5 - orig).round().clamp(-bound, bound)
+    return (orig + levels).clamp(0, 255) / 127.5 - 1

@@ -46,6 +46,18 @@ def trace_generator(model: nn.Module, resolution: int, c_dim: int) -> torch.jit.
     return traced
 
 
+def trace_translator(model: nn.Module, resolution: int) -> torch.jit.ScriptModule:
+    """Trace an unconditional G(x) at one example shape (batch size and, for these fully
+    convolutional networks, resolution stay free in the trace)."""
+    model = model.eval()
+    x = torch.zeros(2, 3, resolution, resolution)
+    with quiet_jit(), torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Converting a tensor to a Python boolean", category=torch.jit.TracerWarning
+        )
+        return torch.jit.trace(model, (x,), check_trace=False)
+
+
 def save_generator(module: torch.jit.ScriptModule, path: str | Path, metadata: dict) -> None:
     with quiet_jit():
         torch.jit.save(module, str(path), _extra_files={METADATA_FILE: json.dumps(metadata)})

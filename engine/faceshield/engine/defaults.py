@@ -1,0 +1,16 @@
+"""One home for the engine's enumerations and defaults that several layers share.
+
+The CLI, the service and the engine read these names rather than repeating literals; the
+attack's own hyperparameters (the paper's) live beside `AttackConfig` in `config.py`.
+"""
+
+from __future__ import annotations
+
+PRECISIONS = ("fp32", "tf32", "bf16")  # generator arithmetic; "auto" chooses per device
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")  # torch.compile, opt-in
+SALIENCY_RUNTIMES = ("auto", "onnxruntime", "torch")  # what runs TRACER
+EMBEDDED_SEED = 20240521  # weights of the untrained fallback models (no demo set shipped)
+# Resizing, everywhere an image or mask changes size: bilinear with half-pixel centres,
+# antialiased only when shrinking (as PIL and OpenCV's area filters do; upsampling needs none).
+RESIZE_MODE = "bilinear"

