@@ -83,9 +83,7 @@ def attack_config(method: str, msg, max_steps: int) -> AttackConfig:
     for name in ("epsilon", "steps", "step_size", "seed"):
         if msg.HasField(name):
             overrides[name] = getattr(msg, name)
-    config = AttackConfig.for_method(method or DEFAULT_METHOD, **overrides)
-    config.validate(max_steps)
-    return config
+    return AttackConfig.for_method(method or DEFAULT_METHOD, max_steps=max_steps, **overrides)
 
 
 def check_labels(engine: FaceShieldEngine, attrs: Sequence[float], targets: Sequence[str]):
