@@ -24,6 +24,7 @@ from .batcher import Done, MicroBatcher
 from .jobs import ProtectJob, run_evaluate, run_protect
 from .logs import request_id_var
 from .metrics import ServiceMetrics
+from .parsing import Unparsable
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def _unary(rpc: str):
             t0 = time.monotonic()
             code = "OK"
             try:
+                if isinstance(request, Unparsable):
+                    raise request.error()
                 return await method(self, request, context, rid, t0)
             except asyncio.CancelledError:
                 remaining = context.time_remaining()
@@ -166,6 +169,8 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
             b.metrics.requests.labels(rpc).inc()
             code = "OK"
             try:
+                if isinstance(request, Unparsable):
+                    raise request.error()
                 job = await asyncio.to_thread(convert.protect_job, request, engine, rid)
                 answer = pb.ProtectStreamResponse(
                     request_id=rid, result=await self._protect(job, engine, deadline, t0, wait_for_room=True)
