@@ -147,7 +147,13 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         return convert.model_info(self.backend.ready_engine(), self.backend.settings)
 
     async def ProtectStream(self, request_iterator, context: grpc.aio.ServicerContext):
-        """Items run concurrently, up to the stream window; answers go out as they finish."""
+        """Items run concurrently, up to the stream window; answers go out as they finish.
+
+        The window counts every item from the moment it is read until its answer has been
+        written, so it bounds answers held as well as work started: a client that stops reading
+        stops the server after at most a window of answers (HTTP/2 flow control pushes back on
+        the writes, the reader stops taking requests, and flow control pushes back on the sender).
+        """
         rpc = "ProtectStream"
         b = self.backend
         try:
@@ -185,7 +191,6 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
                     log.error("stream item failed", exc_info=exc, extra={"rpc": rpc})
                 answer = pb.ProtectStreamResponse(request_id=rid, error=status)
             finally:
-                window.release()
                 b.metrics.responses.labels(rpc, code).inc()
                 b.metrics.latency.labels(rpc).observe(time.monotonic() - t0)
             await answers.put(answer)
@@ -219,7 +224,8 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
                 else:
                     owed -= 1
                     sent += 1
-                    yield msg
+                    yield msg  # returns once gRPC has taken the answer: flow control holds it here
+                    window.release()
         finally:
             reader.cancel()
             for task in list(tasks):
