@@ -78,6 +78,7 @@ class FaceShieldServer:
             settings.max_batch,
             settings.batch_wait_ms / 1000.0,
             settings.queue_length,
+            queue_bytes=settings.queue_bytes,
             observer=self.metrics,
         )
         self.backend = Backend(settings, self.batcher, self.metrics)

@@ -108,6 +108,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
             functools.partial(run_protect, engine),
             deadline=deadline,
             wait_for_room=wait_for_room,
+            nbytes=job.nbytes,
         )
         self.backend.metrics.queue_seconds.observe(done.queue_seconds)
         timings = pb.Timings(
@@ -133,7 +134,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         if isinstance(job, ProtectJob):
             return convert.evaluate_from_protect(await self._protect(job, engine, _deadline(context), t0))
         done = await self.backend.batcher.submit(
-            job.key, job, functools.partial(run_evaluate, engine), deadline=_deadline(context)
+            job.key, job, functools.partial(run_evaluate, engine), deadline=_deadline(context), nbytes=job.nbytes
         )
         timings = pb.Timings(
             queue_seconds=done.queue_seconds, batch_size=1, compute_seconds=time.monotonic() - t0 - done.queue_seconds
