@@ -22,3 +22,24 @@ def ellipse_mask(h: int, w: int, cy: float = 0.45, cx: float = 0.5, ry: float = 
     yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
     d = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
     return (1.0 - d).clamp(0, 1).sqrt()
+
+
+def png_from_samples(samples, bit_depth: int = 8, colour_type: int = 2) -> bytes:
+    """A PNG written by hand from (H, W, C) or (H, W) samples, at any bit depth and colour type
+    (Pillow cannot write 16-bit RGB, RGBA or grey+alpha PNGs). Unfiltered rows, one IDAT."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    samples = np.asarray(samples)
+    height, width = samples.shape[:2]
+    dtype = ">u2" if bit_depth == 16 else "u1"
+    rows = samples.astype(dtype).reshape(height, -1)
+    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")

@@ -4,9 +4,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from faceshield.cli.main import main
+from tests.helpers import tiny_generator
 
 
 def test_protect_writes_a_png_and_prints_json(tmp_path, capsys, portrait):
@@ -55,6 +57,22 @@ def test_execution_options_reach_the_engine(tmp_path, capsys, portrait):
     with pytest.raises(SystemExit) as refused:
         main(["protect", str(src), "-o", str(tmp_path / "q.png"), "--compile", "warp-speed"])
     assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_protect_with_a_legacy_generator_checkpoint(tmp_path, capsys, portrait):
+    """`--generator` takes the official 2018 file, which has no `num_batches_tracked` counters."""
+    state = tiny_generator(conv_dim=8, repeat_num=2).state_dict()
+    legacy = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    assert len(state) - len(legacy) == 9  # 3 + 2 x 2 blocks + 2 norms
+    ckpt = tmp_path / "200000-G.ckpt"
+    torch.save(legacy, ckpt, _use_new_zipfile_serialization=False)
+    src, out = tmp_path / "face.png", tmp_path / "p.png"
+    Image.fromarray(portrait).save(src)
+    args = ["protect", str(src), "-o", str(out), "--generator", str(ckpt), "--resolution", "32"]
+    rc = main([*args, "--method", "pgd", "--steps", "1", "--targets", "Male", "--json"])
+    assert rc == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["models"]["name"] == "200000-G.ckpt"
+    assert np.array(Image.open(out)).shape == portrait.shape
 
 
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys):

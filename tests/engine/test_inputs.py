@@ -1,6 +1,7 @@
 """Bad input gets a typed error that names the field and says what to fix."""
 
 import io
+import re
 import struct
 import zlib
 
@@ -18,6 +19,7 @@ from faceshield.engine.io.images import (
     quantize,
     to_tensor,
 )
+from tests.helpers import png_from_samples
 
 
 def _png(arr: np.ndarray, mode: str | None = None) -> bytes:
@@ -101,12 +103,45 @@ def test_alpha_is_dropped_only_when_opaque():
         decode_image(_png(rgba, "RGBA"))
 
 
-def test_sixteen_bit_is_refused_clearly():
-    img = Image.fromarray(np.full((32, 32), 40000, np.uint16))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    with pytest.raises(InvalidInputError, match="8-bit"):
-        decode_image(buf.getvalue())
+SIXTEEN_BIT_COLOUR_TYPES = [(0, "grey", 1), (2, "RGB", 3), (4, "grey+alpha", 2), (6, "RGBA", 4)]
+
+
+@pytest.mark.parametrize(("colour_type", "name", "channels"), SIXTEEN_BIT_COLOUR_TYPES)
+def test_every_sixteen_bit_png_is_refused_and_its_eight_bit_twin_decodes(colour_type, name, channels):
+    """16-bit RGB, RGBA and grey+alpha used to be cut to their high byte without a word."""
+    shape = (32, 32, channels) if channels > 1 else (32, 32)
+    samples = np.full(shape, 40000, np.uint16)  # fully opaque where there is alpha
+    if channels in (2, 4):
+        samples[..., -1] = 65535
+    with pytest.raises(InvalidInputError, match=re.escape(f"16-bit PNGs ({name})")) as err:
+        decode_image(png_from_samples(samples, 16, colour_type))
+    assert err.value.field == "image"
+    eight = np.full(shape, 156, np.uint8)
+    if channels in (2, 4):
+        eight[..., -1] = 255
+    assert np.array_equal(decode_image(png_from_samples(eight, 8, colour_type)), np.full((32, 32, 3), 156, np.uint8))
+
+
+def _truncated_png(width: int, height: int) -> bytes:
+    """A PNG header for width x height grey pixels, followed by only a few rows of data."""
+    raw = b"".join(b"\x00" + bytes(width) for _ in range(4))
+    return _bomb_png(width, height)[:33] + _chunk(b"IDAT", zlib.compress(raw))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+@pytest.mark.parametrize(("megapixels", "max_pixels"), [(95, 120_000_000), (200, 250_000_000)])
+def test_only_the_configured_max_pixels_limits_size(megapixels, max_pixels):
+    """Pillow's own bomb guard (89.5 MP warning, 179 MP error) must not stand in for max_pixels:
+    a header under the configured limit gets as far as decoding (here: truncated data)."""
+    data = _truncated_png(10_000, megapixels * 100)
+    with pytest.raises(InvalidInputError, match="truncated or corrupt"):
+        decode_image(data, max_pixels=max_pixels)
+    just_below = megapixels * 1_000_000 - 1
+    with pytest.raises(InvalidInputError, match=f"above the limit of {just_below}$"):
+        decode_image(data, max_pixels=just_below)
 
 
 def test_raw_rgb_needs_matching_length_and_sane_shape():

@@ -256,6 +256,29 @@ def test_import_official_checkpoints_then_use_by_name(checkpoints, models_dir, c
     assert leftovers(models_dir) == []
 
 
+def without_counters(state: dict) -> dict:
+    """A state dict as PyTorch 0.4.0 wrote it (the official 2018 StarGAN release)."""
+    return {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
+def test_import_legacy_checkpoints_without_batch_counters(checkpoints, tmp_path, capsys):
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for name in ("200000-G.ckpt", "TRACER-Efficient-0.pth"):
+        state = torch.load(checkpoints / name, weights_only=True)
+        assert any(k.endswith("num_batches_tracked") for k in state)
+        torch.save(without_counters(state), legacy / name, _use_new_zipfile_serialization=False)
+    dest = tmp_path / "sets" / "legacy"
+    args = ["models", "import", "--generator", str(legacy / "200000-G.ckpt"), "--resolution", str(RES)]
+    args += ["--tracer", str(legacy / "TRACER-Efficient-0.pth"), "--tracer-size", "64", "--output", str(dest)]
+    assert cli(args) == 0, capsys.readouterr().err
+    models = repo.load_model_set(dest)
+    eager = tiny_generator(conv_dim=8, repeat_num=2)
+    x, c = torch.rand(1, 3, RES, RES) * 2 - 1, torch.eye(5)[:1]
+    with torch.no_grad():
+        torch.testing.assert_close(models.generator(x, c), eager(x, c), atol=1e-5, rtol=0)
+
+
 def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, tmp_path, monkeypatch, capsys):
     """The set keeps TRACER as ONNX and (float16) PyTorch weights; "torch" runs the latter,
     "auto" keeps ONNX Runtime off CUDA and moves to PyTorch on a CUDA device whose ONNX Runtime

@@ -95,6 +95,30 @@ def test_official_layout_loads_strictly_and_matches_reference_forward(tmp_path):
     torch.testing.assert_close(ours, ref, atol=2e-5, rtol=0)
 
 
+def legacy_state_dict(**arch) -> dict[str, torch.Tensor]:
+    """What the official 2018 release holds: written by PyTorch 0.4.0, which had no
+    `num_batches_tracked` counters in its norm layers."""
+    return {k: v for k, v in official_like_state_dict(**arch).items() if not k.endswith("num_batches_tracked")}
+
+
+def test_legacy_checkpoint_without_batch_counters_loads_strictly(tmp_path):
+    sd = legacy_state_dict()
+    assert len(official_like_state_dict()) - len(sd) == 17  # 3 + 2 x 6 blocks + 2 norms
+    path = tmp_path / "200000-G.ckpt"
+    torch.save(sd, path, _use_new_zipfile_serialization=False)  # the pre-1.6 file format too
+    g = load_generator(path)
+    own = g.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in sd.items())
+    x, c = torch.rand(1, 3, 16, 16) * 2 - 1, torch.tensor([[0.0, 1, 0, 0, 1]])
+    with torch.no_grad():
+        torch.testing.assert_close(g(x, c), reference_forward(sd, x, c), atol=2e-5, rtol=0)
+    # Only the counters are optional: any other missing buffer is still refused by name.
+    del sd["main.1.running_mean"]
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_generator(sd)
+    assert err.value.missing == ["main.1.running_mean"]
+
+
 def test_dataparallel_prefix_is_stripped(tmp_path):
     sd = {f"module.{k}": v for k, v in official_like_state_dict(conv_dim=8, repeat_num=2).items()}
     torch.save(sd, tmp_path / "g.ckpt")

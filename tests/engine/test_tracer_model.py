@@ -226,6 +226,21 @@ def test_official_checkpoint_loads_strictly(arch, tmp_path):
     assert not model.training and not any(p.requires_grad for p in model.parameters())
 
 
+@pytest.mark.parametrize("counters", ["absent", "present"])
+def test_checkpoint_loads_whatever_its_batchnorm_counters(counters):
+    """Files written before PyTorch 0.4.1 have no `num_batches_tracked`; both kinds load."""
+    sd = official_like_checkpoint(0)
+    if counters == "absent":
+        sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
+    model = load_tracer(sd, "TE-0")
+    own = model.state_dict()
+    assert all(torch.equal(own[k[len("module.") :]], v) for k, v in sd.items())
+    del sd["module.agg.UAM.fc.weight"]
+    with pytest.raises(CheckpointMismatchError) as err:
+        load_tracer(sd, "TE-0")
+    assert err.value.missing == ["agg.UAM.fc.weight"]
+
+
 def test_other_variants_checkpoint_is_refused_naming_keys():
     with pytest.raises(CheckpointMismatchError) as err:
         load_tracer(official_like_checkpoint(5), "TE-0")

@@ -177,3 +177,47 @@ async def test_item_errors_stay_with_their_item_and_close_refuses(executor):
 
 def test_caller_gone_is_cancelled_status():
     assert CallerGone("x").code.name == "CANCELLED"
+
+
+async def test_queue_is_bounded_by_decoded_bytes_too(executor):
+    """queue_bytes bounds what waits, whatever the count: 64 waiting 40 MP images are 7.7 GB."""
+    run = Recorder()
+    run.gate.clear()
+    b = await started(MicroBatcher(executor, max_batch=1, max_wait=0, queue_length=100, queue_bytes=100))
+    first = asyncio.ensure_future(b.submit("k", 1, run, nbytes=1000))  # alone: always admitted
+    while b.running == 0:
+        await asyncio.sleep(0.01)
+    huge = asyncio.ensure_future(b.submit("k", 2, run, nbytes=1000))  # larger than the bound, queue empty
+    await asyncio.sleep(0.05)
+    assert b.depth == 1 and b.pending_bytes == 1000
+    with pytest.raises(Overloaded, match="MiB waiting") as caught:
+        await b.submit("k", 3, run, nbytes=1)
+    assert caught.value.retry_after > 0
+    with pytest.raises(Overloaded):
+        b.check_room(1)
+    # A stream waits for byte room instead of being refused.
+    patient = asyncio.ensure_future(b.submit("k", 4, run, nbytes=60, wait_for_room=True))
+    await asyncio.sleep(0.05)
+    assert not patient.done() and b.depth == 1
+    run.gate.set()
+    assert [(await f).result for f in (first, huge, patient)] == [10, 20, 40]
+    assert b.depth == 0 and b.pending_bytes == 0
+    await b.close()
+
+
+async def test_small_items_share_the_byte_budget(executor):
+    run = Recorder()
+    run.gate.clear()
+    b = await started(MicroBatcher(executor, max_batch=1, max_wait=0, queue_length=100, queue_bytes=100))
+    first = asyncio.ensure_future(b.submit("k", 0, run, nbytes=50))
+    while b.running == 0:
+        await asyncio.sleep(0.01)
+    queued = [asyncio.ensure_future(b.submit("k", i, run, nbytes=40)) for i in (1, 2)]
+    await asyncio.sleep(0.05)
+    assert b.depth == 2 and b.pending_bytes == 80
+    b.check_room(20)
+    with pytest.raises(Overloaded):
+        b.check_room(21)
+    run.gate.set()
+    assert [(await f).result for f in (first, *queued)] == [0, 10, 20]
+    await b.close()

@@ -12,6 +12,7 @@ from PIL import Image
 
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
+from tests.helpers import png_from_samples
 from tests.service.servers import ServerThread, png_bytes, random_image, test_settings
 
 MAX_PIXELS = 200 * 200
@@ -48,6 +49,13 @@ CASES = [
     ("truncated png", dict(image=pb.Image(encoded=PNG[: len(PNG) // 2])), "image"),
     ("gif", dict(image=encoded(Image.fromarray(GOOD), "GIF")), "image"),
     ("16-bit png", dict(image=encoded(Image.fromarray(np.zeros((32, 32), np.uint16) + 300))), "image"),
+    ("16-bit rgb png", dict(image=pb.Image(encoded=png_from_samples(np.full((32, 32, 3), 300), 16, 2))), "image"),
+    (
+        "16-bit grey+alpha png",
+        dict(image=pb.Image(encoded=png_from_samples(np.full((32, 32, 2), 65535), 16, 4))),
+        "image",
+    ),
+    ("16-bit rgba png", dict(image=pb.Image(encoded=png_from_samples(np.full((32, 32, 4), 65535), 16, 6))), "image"),
     ("transparent png", dict(image=pb.Image(encoded=png_bytes(rgba, "RGBA"))), "image"),
     ("too small", dict(image=raw(random_image(8))), "image"),
     ("too many pixels", dict(image=raw(random_image(256))), "image"),

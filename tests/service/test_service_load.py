@@ -201,3 +201,25 @@ def test_overload_gives_resource_exhausted_with_retry_info_and_recovers():
         # Recovered.
         assert stub.ProtectImage(request, timeout=60).width == 32
         assert s.server.batcher.depth == 0
+
+
+def test_queue_bytes_refuses_with_retry_info_while_the_count_has_room():
+    image = random_image(32)
+    settings = test_settings(queue_length=64, queue_bytes=image.nbytes + 100, max_batch=1, batch_wait_ms=0)
+    engine = GatedEngine(tiny_models(), limits=Limits(max_batch=1))
+    with ServerThread(settings, engine) as s, grpc.insecure_channel(s.target) as channel:
+        stub = pb_grpc.FaceShieldStub(channel)
+        request = pb.ProtectImageRequest(image=raw(image), method="pgd", steps=1, targets=["Male"])
+        engine.gate.clear()
+        running = stub.ProtectImage.future(request, timeout=60)
+        wait_for(lambda: s.server.batcher.running == 1)
+        queued = stub.ProtectImage.future(request, timeout=60)
+        wait_for(lambda: s.server.batcher.depth == 1)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ProtectImage(request, timeout=60)  # one image more would exceed queue_bytes
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert retry_delay(caught.value) > 0 and "MiB waiting" in caught.value.details()
+        assert s.server.batcher.depth == 1
+        engine.gate.set()
+        assert running.result().width == 32 and queued.result().width == 32
+        assert stub.ProtectImage(request, timeout=60).width == 32

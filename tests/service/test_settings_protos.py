@@ -26,6 +26,7 @@ def test_settings_from_env_and_flags(tmp_path, monkeypatch):
     env = {
         "FACESHIELD_PORT": "6000",
         "FACESHIELD_QUEUE_LENGTH": "7",
+        "FACESHIELD_QUEUE_BYTES": "1000000",
         "FACESHIELD_BATCH_WAIT_MS": "2.5",
         "FACESHIELD_AUTH_TOKEN_FILE": str(tokens),
         "FACESHIELD_WARM_UP": "false",
@@ -33,6 +34,7 @@ def test_settings_from_env_and_flags(tmp_path, monkeypatch):
     }
     s = Settings.from_env(env)
     assert (s.port, s.queue_length, s.batch_wait_ms, s.warm_up) == (6000, 7, 2.5, False)
+    assert s.queue_bytes == 1_000_000
     assert s.auth_tokens == ("alpha", "beta") and "alpha" not in repr(s)
     assert s.max_batch == Settings().max_batch  # empty variable: default
     for key in list(os.environ):
@@ -40,9 +42,11 @@ def test_settings_from_env_and_flags(tmp_path, monkeypatch):
             monkeypatch.delenv(key)
     monkeypatch.setenv("FACESHIELD_QUEUE_LENGTH", "9")
     monkeypatch.setenv("FACESHIELD_PORT", "7000")
-    args = build_parser().parse_args(["serve", "--port", "0", "--max-batch", "3", "--no-warm-up"])
+    monkeypatch.setenv("FACESHIELD_QUEUE_BYTES", "5000")
+    args = build_parser().parse_args(["serve", "--port", "0", "--max-batch", "3", "--no-warm-up", "--queue-bytes", "7"])
     s = settings_from(args)
     assert (s.port, s.queue_length, s.max_batch, s.warm_up) == (0, 9, 3, False)  # flags beat env
+    assert s.queue_bytes == 7
 
 
 @pytest.mark.parametrize(
@@ -50,6 +54,7 @@ def test_settings_from_env_and_flags(tmp_path, monkeypatch):
     [
         ({"FACESHIELD_PORT": "http"}, "port"),
         ({"FACESHIELD_QUEUE_LENGTH": "0"}, "queue_length"),
+        ({"FACESHIELD_QUEUE_BYTES": "0"}, "queue_bytes"),
         ({"FACESHIELD_TLS_CERT": "/x.pem"}, "tls_cert"),
         ({"FACESHIELD_LOG_FORMAT": "xml"}, "log_format"),
         ({"FACESHIELD_WARM_UP": "maybe"}, "warm_up"),

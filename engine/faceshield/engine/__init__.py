@@ -3,6 +3,8 @@
 Never imports grpc. The public names below are what the service, the CLI and callers use.
 """
 
+# First: importing it turns ONNX Runtime's telemetry off before anything imports onnxruntime.
+from . import onnx_runtime  # noqa: F401
 from .attack.protect import ProtectionResult, Protector
 from .config import ENSURE, FIXED, METHODS, AttackConfig, Policy, Stages
 from .errors import CheckpointMismatchError, FaceShieldError, InvalidInputError, ModelLoadError

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from . import onnx_runtime
 from .attack.protect import Protector
 from .config import AttackConfig
 from .models.labels import create_labels
@@ -80,9 +81,7 @@ def environment(device: torch.device) -> dict:
         env["gpu"] = torch.cuda.get_device_name(device)
         env["cuda"] = torch.version.cuda
     try:
-        import onnxruntime
-
-        env["onnxruntime"] = onnxruntime.__version__
+        env["onnxruntime"] = onnx_runtime.load().__version__
     except ImportError:
         pass
     return env

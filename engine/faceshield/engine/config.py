@@ -94,12 +94,18 @@ class AttackConfig:
     seed: int = 0
 
     @classmethod
-    def for_method(cls, method: str = DEFAULT_METHOD, **overrides) -> AttackConfig:
-        """The paper's configuration of `method`, with `overrides` applied, validated."""
+    def for_method(
+        cls, method: str = DEFAULT_METHOD, *, max_steps: int = DEFAULT_MAX_STEPS, **overrides
+    ) -> AttackConfig:
+        """The paper's configuration of `method`, with `overrides` applied, validated.
+
+        max_steps: the caller's own limit on `steps` (a server passes its configured one, so
+            that the limit it advertises is the one applied).
+        """
         if method not in METHODS:
             raise InvalidInputError("method", f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
         config = cls(method=method, stages=METHODS[method], **overrides)
-        config.validate()
+        config.validate(max_steps)
         return config
 
     def replace(self, **changes) -> AttackConfig:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import onnx_runtime
 from .defaults import EMBEDDED_SEED
 from .errors import InvalidInputError, ModelLoadError
 from .models.tracer import TRACER, SaliencyGraph, build_tracer, export_onnx, load_tracer
@@ -107,7 +108,7 @@ def cuda_provider_listed(providers: Sequence[str] | None = None) -> bool:
     default, listed by onnxruntime (which says nothing about whether it can start)."""
     if providers is not None:
         return CUDA_PROVIDER in providers
-    import onnxruntime as ort
+    ort = onnx_runtime.load()
 
     return CUDA_PROVIDER in ort.get_available_providers()
 
@@ -116,7 +117,7 @@ def _create_session(model: bytes | str, providers: Sequence[str] | None, threads
     """An InferenceSession on CUDA when asked (default: when listed) and it actually starts,
     else on CPU. onnxruntime-gpu lists CUDA even where its libraries or GPU are missing; the
     failed attempt is then silenced and the session runs on CPU."""
-    import onnxruntime as ort
+    ort = onnx_runtime.load()
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

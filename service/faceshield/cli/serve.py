@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-batch", type=int, help="images per engine batch (default 16)")
     p.add_argument("--batch-wait-ms", type=float, help="longest wait for batch-mates (default 5)")
     p.add_argument("--queue-length", type=int, help="images waiting before RESOURCE_EXHAUSTED (default 64)")
+    p.add_argument(
+        "--queue-bytes", type=int, help="decoded image bytes waiting before RESOURCE_EXHAUSTED (default 1 GiB)"
+    )
     p.add_argument("--stream-window", type=int, help="images in flight per stream (default 16)")
     p.add_argument("--max-pixels", type=int, help="largest image accepted, in pixels")
     p.add_argument("--max-steps", type=int, help="most I-FGSM steps a request may ask for")
@@ -63,6 +66,7 @@ def settings_from(args: argparse.Namespace):
         max_batch=args.max_batch,
         batch_wait_ms=args.batch_wait_ms,
         queue_length=args.queue_length,
+        queue_bytes=args.queue_bytes,
         stream_window=args.stream_window,
         max_pixels=args.max_pixels,
         max_steps=args.max_steps,

@@ -5,8 +5,9 @@ Requests wait in one bounded FIFO queue. A single loop takes the oldest request,
 one batch on a worker thread, so the event loop never blocks on the engine. While a batch runs,
 new requests pile up and form the next one: under load batches fill without any waiting.
 
-A full queue refuses new requests at once (`Overloaded`, with a retry delay estimated from recent
-batch times) instead of building an unbounded backlog. Each request's deadline and its caller's
+The queue is bounded twice, by items and by their decoded bytes (64 waiting 40 MP images would
+be 7.7 GB): a full queue refuses new requests at once (`Overloaded`, with a retry delay estimated
+from recent batch times) instead of building an unbounded backlog. Each request's deadline and its caller's
 cancellation are polled by the engine once per attack step (`cancelled` below), so abandoned work
 leaves its batch at the next step instead of being computed to the end.
 """
@@ -69,6 +70,7 @@ class _Item:
     runner: Runner
     deadline: float | None  # time.monotonic() seconds
     future: asyncio.Future
+    nbytes: int = 0  # decoded size of the payload, counted against queue_bytes
     enqueued: float = field(default_factory=time.monotonic)
     abandoned: bool = False  # the caller went away; read from the worker thread
 
@@ -87,6 +89,8 @@ class MicroBatcher:
         max_batch: most items per batch.
         max_wait: seconds the oldest item waits for batch-mates before its batch starts.
         queue_length: most items waiting (not yet running); beyond it `submit` refuses.
+        queue_bytes: most decoded bytes waiting (None: no bound). An item larger than this
+            alone still enters an empty queue, so that every admissible image can be served.
         observer: receives queue depth, batch sizes and times, drops.
     """
 
@@ -96,12 +100,14 @@ class MicroBatcher:
         max_batch: int,
         max_wait: float,
         queue_length: int,
+        queue_bytes: int | None = None,
         observer: BatchObserver | None = None,
     ):
         self.executor = executor
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.queue_length = queue_length
+        self.queue_bytes = queue_bytes
         self.observer = observer or _NullObserver()
         self._pending: collections.deque[_Item] = collections.deque()
         self._wake = asyncio.Event()
@@ -130,8 +136,17 @@ class MicroBatcher:
         return len(self._pending)
 
     @property
+    def pending_bytes(self) -> int:
+        return sum(it.nbytes for it in self._pending)
+
+    @property
     def running(self) -> int:
         return self._running
+
+    def _fits(self, nbytes: int) -> bool:
+        if len(self._pending) >= self.queue_length:
+            return False
+        return self.queue_bytes is None or not self._pending or self.pending_bytes + nbytes <= self.queue_bytes
 
     def retry_after(self) -> float:
         """A guess at when the queue will have room: the batches ahead times their cost."""
@@ -139,29 +154,39 @@ class MicroBatcher:
         return min(max(batches_ahead * self._batch_seconds, MIN_RETRY_SECONDS), MAX_RETRY_SECONDS)
 
     # -- callers ---------------------------------------------------------------------------
-    def check_room(self) -> None:
-        """Raise Overloaded now if `submit` would (lets callers refuse before decoding)."""
+    def check_room(self, nbytes: int = 0) -> None:
+        """Raise Overloaded now if `submit` of `nbytes` would (lets callers refuse before
+        decoding, with nbytes 0, and again once the decoded size is known)."""
         if self._closing:
             raise Draining("the server is shutting down; retry on another replica")
-        if len(self._pending) >= self.queue_length:
+        if not self._fits(nbytes):
             raise Overloaded(
-                f"the server is busy ({len(self._pending)} images waiting); retry later", retry_after=self.retry_after()
+                f"the server is busy ({len(self._pending)} images, {self.pending_bytes / 2**20:.0f} MiB waiting); "
+                "retry later",
+                retry_after=self.retry_after(),
             )
 
     async def submit(
-        self, key: Hashable, payload: Any, runner: Runner, deadline: float | None = None, wait_for_room: bool = False
+        self,
+        key: Hashable,
+        payload: Any,
+        runner: Runner,
+        deadline: float | None = None,
+        wait_for_room: bool = False,
+        nbytes: int = 0,
     ) -> Done:
         """Queue one item and wait for its result.
 
         deadline: time.monotonic() after which the item is dropped (DeadlinePassed).
+        nbytes: the payload's decoded size, counted against `queue_bytes`.
         wait_for_room: wait while the queue is full instead of raising Overloaded (streams do,
             so that their senders are slowed down by flow control rather than refused).
         """
         if not wait_for_room:
-            self.check_room()
+            self.check_room(nbytes)
         if self._closing:
             raise Draining("the server is shutting down; retry on another replica")
-        while len(self._pending) >= self.queue_length:
+        while not self._fits(nbytes):
             self._room.clear()
             await self._room.wait()
             if self._closing:
@@ -169,7 +194,7 @@ class MicroBatcher:
         if deadline is not None and time.monotonic() >= deadline:
             self.observer.item_dropped("deadline")
             raise DeadlinePassed("the deadline passed before the image was queued")
-        item = _Item(key, payload, runner, deadline, asyncio.get_running_loop().create_future())
+        item = _Item(key, payload, runner, deadline, asyncio.get_running_loop().create_future(), nbytes=nbytes)
         self._pending.append(item)
         self.observer.queue_depth(len(self._pending))
         self._wake.set()
@@ -274,6 +299,7 @@ class MicroBatcher:
             item.future.set_exception(error)
 
     def _changed(self) -> None:
+        """Items left the queue: report its depth and wake whoever waits for room (each
+        rechecks whether its own item fits)."""
         self.observer.queue_depth(len(self._pending))
-        if len(self._pending) < self.queue_length:
-            self._room.set()
+        self._room.set()

@@ -31,11 +31,23 @@ from faceshield.engine.ops.geometry import resolve_box
 from faceshield.engine.pipeline import ProtectOutcome
 from faceshield.v1 import faceshield_pb2 as pb
 
+from .errors import bounded
 from .jobs import EvaluateJob, ProtectJob, seedless
+
+MAX_REQUEST_ID_CHARS = 128  # a UUID is 36; room for a caller's own prefix or trace id
 
 
 def request_id(given: str) -> str:
-    return given or uuid.uuid4().hex
+    """The id to echo and log: the caller's, or a made-up one when it is empty. An id too long
+    to accept (`check_request_id` refuses it) is echoed cut short, with a marker."""
+    if not given:
+        return uuid.uuid4().hex
+    return given if len(given) <= MAX_REQUEST_ID_CHARS else bounded(given, MAX_REQUEST_ID_CHARS)
+
+
+def check_request_id(given: str) -> None:
+    if len(given) > MAX_REQUEST_ID_CHARS:
+        raise InvalidInputError("request_id", f"at most {MAX_REQUEST_ID_CHARS} characters, got {len(given)}")
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -79,27 +91,42 @@ def decode_mask(mask: pb.Mask, height: int, width: int, max_pixels: int) -> np.n
 
 def attack_config(method: str, msg, max_steps: int) -> AttackConfig:
     """AttackConfig from a message's method / epsilon / steps / step_size / seed fields."""
+    if len(method) > max(map(len, METHODS)):  # refused without echoing it
+        raise InvalidInputError(
+            "method", f"no method has a name of {len(method)} characters; choose one of {', '.join(METHODS)}"
+        )
     overrides = {}
     for name in ("epsilon", "steps", "step_size", "seed"):
         if msg.HasField(name):
             overrides[name] = getattr(msg, name)
-    config = AttackConfig.for_method(method or DEFAULT_METHOD, **overrides)
-    config.validate(max_steps)
-    return config
+    return AttackConfig.for_method(method or DEFAULT_METHOD, max_steps=max_steps, **overrides)
 
 
 def check_labels(engine: FaceShieldEngine, attrs: Sequence[float], targets: Sequence[str]):
     """(original_attributes or None, targets or None), checked against the model."""
     names = engine.attributes
+    listed = ", ".join(names)
+    # Sizes first, so that what the messages below echo is never longer than a real attribute.
+    if len(targets) > len(names):
+        raise InvalidInputError("targets", f"at most {len(names)} targets ({listed}), got {len(targets)}")
+    longest = max(map(len, names))
     for t in targets:
+        if len(t) > longest:
+            raise InvalidInputError(
+                "targets", f"no attribute has a name of {len(t)} characters; this model edits {listed}"
+            )
         if t not in names:
-            raise InvalidInputError("targets", f"unknown attribute {t!r}; this model edits {', '.join(names)}")
+            raise InvalidInputError("targets", f"unknown attribute {t!r}; this model edits {listed}")
     if len(set(targets)) != len(targets):
         raise InvalidInputError("targets", "each target may appear once")
     if attrs:
-        if len(attrs) != len(names) or any(v not in (0.0, 1.0) for v in attrs):
+        if len(attrs) != len(names):
             raise InvalidInputError(
-                "original_attributes", f"expected {len(names)} values of 0 or 1 ({', '.join(names)}), got {list(attrs)}"
+                "original_attributes", f"expected {len(names)} values of 0 or 1 ({listed}), got {len(attrs)} values"
+            )
+        if any(v not in (0.0, 1.0) for v in attrs):
+            raise InvalidInputError(
+                "original_attributes", f"expected {len(names)} values of 0 or 1 ({listed}), got {list(attrs)}"
             )
     return (list(attrs) or None), (list(targets) or None)
 
@@ -114,6 +141,7 @@ def face_box(msg, height: int, width: int) -> tuple[int, int, int, int] | None:
 
 
 def protect_job(msg: pb.ProtectImageRequest, engine: FaceShieldEngine, rid: str) -> ProtectJob:
+    check_request_id(msg.request_id)
     limits = engine.limits
     config = attack_config(msg.method, msg, limits.max_steps)
     attrs, targets = check_labels(engine, msg.original_attributes, msg.targets)
@@ -138,6 +166,7 @@ def protect_job(msg: pb.ProtectImageRequest, engine: FaceShieldEngine, rid: str)
 
 def evaluate_job(msg: pb.EvaluateRequest, engine: FaceShieldEngine, rid: str) -> EvaluateJob | ProtectJob:
     """An EvaluateJob, or a ProtectJob when no protected image was sent (protect, then measure)."""
+    check_request_id(msg.request_id)
     limits = engine.limits
     if not msg.HasField("protected"):
         as_protect = pb.ProtectImageRequest(

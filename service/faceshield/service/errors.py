@@ -3,6 +3,8 @@
 Callers get a `google.rpc.Status` whose details say what to do: a `BadRequest` naming the field
 to fix, a `RetryInfo` saying when to come back, and always an `ErrorInfo` (reason + request id).
 Unary calls send it in the trailers (`grpc-status-details-bin`); stream items carry it inline.
+Whatever the caller sent, every echoed value is bounded (`bounded`), so the trailers fit a
+client's metadata limit.
 """
 
 from __future__ import annotations
@@ -20,6 +22,25 @@ from faceshield.engine.errors import FaceShieldError, InvalidInputError
 log = logging.getLogger(__name__)
 
 DOMAIN = "faceshield.v1"
+
+# Bounds on what a status echoes, in UTF-8 bytes. Unary errors travel in the trailers, which a
+# client refuses above its metadata limit (gRPC's default: 8 KiB soft, 16 KiB hard), and then
+# sees RESOURCE_EXHAUSTED without RetryInfo, which a retrying client takes for overload. The
+# message goes out twice (grpc-message, percent-encoded: up to 3x; and inside the base64 details
+# with the field violation's description), so these keep every status under about 4 KiB.
+MAX_MESSAGE_BYTES = 512
+MAX_FIELD_BYTES = 128
+MAX_REQUEST_ID_BYTES = 160  # the longest id accepted (128 characters) may be in ASCII, or longer
+
+
+def bounded(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` UTF-8 bytes (never inside a character), with a marker that
+    says how much was left out."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return text
+    kept = data[: max(limit - 32, 0)].decode("utf-8", "ignore")
+    return f"{kept}...[{len(text) - len(kept)} more characters]"
 
 
 class ServiceError(Exception):
@@ -62,17 +83,15 @@ class CallerGone(ServiceError):
 
 
 def to_rpc_status(exc: BaseException, request_id: str = "") -> status_pb2.Status:
-    """The google.rpc.Status that describes `exc` to a caller."""
+    """The google.rpc.Status that describes `exc` to a caller, every echoed value bounded."""
+    request_id = bounded(request_id, MAX_REQUEST_ID_BYTES)
     details: list = []
     if isinstance(exc, InvalidInputError):
         code, reason, message = grpc.StatusCode.INVALID_ARGUMENT, "INVALID_INPUT", str(exc)
-        details.append(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=exc.field, description=exc.description),
-                ]
-            )
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=bounded(exc.field, MAX_FIELD_BYTES), description=bounded(exc.description, MAX_MESSAGE_BYTES)
         )
+        details.append(error_details_pb2.BadRequest(field_violations=[violation]))
     elif isinstance(exc, ServiceError):
         code, reason, message = exc.code, exc.reason, exc.message
         if exc.retry_after is not None:
@@ -84,6 +103,7 @@ def to_rpc_status(exc: BaseException, request_id: str = "") -> status_pb2.Status
         code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
         message = f"internal error; the server log has the details (request id {request_id or 'none'})"
     details.append(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata={"request_id": request_id}))
+    message = bounded(message, MAX_MESSAGE_BYTES)
     packed = []
     for d in details:
         a = any_pb2.Any()
@@ -133,6 +153,7 @@ __all__ = [
     "NotReady",
     "Overloaded",
     "ServiceError",
+    "bounded",
     "code_of",
     "to_grpc_status",
     "to_rpc_status",

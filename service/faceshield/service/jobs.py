@@ -35,6 +35,12 @@ class ProtectJob:
     def extras(self) -> bool:
         return self.want_masks or self.want_outputs
 
+    @property
+    def nbytes(self) -> int:
+        """Decoded bytes this job holds while it waits (the image and the caller's mask)."""
+        mask = self.request.saliency_mask
+        return self.request.image.nbytes + (0 if mask is None else mask.nbytes)
+
 
 @dataclass
 class EvaluateJob:
@@ -48,6 +54,10 @@ class EvaluateJob:
     @property
     def key(self) -> Hashable:
         return ("evaluate", id(self))  # never batched: the engine evaluates one pair at a time
+
+    @property
+    def nbytes(self) -> int:
+        return self.original.nbytes + self.protected.nbytes
 
 
 def run_protect(engine: FaceShieldEngine, jobs: list[ProtectJob], cancelled: Callable[[], list[bool]]) -> list:

@@ -30,10 +30,29 @@ FIELDS = (
 )
 
 
+MAX_LOGGED_REQUEST_ID = 128  # characters of a request id that reach a log line
+
+
+def loggable_request_id(rid: str) -> str:
+    """`rid` as a log line may hold it: characters that are not printable escaped (a newline
+    becomes `\\n`, ESC `\\x1b`), so that a caller cannot start forged lines or send terminal
+    sequences through a text log, and at most MAX_LOGGED_REQUEST_ID characters, cut with a
+    marker, so that a 1 MB id does not make a 1 MB line."""
+    out, used = [], 0
+    for n, c in enumerate(rid):
+        piece = c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+        if used + len(piece) > MAX_LOGGED_REQUEST_ID:
+            return "".join(out) + f"...[{len(rid) - n} more characters]"
+        out.append(piece)
+        used += len(piece)
+    return "".join(out)
+
+
 class RequestIdFilter(logging.Filter):
+    """Puts the request id of the call being handled on every record, in its loggable form."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if not getattr(record, "request_id", ""):
-            record.request_id = request_id_var.get()
+        record.request_id = loggable_request_id(getattr(record, "request_id", "") or request_id_var.get())
         return True
 
 
@@ -57,14 +76,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, separators=(",", ":"))
 
 
-def configure(fmt: str = "json", level: str = "INFO") -> None:
-    """Route every log record to stderr in `fmt` (json or text)."""
-    handler = logging.StreamHandler()
+def make_handler(fmt: str = "json", stream=None) -> logging.Handler:
+    """A handler writing to `stream` (default stderr) in `fmt` (json or text), request ids on."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(RequestIdFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    return handler
+
+
+def configure(fmt: str = "json", level: str = "INFO") -> None:
+    """Route every log record to stderr in `fmt` (json or text)."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [make_handler(fmt)]
     root.setLevel(level.upper())

@@ -24,13 +24,13 @@ from grpc_reflection.v1alpha import reflection
 
 from faceshield.engine import FaceShieldEngine
 from faceshield.v1 import faceshield_pb2 as pb
-from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
 from . import convert
 from .auth import BearerTokenInterceptor
 from .batcher import MicroBatcher
 from .health import NOT_SERVING, SERVING, HealthServicer
 from .metrics import ServiceMetrics
+from .parsing import add_servicer
 from .servicer import Backend, FaceShieldServicer
 from .settings import Settings, SettingsError
 
@@ -78,13 +78,14 @@ class FaceShieldServer:
             settings.max_batch,
             settings.batch_wait_ms / 1000.0,
             settings.queue_length,
+            queue_bytes=settings.queue_bytes,
             observer=self.metrics,
         )
         self.backend = Backend(settings, self.batcher, self.metrics)
         self.metrics.watch_engine(lambda: self.backend.engine.counters if self.backend.engine else {})
         interceptors = [BearerTokenInterceptor(settings.auth_tokens)] if settings.auth_tokens else []
         self.server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings.max_message_bytes))
-        pb_grpc.add_FaceShieldServicer_to_server(FaceShieldServicer(self.backend), self.server)
+        add_servicer(FaceShieldServicer(self.backend), self.server, pb.DESCRIPTOR.services_by_name["FaceShield"])
         self.health = HealthServicer([SERVICE_NAME])
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

@@ -24,6 +24,7 @@ from .batcher import Done, MicroBatcher
 from .jobs import ProtectJob, run_evaluate, run_protect
 from .logs import request_id_var
 from .metrics import ServiceMetrics
+from .parsing import Unparsable
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ def _unary(rpc: str):
             t0 = time.monotonic()
             code = "OK"
             try:
+                if isinstance(request, Unparsable):
+                    raise request.error()
                 return await method(self, request, context, rid, t0)
             except asyncio.CancelledError:
                 remaining = context.time_remaining()
@@ -105,6 +108,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
             functools.partial(run_protect, engine),
             deadline=deadline,
             wait_for_room=wait_for_room,
+            nbytes=job.nbytes,
         )
         self.backend.metrics.queue_seconds.observe(done.queue_seconds)
         timings = pb.Timings(
@@ -130,7 +134,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         if isinstance(job, ProtectJob):
             return convert.evaluate_from_protect(await self._protect(job, engine, _deadline(context), t0))
         done = await self.backend.batcher.submit(
-            job.key, job, functools.partial(run_evaluate, engine), deadline=_deadline(context)
+            job.key, job, functools.partial(run_evaluate, engine), deadline=_deadline(context), nbytes=job.nbytes
         )
         timings = pb.Timings(
             queue_seconds=done.queue_seconds, batch_size=1, compute_seconds=time.monotonic() - t0 - done.queue_seconds
@@ -144,7 +148,13 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         return convert.model_info(self.backend.ready_engine(), self.backend.settings)
 
     async def ProtectStream(self, request_iterator, context: grpc.aio.ServicerContext):
-        """Items run concurrently, up to the stream window; answers go out as they finish."""
+        """Items run concurrently, up to the stream window; answers go out as they finish.
+
+        The window counts every item from the moment it is read until its answer has been
+        written, so it bounds answers held as well as work started: a client that stops reading
+        stops the server after at most a window of answers (HTTP/2 flow control pushes back on
+        the writes, the reader stops taking requests, and flow control pushes back on the sender).
+        """
         rpc = "ProtectStream"
         b = self.backend
         try:
@@ -166,6 +176,8 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
             b.metrics.requests.labels(rpc).inc()
             code = "OK"
             try:
+                if isinstance(request, Unparsable):
+                    raise request.error()
                 job = await asyncio.to_thread(convert.protect_job, request, engine, rid)
                 answer = pb.ProtectStreamResponse(
                     request_id=rid, result=await self._protect(job, engine, deadline, t0, wait_for_room=True)
@@ -180,7 +192,6 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
                     log.error("stream item failed", exc_info=exc, extra={"rpc": rpc})
                 answer = pb.ProtectStreamResponse(request_id=rid, error=status)
             finally:
-                window.release()
                 b.metrics.responses.labels(rpc, code).inc()
                 b.metrics.latency.labels(rpc).observe(time.monotonic() - t0)
             await answers.put(answer)
@@ -214,7 +225,8 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
                 else:
                     owed -= 1
                     sent += 1
-                    yield msg
+                    yield msg  # returns once gRPC has taken the answer: flow control holds it here
+                    window.release()
         finally:
             reader.cancel()
             for task in list(tasks):

@@ -25,6 +25,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a 40 MP PNG with room to spare
 DEFAULT_MAX_BATCH = 16
 DEFAULT_BATCH_WAIT_MS = 5.0  # the longest a lone request waits for company
 DEFAULT_QUEUE_LENGTH = 64
+DEFAULT_QUEUE_BYTES = 1 << 30  # decoded bytes waiting: 1 GiB, about 9 images of 40 MP (64 would be 7.7 GB)
 DEFAULT_STREAM_WINDOW = 16
 DEFAULT_GRACE_SECONDS = 30.0
 DEFAULT_DRAIN_SECONDS = 1.0  # NOT_SERVING (and UNAVAILABLE to new calls) before the listener closes
@@ -50,6 +51,7 @@ class Settings:
     max_batch: int = DEFAULT_MAX_BATCH
     batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS
     queue_length: int = DEFAULT_QUEUE_LENGTH
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
     stream_window: int = DEFAULT_STREAM_WINDOW
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
@@ -72,6 +74,7 @@ class Settings:
         "max_batch": "FACESHIELD_MAX_BATCH",
         "batch_wait_ms": "FACESHIELD_BATCH_WAIT_MS",
         "queue_length": "FACESHIELD_QUEUE_LENGTH",
+        "queue_bytes": "FACESHIELD_QUEUE_BYTES",
         "stream_window": "FACESHIELD_STREAM_WINDOW",
         "grace_seconds": "FACESHIELD_GRACE_SECONDS",
         "drain_seconds": "FACESHIELD_DRAIN_SECONDS",
@@ -94,6 +97,7 @@ class Settings:
         _at_least("max_batch", self.max_batch, 1)
         _at_least("batch_wait_ms", self.batch_wait_ms, 0)
         _at_least("queue_length", self.queue_length, 1)
+        _at_least("queue_bytes", self.queue_bytes, 1)
         _at_least("stream_window", self.stream_window, 1)
         _at_least("grace_seconds", self.grace_seconds, 0)
         _at_least("drain_seconds", self.drain_seconds, 0)

@@ -1,54 +1,94 @@
 """Decoding caller images safely, and encoding protected ones losslessly.
 
 Pillow does the codec work. Sizes are checked from the header before any pixel is decoded, so a
-small file that claims a huge canvas (a decompression bomb) is refused cheaply. Images are never
-logged or written anywhere by this module.
+small file that claims a huge canvas (a decompression bomb) is refused cheaply, against the
+caller's `max_pixels` alone (Pillow's own fixed guard is bypassed, see `_open`). Images are
+never logged or written anywhere by this module.
+
+Bit depth: 8 bits per channel only. Every 16-bit PNG (grey, grey+alpha, RGB, RGBA) is refused
+with a message saying so: Pillow would silently keep only the high byte of RGB and alpha ones,
+and the protection bound is defined on the 8-bit pixels the caller gets back.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from ..errors import InvalidInputError
 
 DEFAULT_MAX_PIXELS = 40_000_000  # ~ 7300 x 5500; a phone photo is 12-50 MP at most
 MIN_SIDE = 16
 _SUPPORTED = {"PNG", "JPEG"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+_PNG_COLOUR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
+_EIGHT_BIT_MODES = {"1", "L", "P", "LA", "PA", "RGB", "RGBA", "CMYK", "YCbCr"}
+
+
+def _open(data: bytes, field: str) -> Image.Image:
+    """Pillow's PNG or JPEG reader on `data`: header parsed, no pixel decoded yet.
+
+    The readers are called directly, not through `Image.open`, because `Image.open` applies
+    Pillow's process-wide decompression-bomb guard (a warning above ~89.5 MP, an error above
+    ~179 MP), which would refuse images the configured `max_pixels` allows and report them as
+    above *that* limit. `check_dimensions` is the one size limit.
+    """
+    if data.startswith(_PNG_SIGNATURE):
+        reader = PngImagePlugin.PngImageFile
+    elif data.startswith(_JPEG_SIGNATURE):
+        reader = JpegImagePlugin.jpeg_factory
+    else:
+        raise InvalidInputError(field, _other_format(data))
+    try:
+        return reader(io.BytesIO(data))
+    except Exception as exc:  # a broken header: SyntaxError, struct.error, OSError, ...
+        raise InvalidInputError(field, f"unreadable image ({exc.__class__.__name__})") from None
+
+
+def _other_format(data: bytes) -> str:
+    """Why bytes that are neither PNG nor JPEG are refused, naming their format when Pillow knows it."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return f"{img.format} images are not accepted; send PNG or JPEG"
+    except Exception:  # unidentified, or a known format with a broken or huge header
+        return "not a PNG or JPEG image (the bytes could not be identified)"
+
+
+def _sixteen_bit(img: Image.Image, data: bytes) -> str | None:
+    """The PNG colour type ("RGB", "grey+alpha", ...) when `img` stores 16 bits per sample, else
+    None. Read from the raw mode Pillow would decode with ("RGB;16B", "I;16B", ...)."""
+    if img.format != "PNG" or not any("16" in str(tile.args) for tile in img.tile):
+        return None
+    colour = data[25] if data[12:16] == b"IHDR" else -1
+    return _PNG_COLOUR_TYPES.get(colour, "unknown colour type")
 
 
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, field: str = "image") -> np.ndarray:
     """PNG or JPEG bytes -> (H, W, 3) uint8 RGB.
 
     Grayscale and palette images are converted to RGB; CMYK JPEGs too; an alpha channel is
-    dropped only where it is fully opaque. 16-bit images are refused (convert them to 8-bit
-    first): a silent conversion would change the pixels the caller wants protected.
+    dropped only where it is fully opaque. 16-bit PNGs of every colour type are refused
+    (convert them to 8-bit first): a silent conversion would change the pixels the caller wants
+    protected.
     """
     if not data:
         raise InvalidInputError(field, "no image bytes were sent")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise InvalidInputError(field, "not a PNG or JPEG image (the bytes could not be identified)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidInputError(field, f"image dimensions are above the limit of {max_pixels} pixels") from None
-    except Exception as exc:
-        raise InvalidInputError(field, f"unreadable image ({exc.__class__.__name__})") from None
+    img = _open(data, field)
     if img.format not in _SUPPORTED:
         raise InvalidInputError(field, f"{img.format} images are not accepted; send PNG or JPEG")
     width, height = img.size
     check_dimensions(height, width, max_pixels, field)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F") or "16" in img.mode:
+    colour = _sixteen_bit(img, data)
+    if colour is not None:
         raise InvalidInputError(
-            field,
-            f"{img.mode} ({'16-bit' if '16' in img.mode else 'high bit depth'}) images are not supported; convert to 8-bit RGB",
+            field, f"16-bit PNGs ({colour}) are not accepted; convert the image to 8-bit per channel first"
         )
+    if img.mode not in _EIGHT_BIT_MODES:
+        raise InvalidInputError(field, f"{img.mode} images are not supported; convert to 8-bit RGB")
     try:
         img.load()
     except Exception as exc:  # truncated file, corrupt stream

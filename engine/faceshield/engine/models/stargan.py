@@ -1,7 +1,8 @@
 """StarGAN generator, state-dict compatible with the official release (Choi et al., CVPR 2018).
 
 Layer order and module names follow the official `model.py`, so an official `200000-G.ckpt`
-(a bare state dict) loads with ``strict=True``. One deliberate difference: normalization always
+(a bare state dict) loads with ``strict=True`` (written by PyTorch 0.4.0, it lacks the norms'
+`num_batches_tracked` counters, which are filled in; see `with_legacy_counters`). One deliberate difference: normalization always
 uses per-instance statistics. The official test code never calls ``eval()``, so its published
 results use instance statistics (and, as a side effect, overwrite the running buffers on every
 call); here the buffers are kept for key compatibility but never read or written, so results do
@@ -98,6 +99,24 @@ def infer_architecture(state_dict: Mapping[str, torch.Tensor]) -> dict[str, int]
     return {"conv_dim": int(first.shape[0]), "c_dim": int(first.shape[1]) - 3, "repeat_num": len(blocks)}
 
 
+def with_legacy_counters(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`state_dict` with every norm layer's missing `num_batches_tracked` counter filled in.
+
+    PyTorch 0.4.1 added that buffer to batch and instance norms; checkpoints written before it
+    (the official StarGAN release, 2018, PyTorch 0.4.0) do not have it. The counter only steers
+    the running-average momentum during training, which inference never uses, so the model's
+    own initial value (0) is put in its place. Nothing else is filled in: every other key is
+    still checked strictly by `check_state_dict`.
+    """
+    filled = dict(state_dict)
+    for name, module in model.named_modules():
+        counter = getattr(module, "num_batches_tracked", None)
+        if isinstance(module, nn.modules.batchnorm._NormBase) and counter is not None:
+            key = f"{name}.num_batches_tracked" if name else "num_batches_tracked"
+            filled.setdefault(key, counter.detach().clone())
+    return filled
+
+
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> None:
     """Raise `CheckpointMismatchError` naming every missing, unexpected or misshapen key."""
     expected = model.state_dict()
@@ -133,7 +152,8 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
 def load_generator(source: str | Path | Mapping[str, torch.Tensor], c_dim: int | None = None) -> Generator:
     """Build a `Generator` from an official checkpoint (path or state dict), strictly.
 
-    The architecture is read off the weights; `c_dim`, when given, must agree with them.
+    The architecture is read off the weights; `c_dim`, when given, must agree with them. A
+    checkpoint without the norms' `num_batches_tracked` counters (PyTorch 0.4.0) loads too.
     """
     state_dict = load_state_dict_file(source) if isinstance(source, (str, Path)) else dict(source)
     arch = infer_architecture(state_dict)
@@ -143,6 +163,7 @@ def load_generator(source: str | Path | Mapping[str, torch.Tensor], c_dim: int |
             mismatched=[f"main.0.weight: {arch['c_dim']} label channels, expected c_dim={c_dim}"],
         )
     model = Generator(**arch)
+    state_dict = with_legacy_counters(model, state_dict)
     check_state_dict(model, state_dict, "StarGAN checkpoint")
     model.load_state_dict(state_dict, strict=True)
     return model.eval().requires_grad_(False)

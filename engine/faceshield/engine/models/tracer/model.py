@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import CheckpointMismatchError, InvalidInputError
-from ..stargan import check_state_dict, load_state_dict_file
+from ..stargan import check_state_dict, load_state_dict_file, with_legacy_counters
 from .attention import ObjectAttention, RFB_Block, UnionAttentionModule, aggregation
 from .efficientnet import EfficientNetEncoder
 from .variants import IMAGENET_MEAN, IMAGENET_STD, RFB_CHANNELS, TracerVariant, get_variant
@@ -159,13 +159,15 @@ def load_tracer(
 ) -> TRACER:
     """TRACER from an official checkpoint (path or state dict; a DataParallel `module.` prefix
     is stripped), loaded strictly. A checkpoint of another variant raises
-    `CheckpointMismatchError` naming the keys that differ. Float16 weights (`half_state_dict`)
+    `CheckpointMismatchError` naming the keys that differ; BatchNorm's `num_batches_tracked`
+    counters may be absent (files written before PyTorch 0.4.1). Float16 weights (`half_state_dict`)
     load as they are: `load_state_dict` copies them into the float32 parameters."""
     model = TRACER(variant, input_size)
     state_dict = load_state_dict_file(source) if isinstance(source, (str, Path)) else dict(source)
     if state_dict and all(k.startswith("module.") for k in state_dict):
         state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
     what = f"TRACER {model.variant.name} checkpoint"
+    state_dict = with_legacy_counters(model, state_dict)  # with or without BatchNorm counters
     check_state_dict(model, state_dict, what)
     try:
         model.load_state_dict(state_dict, strict=True)

@@ -1,0 +1,61 @@
+"""A protect run writes nothing but the caller's output: no telemetry database, no cache, no
+temporary file (face images are biometric data; so is anything derived from handling them)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+
+
+def sandbox(root: Path) -> tuple[dict[str, str], list[Path]]:
+    """An environment whose HOME, XDG_CACHE_HOME and TMPDIR are fresh, empty directories.
+    ORT_DISABLE_TELEMETRY is removed: importing faceshield.engine sets it in this process."""
+    dirs = [root / "home", root / "cache", root / "tmp", root / "cwd"]
+    for d in dirs:
+        d.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != TELEMETRY_ENV and not k.startswith("XDG_")}
+    env.update(HOME=str(dirs[0]), XDG_CACHE_HOME=str(dirs[1]), TMPDIR=str(dirs[2]), OMP_NUM_THREADS="1")
+    return env, dirs
+
+
+def files_under(dirs: list[Path]) -> list[str]:
+    return sorted(str(p) for d in dirs for p in d.rglob("*"))
+
+
+def test_the_check_sees_onnxruntime_telemetry_files(tmp_path):
+    """Without FaceShield, importing onnxruntime writes files in exactly these places, so the
+    test below can fail."""
+    env, dirs = sandbox(tmp_path)
+    subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, cwd=dirs[3], check=True, timeout=120)
+    written = files_under(dirs)
+    assert any("onnxruntime" in f for f in written), written
+
+
+def test_a_protect_run_writes_only_its_output(tmp_path):
+    env, dirs = sandbox(tmp_path)
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    face = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(face).save(inputs / "face.png")
+    # The default demo set: a real TRACER through ONNX Runtime, union-saliency end to end.
+    args = ["-m", "faceshield.cli", "protect", str(inputs / "face.png"), "-o", str(outputs / "p.png")]
+    run = subprocess.run(
+        [sys.executable, *args, "--steps", "1", "--targets", "Male", "--json"],
+        env=env,
+        cwd=dirs[3],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert '"saliency_runtime": "onnxruntime"' in run.stdout
+    assert files_under(dirs) == []
+    assert sorted(p.name for p in outputs.iterdir()) == ["p.png"]
+    assert sorted(p.name for p in inputs.iterdir()) == ["face.png"]
