@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceshield.engine.config import Policy
 from faceshield.engine.errors import InvalidInputError
 from faceshield.engine.io.images import decode_image
 from faceshield.engine.modelset import ModelSet
@@ -64,42 +65,80 @@ def resolve_device(name: str) -> str:
 
 
 def load_models(args: argparse.Namespace) -> ModelSet:
-    """The model set the options name; the default (the shipped demo set) when none is named,
-    with a note on stderr saying so."""
+    """The model set the options name; the default (the demo set and, where installed, the
+    vintagify victim) when none is named, with a note on stderr saying so."""
+    device = resolve_device(getattr(args, "device", "cpu"))
+    runtime = getattr(args, "saliency_runtime", "auto")
     if getattr(args, "generator", None):
         from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
         from faceshield.engine.models.stargan import load_generator
-        from faceshield.engine.modelsets.defaults import build_default_models
+        from faceshield.engine.modelsets import load_saliency_only
+        from faceshield.engine.modelsets.defaults import demo_model_set_path
 
         attributes = args.attributes.split(",") if args.attributes else list(CELEBA_DEFAULT_ATTRIBUTES)
         generator = load_generator(args.generator, c_dim=len(attributes))
-        base = build_default_models()
+        demo = demo_model_set_path()  # TRACER only: the checkpoint brings its own generator
+        saliency = None if demo is None else load_saliency_only(demo, device=device, saliency_runtime=runtime)
         return ModelSet(
             name=Path(args.generator).name,
             version="checkpoint",
             generator=generator,
             attributes=attributes,
             resolution=getattr(args, "resolution", 128),
-            saliency=base.saliency,
-            saliency_name=base.saliency_name,
+            saliency=saliency,
+            saliency_name="none" if saliency is None else saliency.name,
             trained=True,
             description=f"StarGAN checkpoint {args.generator}",
-            providers=base.providers,
+            providers=[] if saliency is None else list(saliency.providers),
         )
     if getattr(args, "models", None):
         from faceshield.engine.modelsets import load_model_set
 
-        return load_model_set(
-            args.models,
-            device=resolve_device(getattr(args, "device", "cpu")),
-            saliency_runtime=getattr(args, "saliency_runtime", "auto"),
-        )
+        return load_model_set(args.models, device=device, saliency_runtime=runtime)
     from faceshield.engine.modelsets.defaults import build_default_models
 
-    models = build_default_models()
+    models = build_default_models(device=device, saliency_runtime=runtime)
     if models.trained:  # the demo set; for the untrained fallback, callers print its description
         print(f"note: {models.description}", file=sys.stderr)
     return models
+
+
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """--policy and its budget, margin, early stop and processing (SPEC 3.10)."""
+    from faceshield.engine.config import DEFAULT_BUDGET_STEPS, DEFAULT_MARGIN, PROCESSINGS
+
+    parser.add_argument(
+        "--policy", choices=("ensure", "fixed"), default="ensure",
+        help="ensure (default): further rounds until every edit is disrupted with margin or the budget is spent; "
+        "fixed: the method's steps once (the paper)",
+    )
+    parser.add_argument(
+        "--budget-steps", type=int, default=DEFAULT_BUDGET_STEPS,
+        help=f"I-FGSM steps in all under ensure (default {DEFAULT_BUDGET_STEPS})",
+    )
+    parser.add_argument(
+        "--margin", type=float, default=DEFAULT_MARGIN,
+        help=f"aim at output MSE > 0.05 x (1 + margin) (default {DEFAULT_MARGIN})",
+    )
+    parser.add_argument(
+        "--early-stop", action=argparse.BooleanOptionalAction, default=None,
+        help="stop an image as soon as every edit is disrupted with margin (default: on with ensure, off with fixed)",
+    )
+    parser.add_argument(
+        "--verify-after", default="", metavar="P,...",
+        help=f"real processing the verdict must survive, comma-separated: {', '.join(PROCESSINGS)}",
+    )
+
+
+def policy_from(args: argparse.Namespace, config) -> Policy:
+    from faceshield.engine.config import Policy
+
+    early = args.early_stop if args.early_stop is not None else args.policy == "ensure"
+    after = tuple(p for p in args.verify_after.split(",") if p)
+    policy = Policy(kind=args.policy, budget_steps=args.budget_steps, margin=args.margin, early_stop=early,
+                    verify_after=after)
+    policy.validate(steps=config.steps)
+    return policy
 
 
 def read_image(path: str, max_pixels: int) -> np.ndarray:

@@ -1,19 +1,20 @@
-"""`faceshield models list|import|verify`: the installed model sets, and making new ones from
-official checkpoints."""
+"""`faceshield models list|import|prepare|verify`: the installed model sets, making new ones from
+checkpoints, and building the vintagify victim."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
-from faceshield.engine.errors import ModelLoadError
+from faceshield.engine.errors import InvalidInputError, ModelLoadError
 from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list, import and verify model sets", description=__doc__)
+    p = sub.add_parser("models", help="list, import, prepare and verify model sets", description=__doc__)
     msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
 
     ls = msub.add_parser("list", help="installed model sets and their manifests' figures")
@@ -22,24 +23,51 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     imp = msub.add_parser(
         "import",
-        help="make a model set from official StarGAN and TRACER checkpoints",
-        description="Turn an official StarGAN generator checkpoint (e.g. 200000-G.ckpt) and an official "
-        "TRACER-Efficient-N.pth into a model set: TorchScript generator and ONNX TRACER, each "
-        "checked against the PyTorch model, plus a manifest with their hashes.",
+        help="make a model set from StarGAN, translator and TRACER checkpoints",
+        description="Turn generator checkpoints (an official StarGAN *-G.ckpt, CycleGAN/pix2pix generators, "
+        "your own TorchScript modules) and an official TRACER-Efficient-N.pth into a model set: each victim "
+        "as TorchScript and TRACER as ONNX, each checked against the PyTorch model, plus a manifest with their "
+        "hashes. One protection then disrupts every victim of the set.",
     )
-    imp.add_argument("--generator", required=True, metavar="CKPT", help="StarGAN generator checkpoint (*-G.ckpt)")
+    imp.add_argument("--generator", metavar="CKPT", help="StarGAN generator checkpoint (*-G.ckpt): the victim 'stargan'")
     imp.add_argument(
         "--attributes",
         default=",".join(CELEBA_DEFAULT_ATTRIBUTES),
-        help="the generator's attribute names in label order, comma-separated (default: %(default)s)",
+        help="the StarGAN's attribute names in label order, comma-separated (default: %(default)s)",
     )
     imp.add_argument(
-        "--resolution", type=int, default=128, help="the generator's image size (default 128; 256 for the 256 release)"
+        "--resolution",
+        type=int,
+        default=128,
+        help="every victim's input size unless --victim-resolution says otherwise (default 128; 256 for "
+        "StarGAN's 256 release)",
     )
     imp.add_argument(
-        "--tracer",
-        metavar="PTH",
-        help="TRACER checkpoint (TRACER-Efficient-N.pth); without it the set has no saliency model",
+        "--translator",
+        action="append",
+        default=[],
+        metavar="[NAME=]CKPT",
+        help="an image-to-image generator's state dict (CycleGAN/pix2pix ResNet or U-Net, official or model.N "
+        "layout; 'vintagify' = the installed vintagify package's weights); its one edit is the target NAME "
+        "(default: the file's stem). Repeatable",
+    )
+    imp.add_argument(
+        "--torchscript",
+        action="append",
+        default=[],
+        metavar="NAME=FILE:KIND",
+        help="your own TorchScript generator; KIND translator (G(x)) or stargan (G(x, c), labels from "
+        "--attributes). Repeatable",
+    )
+    imp.add_argument(
+        "--victim-resolution",
+        action="append",
+        default=[],
+        metavar="NAME=PX",
+        help="one victim's input size (e.g. vintage=256 where a GPU serves). Repeatable",
+    )
+    imp.add_argument(
+        "--tracer", metavar="PTH", help="TRACER checkpoint (TRACER-Efficient-N.pth); without it the set has no saliency model"
     )
     imp.add_argument("--tracer-variant", metavar="TE-N", help="TRACER variant (default: read from the file name)")
     imp.add_argument("--tracer-size", type=int, help="TRACER input size (default: the variant's, e.g. 320 for TE-0)")
@@ -55,6 +83,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--version", default="1", help="version recorded in the manifest (default 1)")
     imp.add_argument("--force", action="store_true", help="replace an existing set of that name")
     imp.set_defaults(func=run_import)
+
+    prep = msub.add_parser(
+        "prepare",
+        help="build the vintagify victim (a real CycleGAN) into the user models directory",
+        description="Find vintagify's pretrained CycleGAN in the installed package (never importing it), check "
+        "its SHA-256 and write it as the model set 'vintagify' (TorchScript, checked against eager). The "
+        "default models build it on first use; this does it ahead of time.",
+    )
+    prep.add_argument("--resolution", type=int, default=128, help="the victim's input size (default 128)")
+    prep.add_argument("--force", action="store_true", help="rebuild even if the set is there")
+    prep.set_defaults(func=run_prepare)
 
     ver = msub.add_parser("verify", help="check a set's files against its manifest and load it")
     ver.add_argument("set", metavar="PATH_OR_NAME")
@@ -86,16 +125,27 @@ def run_list(args: argparse.Namespace) -> int:
         sal = f"TRACER {m.saliency.parameters.get('variant', '?')}" if m.saliency else "no saliency"
         if m.saliency_torch is not None:
             sal += " (ONNX + PyTorch weights)"
-        g = m.generator.parameters
-        print(
-            f"{m.name:<16} v{m.version}{shadowed}  {m.resolution}px  StarGAN conv_dim={g.get('conv_dim')} "
-            f"repeat_num={g.get('repeat_num')}  {sal}  {'trained' if m.trained else 'UNTRAINED'}"
-        )
-        print(f"{'':<16} attributes: {', '.join(m.attributes)}")
+        print(f"{m.name:<16} v{m.version}{shadowed}  {sal}  {'trained' if m.trained else 'UNTRAINED'}")
+        for v in m.victims:
+            print(f"{'':<16} victim {v.name}: {describe(v)}, {v.resolution}px")
         for line in _figures(m.metrics):
             print(f"{'':<16} {line}")
         print(f"{'':<16} {path}")
     return 0
+
+
+def describe(v) -> str:
+    """One line on a victim's manifest entry: architecture, size, what it edits."""
+    p = v.parameters
+    if v.architecture == "stargan":
+        return (
+            f"StarGAN conv_dim={p.get('conv_dim')} repeat_num={p.get('repeat_num')}, "
+            f"attributes: {', '.join(v.attributes)}"
+        )
+    if v.architecture in ("resnet", "unet"):
+        depth = "blocks" if v.architecture == "resnet" else "downsamplings"
+        return f"{v.architecture} translator ngf={p.get('ngf')} {p.get('blocks')} {depth}, {p.get('norm')} norm"
+    return f"your TorchScript {v.kind}"
 
 
 def _figures(metrics: dict) -> list[str]:
@@ -119,15 +169,59 @@ def _figures(metrics: dict) -> list[str]:
     return lines
 
 
+def _pairs(values: list[str], option: str) -> list[tuple[str | None, str]]:
+    """"NAME=VALUE" or "VALUE" -> (NAME or None, VALUE)."""
+    out: list[tuple[str | None, str]] = []
+    for v in values:
+        name, sep, rest = v.partition("=")
+        if sep and not (name and rest):
+            raise InvalidInputError(option, f"expected NAME=VALUE, got {v!r}")
+        out.append((name, rest) if sep else (None, v))
+    return out
+
+
+def _victim_sources(args: argparse.Namespace):
+    from faceshield.engine.modelsets import DeclaredTorchScript, TranslatorCheckpoint
+    from faceshield.engine.modelsets.vintage import VICTIM_NAME, weights_path
+
+    sizes: dict[str, int] = {}
+    for name, px in _pairs(args.victim_resolution, "victim_resolution"):
+        if name is None or not px.isdigit():
+            raise InvalidInputError("victim_resolution", f"expected NAME=PX, got {name}={px}")
+        sizes[name] = int(px)
+    translators = []
+    for name, path in _pairs(args.translator, "translator"):
+        if path == "vintagify":
+            file, name = weights_path(), name or VICTIM_NAME
+        else:
+            file = Path(path)
+            name = name or re.sub(r"[^A-Za-z0-9._-]", "-", file.stem)
+        translators.append(TranslatorCheckpoint(name, file, sizes.get(name, args.resolution)))
+    scripts = []
+    for name, spec in _pairs(args.torchscript, "torchscript"):
+        file, _, kind = spec.rpartition(":")
+        if not name or not file or kind not in ("translator", "stargan"):
+            raise InvalidInputError("torchscript", f"expected NAME=FILE:KIND (KIND translator or stargan), got {spec!r}")
+        attributes = args.attributes.split(",") if kind == "stargan" else ()
+        scripts.append(DeclaredTorchScript(name, Path(file), kind, sizes.get(name, args.resolution), attributes))
+    unknown = set(sizes) - {t.name for t in translators} - {t.name for t in scripts} - {"stargan"}
+    if unknown:
+        raise InvalidInputError("victim_resolution", f"no victim named {', '.join(sorted(unknown))} in this import")
+    return translators, scripts, sizes.get("stargan", args.resolution)
+
+
 def run_import(args: argparse.Namespace) -> int:
     from faceshield.engine.modelsets import import_official, read_manifest
 
     dest = Path(args.output) if args.output else None
     name = args.name or (dest.name if dest else None)
+    translators, scripts, stargan_size = _victim_sources(args)
     path = import_official(
         generator_checkpoint=args.generator,
         attributes=args.attributes.split(","),
-        resolution=args.resolution,
+        resolution=stargan_size,
+        translators=translators,
+        torchscripts=scripts,
         tracer_checkpoint=args.tracer,
         tracer_variant=args.tracer_variant,
         tracer_input_size=args.tracer_size,
@@ -140,17 +234,33 @@ def run_import(args: argparse.Namespace) -> int:
     m = read_manifest(path)
     print(f"wrote model set {m.name} to {path}")
     checks = m.produced_by.get("checks", {})
-    print(
-        f"  generator: StarGAN {m.generator.parameters}, {m.resolution}px, TorchScript matches eager (max diff {checks.get('torchscript_max_diff', float('nan')):.1e})"
-    )
+    for v in m.victims:
+        diff = checks.get(f"torchscript_max_diff.{v.name}", checks.get("torchscript_max_diff", float("nan")))
+        if v.architecture == "torchscript":
+            check = "your TorchScript, run once to check its signature and output shape"
+        else:
+            check = f"TorchScript matches eager (max diff {diff:.1e})"
+        print(f"  victim {v.name}: {describe(v)}, {v.resolution}px, {check}")
     if m.saliency:
         print(
-            f"  saliency: TRACER {m.saliency.parameters}, ONNX matches PyTorch (max diff {checks.get('onnx_max_diff', float('nan')):.1e})"
+            f"  saliency: TRACER {m.saliency.parameters}, ONNX matches PyTorch "
+            f"(max diff {checks.get('onnx_max_diff', float('nan')):.1e})"
         )
     else:
         print("  saliency: none (pass --tracer for the saliency-aware and union-saliency methods)", file=sys.stderr)
     use = args.name or str(path)
     print(f"use it: faceshield protect face.png -o protected.png --models {use}")
+    return 0
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from faceshield.engine.modelsets import read_manifest
+    from faceshield.engine.modelsets.vintage import CREDIT, prepare
+
+    path = prepare(args.resolution, force=args.force)
+    v = read_manifest(path).victims[0]
+    print(f"vintagify victim '{v.name}' ({describe(v)}, {v.resolution}px) ready at {path}")
+    print(f"  weights: {CREDIT}; SHA-256 {v.source.get('sha256', '?')[:16]}... checked")
     return 0
 
 

@@ -1,4 +1,11 @@
-"""`faceshield protect IN -o OUT`: protect one image file, write a lossless PNG, print metrics."""
+"""`faceshield protect IN -o OUT`: protect one image file, write a lossless PNG, say per victim
+whether its edit is disrupted.
+
+By default the protection is *verified* (`--policy ensure`): after the method's steps, an image
+whose edits are not all disrupted gets further rounds (the SSIM weight halved each round, the
+last one free to move the whole face box) until every edit is disrupted with margin or the step
+budget is spent; the verdict says which. `--policy fixed` runs the paper's schedule once.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +15,35 @@ import math
 import sys
 from pathlib import Path
 
-from faceshield.engine import METHODS, AttackConfig, FaceShieldEngine, ProtectRequest
 from faceshield.engine.errors import InvalidInputError
-from faceshield.engine.io.images import encode_png
-from faceshield.engine.pipeline import Limits
 
-from .common import add_model_options, load_models, read_image, resolve_device
+from .common import add_model_options, add_policy_options, load_models, policy_from, read_image, resolve_device
+from .progress import StepProgress
+
+LEVEL = 127.5  # generator space [-1, 1] spans 255 levels: epsilon 0.05 = 6.4 levels
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from faceshield.engine.config import METHODS
+
     p = sub.add_parser("protect", help="protect one face image", description=__doc__)
     p.add_argument("input", help="PNG or JPEG image")
     p.add_argument("-o", "--output", required=True, help="where to write the protected PNG")
     p.add_argument("--method", default="union-saliency", choices=list(METHODS))
-    p.add_argument("--epsilon", type=float, default=0.05, help="L-inf bound in [-1, 1] pixel units (default 0.05)")
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument(
+        "--epsilon", type=float, default=0.05,
+        help="largest change of any pixel, in [-1, 1] pixel units (default 0.05 = 6 of 255 levels)",
+    )
+    p.add_argument("--steps", type=int, default=10, help="I-FGSM steps per round (default 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--targets", help="attributes to protect against, comma-separated (default: all)")
+    p.add_argument("--targets", help="edits to disrupt, comma-separated: Male, vintage, stargan/Young ... (default: all)")
     p.add_argument("--attrs", help="the image's original attribute values, comma-separated 0/1")
-    p.add_argument("--box", help="face box left,top,right,bottom (default: centre square)")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument(
+        "--box", action="append",
+        help="face box left,top,right,bottom (default: the centre square); repeat for several faces",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_policy_options(p)
     add_model_options(p)
     p.set_defaults(func=run)
 
@@ -41,22 +57,42 @@ def _ints(text: str | None, field: str) -> list[int] | None:
         raise InvalidInputError(field, f"expected comma-separated integers, got {text!r}") from None
 
 
+def _boxes(values: list[str] | None):
+    if not values:
+        return None
+    boxes = [tuple(_ints(v, "box") or ()) for v in values]
+    if any(len(b) != 4 for b in boxes):
+        raise InvalidInputError("box", "a face box is four integers: left,top,right,bottom")
+    return boxes[0] if len(boxes) == 1 else boxes
+
+
 def run(args: argparse.Namespace) -> int:
+    from faceshield.engine import AttackConfig, FaceShieldEngine, ProtectRequest
+    from faceshield.engine.io.images import encode_png
+    from faceshield.engine.pipeline import Limits
+
     # Cheap checks first: parameters, then the image, then the (slower) model load.
     config = AttackConfig.for_method(args.method, epsilon=args.epsilon, steps=args.steps, seed=args.seed)
+    policy = policy_from(args, config)
     limits = Limits()
     image = read_image(args.input, limits.max_pixels)
+    progress = StepProgress.for_stderr()
+    progress.stage("loading models")
     models = load_models(args)
     engine = FaceShieldEngine(
         models, device=resolve_device(args.device), limits=limits, compile=args.compile, precision=args.precision
     )
-    request = ProtectRequest(
-        image,
-        original_attributes=_ints(args.attrs, "attrs"),
-        targets=args.targets.split(",") if args.targets else None,
-        face_box=tuple(_ints(args.box, "box")) if args.box else None,
+    request = engine.check(
+        ProtectRequest(
+            image,
+            original_attributes=_ints(args.attrs, "attrs"),
+            targets=args.targets.split(",") if args.targets else None,
+            face_box=_boxes(args.box),
+        )
     )
-    outcome = engine.protect([request], config)[0]
+    outcome = engine.protect([request], config, policy=policy, progress=progress.step)[0]
+    progress.done()
+    assert outcome is not None
     out = Path(args.output)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -64,27 +100,90 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InvalidInputError("output", f"cannot write {out}: {exc.strerror}") from None
     info = engine.info()
-    report = {
-        "output": str(out),
-        "method": args.method,
-        "models": {"name": models.name, "version": models.version, "trained": models.trained},
-        "execution": {k: info[k] for k in ("device", "precision", "compile", "saliency_runtime")},
-        "input": _finite(outcome.input.as_dict()),
-        "targets": [_finite(t.as_dict()) for t in outcome.targets],
-        "success_rate": sum(t.success for t in outcome.targets) / len(outcome.targets),
-        "seconds": round(outcome.compute_seconds, 3),
-    }
+    report = build_report(out, image, args.method, config, policy, models, info, outcome)
     if not models.trained:
         print(f"note: {models.description}", file=sys.stderr)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        i = outcome.input
-        print(f"wrote {out} ({image.shape[1]}x{image.shape[0]}, method {args.method}, {report['seconds']} s)")
-        print(f"input   PSNR {i.psnr:.2f} dB  SSIM {i.ssim:.4f}  L1 {i.l1:.5f}  L2 {i.l2:.5f}  Linf {i.linf:.4f}")
-        for t in outcome.targets:
-            print(f"target  {t.target:<12} output MSE {t.mse:.4f}  {'disrupted' if t.success else 'not disrupted'}")
+        print(render_text(report))
     return 0
+
+
+def build_report(out, image, method, config, policy, models, info, outcome) -> dict:
+    """Everything the command measured, JSON-ready (non-finite numbers as null)."""
+    v = outcome.verdict
+    victims = {x.name: x for x in models.victims}
+    per_victim: dict[str, list[dict]] = {}
+    for t in outcome.targets:
+        per_victim.setdefault(t.victim, []).append(_finite(t.as_dict()))
+    return {
+        "output": str(out),
+        "size": [int(image.shape[1]), int(image.shape[0])],
+        "method": method,
+        "policy": {"kind": policy.kind, "budget_steps": policy.budget_steps, "margin": policy.margin,
+                   "early_stop": policy.early_stop, "verify_after": list(policy.verify_after)},
+        "epsilon": config.epsilon,
+        "epsilon_levels": config.epsilon * LEVEL,
+        "models": {"name": models.name, "version": models.version, "trained": models.trained},
+        "execution": {"device": info.device, "precision": info.precision, "compile": info.compile,
+                      "saliency_runtime": info.saliency_runtime},
+        "boxes": [list(b) for b in outcome.boxes],
+        "input": {**_finite(outcome.input.as_dict()), "linf_levels": outcome.input.linf * 255},
+        "victims": [
+            {"name": name, "kind": victims[name].kind, "resolution": victims[name].resolution,
+             "description": victims[name].description, "targets": rows}
+            for name, rows in per_victim.items()
+        ],
+        "targets": [_finite(t.as_dict()) for t in outcome.targets],
+        "success_rate": sum(t.success for t in outcome.targets) / len(outcome.targets),
+        "protected": v.protected,
+        "not_disrupted": list(v.not_disrupted),
+        "after_processing": dict(v.after),
+        "steps": v.steps,
+        "rounds": v.rounds,
+        "seconds": round(outcome.compute_seconds, 3),
+    }
+
+
+def render_text(r: dict) -> str:
+    """The report for a person: every number labelled, in units a person reads."""
+    i = r["input"]
+    p = r["policy"]
+    schedule = f"{r['steps']} steps" + (f" in {r['rounds']} rounds" if r["rounds"] > 1 else "")
+    lines = [
+        f"wrote {r['output']} ({r['size'][0]}x{r['size'][1]}; {r['method']}, policy {p['kind']}: {schedule}; "
+        f"{r['seconds']} s)",
+        f"face box{'es' if len(r['boxes']) > 1 else ''}: " + "; ".join(",".join(map(str, b)) for b in r["boxes"]),
+        f"change: at most {r['epsilon_levels']:.1f} of 255 levels allowed (epsilon {r['epsilon']}), "
+        f"largest made {i['linf_levels']:.0f}/255; PSNR {_num(i['psnr'], '.2f')} dB, SSIM {_num(i['ssim'], '.4f')}, "
+        f"mean change {i['l1'] * 255:.2f}/255",
+    ]
+    for v in r["victims"]:
+        about = f" - {v['description']}" if v["description"] else ""
+        lines.append(f"victim {v['name']} ({v['kind']}, {v['resolution']} px){about}")
+        for t in v["targets"]:
+            face = f" face {t['face']}" if len(r["boxes"]) > 1 else ""
+            state = "disrupted" if t["success"] else "NOT disrupted"
+            lines.append(f"  {t['target']:<12}{face} output MSE {t['mse']:.4f}  {state}")
+    lines.append(
+        "  ('disrupted': the victim's output for the protected image differs from its output for the original "
+        "by MSE > 0.05, pixels in [-1, 1])"
+    )
+    for name, ok in r["after_processing"].items():
+        lines.append(f"after {name}: {'every edit still disrupted' if ok else 'NOT every edit disrupted'}")
+    if r["protected"]:
+        lines.append(f"verdict: protected against every edit of {len(r['victims'])} victim(s)")
+    else:
+        missed = r["not_disrupted"]
+        total = len(r["targets"])
+        shown = ", ".join(missed[:6]) + (" ..." if len(missed) > 6 else "")
+        lines.append(f"verdict: NOT protected: {len(missed)} of {total} edits not disrupted ({shown})")
+    return "\n".join(lines)
+
+
+def _num(v, fmt: str) -> str:
+    return "inf" if v is None else format(v, fmt)
 
 
 def _finite(d: dict) -> dict:
