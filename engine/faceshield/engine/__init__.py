@@ -1,38 +1,54 @@
 """FaceShield's engine: union-saliency protection of face images against StarGAN edits.
 
 Never imports grpc. The public names below are what the service, the CLI and callers use.
+
+They are resolved on first use (PEP 562): `import faceshield.engine.errors` or
+`from faceshield.engine import METHODS` costs milliseconds, while the names that need PyTorch
+import it only when asked for. The command line relies on this to answer `--help` and
+argument errors without loading torch (about 2 s on the 2-core box).
 """
 
-from .attack.protect import ProtectionResult, Protector
-from .config import METHODS, AttackConfig, Stages
-from .errors import CheckpointMismatchError, FaceShieldError, InvalidInputError, ModelLoadError
-from .metrics import InputMetrics, TargetMetrics, input_metrics, output_metrics, success_rate
-from .models.labels import create_labels
-from .models.stargan import Generator, load_generator
-from .modelset import ModelSet
-from .pipeline import FaceShieldEngine, Limits, ProtectOutcome, ProtectRequest
+from __future__ import annotations
 
-__all__ = [
-    "METHODS",
-    "AttackConfig",
-    "CheckpointMismatchError",
-    "FaceShieldEngine",
-    "FaceShieldError",
-    "Generator",
-    "InputMetrics",
-    "InvalidInputError",
-    "Limits",
-    "ModelLoadError",
-    "ModelSet",
-    "ProtectOutcome",
-    "ProtectRequest",
-    "ProtectionResult",
-    "Protector",
-    "Stages",
-    "TargetMetrics",
-    "create_labels",
-    "input_metrics",
-    "load_generator",
-    "output_metrics",
-    "success_rate",
-]
+import importlib
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "ProtectionResult": ".attack.protect",
+    "Protector": ".attack.protect",
+    "METHODS": ".config",
+    "AttackConfig": ".config",
+    "Stages": ".config",
+    "CheckpointMismatchError": ".errors",
+    "FaceShieldError": ".errors",
+    "InvalidInputError": ".errors",
+    "ModelLoadError": ".errors",
+    "InputMetrics": ".metrics",
+    "TargetMetrics": ".metrics",
+    "input_metrics": ".metrics",
+    "output_metrics": ".metrics",
+    "success_rate": ".metrics",
+    "create_labels": ".models.labels",
+    "Generator": ".models.stargan",
+    "load_generator": ".models.stargan",
+    "ModelSet": ".modelset",
+    "FaceShieldEngine": ".pipeline",
+    "Limits": ".pipeline",
+    "ProtectOutcome": ".pipeline",
+    "ProtectRequest": ".pipeline",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,16 +1,22 @@
-"""Options and helpers shared by the subcommands (model selection, image files)."""
+"""Options and helpers shared by the subcommands (model selection, image files).
+
+Imported by every subcommand at start-up, so it imports nothing heavy at module level: numpy,
+PyTorch and the engine's model code are imported by the functions that use them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from faceshield.engine.errors import InvalidInputError
-from faceshield.engine.io.images import decode_image
-from faceshield.engine.modelset import ModelSet
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from faceshield.engine.modelset import ModelSet
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +72,8 @@ def resolve_device(name: str) -> str:
 def load_models(args: argparse.Namespace) -> ModelSet:
     """The model set the options name; the default (the shipped demo set) when none is named,
     with a note on stderr saying so."""
+    from faceshield.engine.modelset import ModelSet
+
     if getattr(args, "generator", None):
         from faceshield.engine.default_models import build_default_models
         from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
@@ -103,6 +111,8 @@ def load_models(args: argparse.Namespace) -> ModelSet:
 
 
 def read_image(path: str, max_pixels: int) -> np.ndarray:
+    from faceshield.engine.io.images import decode_image
+
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError("input", f"{path} does not exist or is not a file")

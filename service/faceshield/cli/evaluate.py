@@ -12,23 +12,15 @@ import shlex
 import sys
 import time
 
-from faceshield.engine import AttackConfig, FaceShieldEngine
+from faceshield.engine.config import AttackConfig
 from faceshield.engine.errors import InvalidInputError
-from faceshield.engine.evaluation import (
-    ABLATION_ROWS,
-    METHOD_ROWS,
-    PROTOCOLS,
-    TRANSFORMS,
-    Evaluation,
-    EvaluationPlan,
-    Progress,
-    open_dataset,
-    write_report,
-)
-from faceshield.engine.evaluation.datasets import CROPS, SPLITS
-from faceshield.engine.pipeline import Limits
+from faceshield.engine.evaluation.names import CROPS, PROTOCOLS, SPLITS, TRANSFORM_NAMES
+from faceshield.engine.evaluation.rows import ABLATION_ROWS, METHOD_ROWS
 
 from .common import add_model_options, load_models, resolve_device
+
+# Light imports only at module level: `faceshield --help` imports every subcommand's module, and
+# PyTorch (with the engine, the data sets and the report) is imported by `run` when it is needed.
 
 METHOD_KEYS = [r.key for r in METHOD_ROWS]
 ABLATION_KEYS = [r.key for r in ABLATION_ROWS]
@@ -62,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--robustness",
         action="store_true",
-        help="also measure success after " + ", ".join(TRANSFORMS) + " (JPEG q95/85/75, downscale x2, blur)",
+        help="also measure success after " + ", ".join(TRANSFORM_NAMES) + " (JPEG q95/85/75, downscale x2, blur)",
     )
     p.add_argument("--targets", help="attributes to attack, comma-separated (default: all the model's)")
     p.add_argument(
@@ -125,7 +117,7 @@ class ProgressBar:
         self.start_work: float | None = None
         self.last_pct = -5.0
 
-    def __call__(self, p: Progress) -> None:
+    def __call__(self, p) -> None:  # p: faceshield.engine.evaluation.Progress
         if self.start_work is None:
             self.start_work = p.done_work
         frac = p.done_work / p.total_work if p.total_work else 1.0
@@ -157,6 +149,10 @@ def _clock(seconds: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceshield.engine import FaceShieldEngine
+    from faceshield.engine.evaluation import TRANSFORMS, Evaluation, EvaluationPlan, open_dataset, write_report
+    from faceshield.engine.pipeline import Limits
+
     rows = _list(args.methods, METHOD_KEYS, "methods") + (ABLATION_KEYS if args.ablation else [])
     if args.threads is not None:
         if args.threads < 1:

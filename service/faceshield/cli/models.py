@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 from faceshield.engine.errors import ModelLoadError
-from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
+
+# Nothing heavy at module level (see cli/main.py): `models list` reads manifests, and the model
+# code (PyTorch, ONNX) is imported by the actions that need it.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,8 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--generator", required=True, metavar="CKPT", help="StarGAN generator checkpoint (*-G.ckpt)")
     imp.add_argument(
         "--attributes",
-        default=",".join(CELEBA_DEFAULT_ATTRIBUTES),
-        help="the generator's attribute names in label order, comma-separated (default: %(default)s)",
+        help="the generator's attribute names in label order, comma-separated (default: the CelebA five "
+        "of the official checkpoints, Black_Hair,Blond_Hair,Brown_Hair,Male,Young)",
     )
     imp.add_argument(
         "--resolution", type=int, default=128, help="the generator's image size (default 128; 256 for the 256 release)"
@@ -120,13 +122,14 @@ def _figures(metrics: dict) -> list[str]:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
     from faceshield.engine.repository import import_official, read_manifest
 
     dest = Path(args.output) if args.output else None
     name = args.name or (dest.name if dest else None)
     path = import_official(
         generator_checkpoint=args.generator,
-        attributes=args.attributes.split(","),
+        attributes=args.attributes.split(",") if args.attributes else list(CELEBA_DEFAULT_ATTRIBUTES),
         resolution=args.resolution,
         tracer_checkpoint=args.tracer,
         tracer_variant=args.tracer_variant,

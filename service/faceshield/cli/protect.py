@@ -8,10 +8,8 @@ import math
 import sys
 from pathlib import Path
 
-from faceshield.engine import METHODS, AttackConfig, FaceShieldEngine, ProtectRequest
+from faceshield.engine import METHODS
 from faceshield.engine.errors import InvalidInputError
-from faceshield.engine.io.images import encode_png
-from faceshield.engine.pipeline import Limits
 
 from .common import add_model_options, load_models, read_image, resolve_device
 
@@ -42,6 +40,10 @@ def _ints(text: str | None, field: str) -> list[int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceshield.engine import AttackConfig, FaceShieldEngine, ProtectRequest
+    from faceshield.engine.io.images import encode_png
+    from faceshield.engine.pipeline import Limits
+
     # Cheap checks first: parameters, then the image, then the (slower) model load.
     config = AttackConfig.for_method(args.method, epsilon=args.epsilon, steps=args.steps, seed=args.seed)
     limits = Limits()

@@ -29,13 +29,13 @@ from ..config import AttackConfig
 from ..errors import InvalidInputError
 from ..pipeline import FaceShieldEngine, ProtectOutcome, ProtectRequest
 from .datasets import Dataset, Sample
+from .names import PROTOCOLS
 from .robustness import TRANSFORMS_VERSION, TransformedBatch, resolve_transforms
 from .rows import ALL_ROWS, DEFAULT_FIGURE_ROW, METHOD_ROWS, Row
 from .store import ResultStore
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("per-target", "joint")
 CONTROL = "control"
 ALL_TARGETS = "*"
 RESULTS_FILE = "results.jsonl"
