@@ -49,10 +49,13 @@ USER faceshield
 # Model sets (see `faceshield models import`) are mounted here; FACESHIELD_MODEL_SET names the one
 # to serve. Leave it empty to serve the built-in demo pair (trained on synthetic faces only).
 VOLUME ["/models"]
+# Metrics on all of the container's interfaces: `-p 9464:9464` decides who reaches them (outside
+# a container the default is loopback, as metrics have no authentication).
 ENV FACESHIELD_MODELS=/models \
     FACESHIELD_MODEL_SET= \
     FACESHIELD_PORT=50051 \
     FACESHIELD_METRICS_PORT=9464 \
+    FACESHIELD_METRICS_HOST=0.0.0.0 \
     FACESHIELD_LOG_FORMAT=json
 
 EXPOSE 50051 9464

@@ -165,7 +165,7 @@ def _start_cli_server(extra: list[str]) -> tuple[subprocess.Popen, int, int]:
         text=True,
     )
     line = proc.stdout.readline()
-    assert line.startswith("faceshield serving on port"), line + proc.stderr.read()
+    assert line.startswith("faceshield listening on port"), line + proc.stderr.read()
     words = line.split()
     return proc, int(words[4]), int(words[6])
 

@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,9 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
+        # gRPC sets SO_REUSEPORT by default, so a second server on a port in use would bind
+        # silently and share its traffic: refuse instead.
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -57,6 +62,28 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
+def _refuse_port_in_use(address: str) -> None:
+    """Raise SettingsError when `address`'s port is taken, before gRPC tries it (gRPC's own
+    failure is caught too, but only after its C core has logged a line of its own to stderr)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        return  # gRPC reports an unresolvable host itself
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise SettingsError("port", f"cannot listen on {address}: the address is in use") from None
+
+
 def warm_up(engine: FaceShieldEngine) -> None:
     """One tiny protection, so the first caller does not pay for lazy initialisation; on CUDA
     the engine also sizes its device batches by the memory that run used."""
@@ -67,8 +94,15 @@ class FaceShieldServer:
     """One server and everything it owns (engine thread, batcher, health, metrics)."""
 
     def __init__(self, settings: Settings, engine: EngineSource, address: str | None = None):
+        """Bind both ports (metrics serve at once; gRPC from `start`). A port that cannot be had
+        raises SettingsError naming it, and leaves nothing bound or running."""
         self.settings = settings
+        address = address or settings.address
+        _refuse_port_in_use(address)
+        credentials = server_credentials(settings) if settings.tls else None
         self.metrics = ServiceMetrics()
+        self.metrics_port: int | None = None
+        self._bind_metrics()
         self._source = engine
         # One thread for the engine: it serializes on its device anyway, and its batches come
         # from the batcher, which is where the concurrency lives.
@@ -91,15 +125,17 @@ class FaceShieldServer:
             [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self.server,
         )
-        address = address or settings.address
         try:
-            if settings.tls:
-                self.port = self.server.add_secure_port(address, server_credentials(settings))
+            if credentials is not None:
+                self.port = self.server.add_secure_port(address, credentials)
             else:
                 self.port = self.server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise SettingsError("port", f"cannot listen on {address}: {exc}") from None
-        self.metrics_port: int | None = None
+        except RuntimeError:
+            # Drop the unstarted server now, while the event loop runs: grpc.aio schedules its
+            # shutdown from __del__, which fails noisily once the loop is closed.
+            self.server = None
+            self.metrics.close()
+            raise SettingsError("port", f"cannot listen on {address}: the address is in use or unavailable") from None
         self.ready = asyncio.Event()
         self._ready_task: asyncio.Task | None = None
         self._stopping: asyncio.Task | None = None
@@ -112,10 +148,19 @@ class FaceShieldServer:
         """Listen at once (health says NOT_SERVING), then load and warm the models."""
         await self.server.start()
         self.batcher.start()
-        if self.settings.metrics_port >= 0:
-            self.metrics_port = self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
         self._ready_task = asyncio.get_running_loop().create_task(self._become_ready(), name="faceshield-ready")
         log.info("listening", extra={"port": self.port})
+
+    def _bind_metrics(self) -> None:
+        wanted = self.settings.metrics_listen_port
+        if wanted < 0:
+            return
+        host = self.settings.metrics_host
+        try:
+            self.metrics_port = self.metrics.serve(host, wanted)
+        except OSError as exc:
+            hint = "--metrics-port 0 picks a free port, -1 turns metrics off"
+            raise SettingsError("metrics_port", f"cannot listen on {host}:{wanted}: {exc.strerror} ({hint})") from None
 
     async def _become_ready(self) -> None:
         t0 = time.monotonic()
@@ -172,9 +217,16 @@ def create_server(settings: Settings, engine: EngineSource, address: str | None 
 
 
 async def serve(
-    settings: Settings, engine: EngineSource, on_listening: Callable[[FaceShieldServer], None] | None = None
+    settings: Settings,
+    engine: EngineSource,
+    on_listening: Callable[[FaceShieldServer], None] | None = None,
+    on_ready: Callable[[FaceShieldServer, float], None] | None = None,
 ) -> int:
-    """Run until SIGTERM/SIGINT, then drain. Returns a process exit code."""
+    """Run until SIGTERM/SIGINT, then drain. Returns a process exit code.
+
+    `on_listening(server)` is called once both ports are bound (health: NOT_SERVING), and
+    `on_ready(server, seconds)` once the models are loaded and warm (health: SERVING)."""
+    t0 = time.monotonic()
     server, _ = create_server(settings, engine)
     await server.start()
     if on_listening is not None:
@@ -190,6 +242,8 @@ async def serve(
         log.error("the models could not be loaded", exc_info=server._ready_task.exception())
         code = 1
     else:
+        if server._ready_task in done and on_ready is not None:
+            on_ready(server, time.monotonic() - t0)
         await stopper
     stopper.cancel()
     await server.stop()
