@@ -31,6 +31,7 @@ from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 from . import convert
 from .auth import BearerTokenInterceptor
 from .batcher import MicroBatcher
+from .estimate import CostEstimate, default_image_steps
 from .health import NOT_SERVING, SERVING, HealthServicer
 from .metrics import ServiceMetrics
 from .servicer import Backend, FaceShieldServicer
@@ -90,6 +91,25 @@ def warm_up(engine: FaceShieldEngine) -> None:
     engine.warm_up()
 
 
+class _Observers:
+    """The batcher's observer, fanned out to the metrics and the cost estimate."""
+
+    def __init__(self, *observers):
+        self.observers = observers
+
+    def queue_depth(self, depth: int) -> None:
+        for o in self.observers:
+            o.queue_depth(depth)
+
+    def batch_done(self, size: int, seconds: float) -> None:
+        for o in self.observers:
+            o.batch_done(size, seconds)
+
+    def item_dropped(self, reason: str) -> None:
+        for o in self.observers:
+            o.item_dropped(reason)
+
+
 class FaceShieldServer:
     """One server and everything it owns (engine thread, batcher, health, metrics)."""
 
@@ -107,14 +127,15 @@ class FaceShieldServer:
         # One thread for the engine: it serializes on its device anyway, and its batches come
         # from the batcher, which is where the concurrency lives.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceshield-engine")
+        self.cost = CostEstimate(lambda: self.backend.engine.counters["image_steps"] if self.backend.engine else 0)
         self.batcher = MicroBatcher(
             self.executor,
             settings.max_batch,
             settings.batch_wait_ms / 1000.0,
             settings.queue_length,
-            observer=self.metrics,
+            observer=_Observers(self.metrics, self.cost),
         )
-        self.backend = Backend(settings, self.batcher, self.metrics)
+        self.backend = Backend(settings, self.batcher, self.metrics, cost=self.cost)
         self.metrics.watch_engine(lambda: self.backend.engine.counters if self.backend.engine else {})
         interceptors = [BearerTokenInterceptor(settings.auth_tokens)] if settings.auth_tokens else []
         self.server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings.max_message_bytes))
@@ -167,8 +188,16 @@ class FaceShieldServer:
         source = self._source
         loop = asyncio.get_running_loop()
         engine = source if isinstance(source, FaceShieldEngine) else await loop.run_in_executor(self.executor, source)
+        passes = engine.counters["image_steps"]
         if self.settings.warm_up:
+            t_warm = time.monotonic()
             await loop.run_in_executor(self.executor, warm_up, engine)
+            # The first measurement of seconds per generator pass (pessimistic: it includes
+            # lazy initialisation); real batches soon outweigh it.
+            self.cost.observe(time.monotonic() - t_warm, engine.counters["image_steps"] - passes)
+        self.cost.configure(
+            default_image_steps(convert.default_config(), len(engine.attributes)), engine.counters["image_steps"]
+        )
         self.backend.models = convert.model_versions(engine.info())
         self.backend.engine = engine
         if not self.backend.draining:
