@@ -8,7 +8,9 @@ DIR/figures/. Ctrl-C leaves a valid partial report; running the same command aga
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
+import signal
 import sys
 import time
 
@@ -108,7 +110,11 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 class ProgressBar:
-    """One line on stderr, redrawn in place on a terminal; a line per 5% otherwise."""
+    """One line on stderr, redrawn in place on a terminal; a line per 5% otherwise.
+
+    Two measures, labelled, because they disagree: the share of the work (weighted by generator
+    passes, which is what the ETA extrapolates: an EoT-Blur result costs nine times a PGD one)
+    and the count of results (engine calls recorded, what the report's status counts)."""
 
     def __init__(self, stream=sys.stderr, width: int = 28):
         self.stream, self.width = stream, width
@@ -126,11 +132,12 @@ class ProgressBar:
         eta = elapsed / did * (p.total_work - p.done_work) if did > 0 else None
         filled = int(self.width * frac)
         line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% {p.done_items}/{p.total_items} "
-            f"{_clock(elapsed)} elapsed, {'ETA ' + _clock(eta) if eta is not None else 'ETA --'}  {p.label}"
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% of the work (generator passes), "
+            f"results {p.done_items}/{p.total_items}, {_clock(elapsed)} elapsed, "
+            f"{'ETA ' + _clock(eta) if eta is not None else 'ETA --'}  {p.label}"
         )
         if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
+            self.stream.write("\r" + line[:160].ljust(160))
             self.stream.flush()
         elif 100 * frac >= self.last_pct + 5 or frac >= 1.0 and self.last_pct < 100:
             self.last_pct = 100 * frac
@@ -141,6 +148,35 @@ class ProgressBar:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a terminated run, like Ctrl-C, records what it
+    computed and writes its (partial) report before exiting."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    def stop(signum, frame):
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_command(argv: list[str]) -> str | None:
+    """The command that resumes this run, as the report records it: the computing call, without
+    --restart (which would discard the run); None when not called as `faceshield evaluate`."""
+    if argv[1:2] != ["evaluate"]:
+        return None
+    return "faceshield " + " ".join(shlex.quote(a) for a in argv[1:] if a != "--restart")
 
 
 def _clock(seconds: float | None) -> str:
@@ -186,22 +222,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {models.description}", file=sys.stderr)
     for key, why in ev.skipped.items():
         print(f"note: skipping {key}: {why}", file=sys.stderr)
-    command = "faceshield " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else None
-    interrupted = False
+    stopped: str | None = None
     if not args.report_only:
+        # The report's "Command:" is the computing call (a later --report-only keeps it).
+        ev.command = run_command(sys.argv) or ev.command
         bar = None if args.no_progress else ProgressBar()
         try:
-            ev.run(bar)
+            with _sigterm_interrupts():
+                ev.run(bar)
+        except Terminated:
+            stopped = "terminated"
         except KeyboardInterrupt:
-            interrupted = True
+            stopped = "interrupted"
         finally:
             if bar:
                 bar.close()
-    paths = write_report(ev, command)
+    paths = write_report(ev)
     status = ev.status()
     state = "complete" if status["complete"] else f"partial, {status['done']} of {status['expected']} results"
     print(f"wrote {paths['markdown']} and {paths['json']} ({state})")
-    if interrupted:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+    if stopped:
+        print(f"{stopped}: run the same command again to resume", file=sys.stderr)
+        return 143 if stopped == "terminated" else 130
     return 0

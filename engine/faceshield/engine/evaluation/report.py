@@ -73,7 +73,9 @@ def _jsonable(value):
 
 
 def write_report(ev: Evaluation, command: str | None = None) -> dict[str, Path]:
-    """Write report.md, report.json and the summary plots into the run's folder."""
+    """Write report.md, report.json and the summary plots into the run's folder. `command`:
+    what to record as the run's command (default: the one the run recorded, `ev.command`)."""
+    command = command or ev.command
     plan = ev.plan
     rows = ev.rows
     sizes = sorted(plan.sizes)
@@ -216,7 +218,7 @@ def _markdown(
     out += [
         "## Run",
         "",
-        f"- Generated {now}; compute time so far {status['compute_seconds']:.0f} s on `{fp['device']}`.",
+        f"- Generated {now}; compute time so far {_duration(status['compute_seconds'])} on `{fp['device']}`.",
         *([f"- Command: `{command}`"] if command else []),
         f"- Models: **{m['name']}** {m['version']} ({'trained' if m['trained'] else 'untrained'}), "
         f"{m['resolution']}×{m['resolution']}, saliency: {m['saliency']}.",
@@ -237,11 +239,13 @@ def _markdown(
     for protocol in plan.protocols:
         f = tables["findings"][protocol]
         out.append(f"- **{protocol}** ({n} images): the paper's ordering {f['verdict']}.")
-        if f.get("ranking"):
-            paper = [k for k in PAPER_PSNR_ORDER if k in f["ranking"]["psnr"]][::-1]
+        ranking = f.get("ranking") or {}
+        if ranking.get("psnr"):  # no method has results under this protocol yet: nothing to rank
+            paper = [k for k in PAPER_PSNR_ORDER if k in ranking["psnr"]][::-1]
+            paper_note = f" (paper: {', '.join(paper)})" if len(paper) > 1 else ""
             out.append(
-                f"  - PSNR ranking, best first: {', '.join(f['ranking']['psnr'])} "
-                f"(paper: {', '.join(paper)}). SSIM ranking: {', '.join(f['ranking']['ssim'])}."
+                f"  - PSNR ranking, best first: {', '.join(ranking['psnr'])}{paper_note}. "
+                f"SSIM ranking: {', '.join(ranking['ssim'])}."
             )
         for k, c in f.get("comparisons", {}).items():
             out.append(
@@ -426,6 +430,18 @@ def _markdown(
         "",
     ]
     return "\n".join(out)
+
+
+def _duration(seconds: float) -> str:
+    """Compute time as a reader wants it: '0.4 s', '38 s', '12 min 5 s', '2 h 03 min'."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 600:
+        return f"{seconds:.0f} s"
+    minutes = int(round(seconds)) // 60
+    if minutes < 60:
+        return f"{minutes} min {int(round(seconds)) % 60} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _bold_best(header: list[str], body: list[list[str]], metrics: tuple[str, ...], sizes: list[int]) -> list[list[str]]:
