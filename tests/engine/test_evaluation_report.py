@@ -126,3 +126,82 @@ def test_progress_bar_labels_work_and_results():
     bar(Progress(done_items=28, total_items=144, done_work=51.0, total_work=1000.0, label="eot-blur joint"))
     last = stream.getvalue().splitlines()[-1]
     assert "5.1% of the work (generator passes)" in last and "results 28/144" in last
+
+
+# -- figures: matplotlib, PNG and SVG, the tables' numbers ---------------------------------------
+@pytest.fixture(scope="module")
+def small_run(folder, tmp_path_factory):
+    engine = FaceShieldEngine(tiny_models())
+    plan = EvaluationPlan(
+        rows=("pgd", "union-saliency"), sizes=(2,), transforms=("jpeg85",), figures=0, attack=AttackConfig(steps=1)
+    )
+    ev = Evaluation(engine, open_dataset(folder, RES, ATTRS), plan, tmp_path_factory.mktemp("fig"))
+    ev.open()
+    ev.run()
+    return ev, write_report(ev)
+
+
+def test_plots_are_png_and_svg_beside_the_report(small_run):
+    import xml.etree.ElementTree as ET
+
+    ev, paths = small_run
+    report = json.loads(paths["json"].read_text())
+    for stem in ("psnr-vs-success", "robustness-per-target", "robustness-joint"):
+        png, svg = ev.out_dir / "figures" / f"{stem}.png", ev.out_dir / "figures" / f"{stem}.svg"
+        with Image.open(png) as img:
+            img.verify()
+            assert img.format == "PNG"
+        root = ET.parse(svg).getroot()
+        assert root.tag.endswith("svg")
+        text = svg.read_text()
+        assert "PGD" in text or "pgd" in text.lower()  # labels stay text (svg.fonttype none)
+        assert f"figures/{stem}.png" in report["figures"] and f"figures/{stem}.svg" in report["figures"]
+        assert f"figures/{stem}.png" in paths["markdown"].read_text()
+
+
+def test_plots_show_the_tables_numbers(small_run):
+    from faceshield.engine.evaluation.figures import line_chart, scatter_plot
+    from faceshield.engine.evaluation.plots import plot_data
+    from faceshield.engine.evaluation.tables import build_tables
+
+    ev, _ = small_run
+    plan = ev.plan
+    tables = build_tables(ev.records(), ev.sample_ids, ev.rows, plan.protocols, list(plan.sizes), plan.transforms, {})
+    data = plot_data(ev, tables)
+    points = data["psnr_plot"]["points"]
+    assert len(points) == 4  # two methods x two protocols
+    for p in points:
+        key = next(r.key for r in ev.rows if r.label == p["label"])
+        st = tables["protocols"][p["group"]][2][key]
+        assert (p["x"], p["y"]) == (st["success"].mean, st["input"]["psnr"].mean)
+    fig = scatter_plot(points, "t", "x", "y")
+    drawn = {}
+    for container in fig.axes[0].containers:
+        line, _caps, (xbars, ybars) = container.lines
+        x, y = line.get_xdata()[0], line.get_ydata()[0]
+        drawn[(x, y)] = (xbars.get_segments()[0][:, 0].tolist(), ybars.get_segments()[0][:, 1].tolist())
+    for p in points:
+        xbar, ybar = drawn[(p["x"], p["y"])]
+        assert xbar == pytest.approx([p["x_low"], p["x_high"]]) and ybar == pytest.approx([p["y_low"], p["y_high"]])
+
+    lines = data["robustness_joint"]
+    assert lines["categories"] == ["none", "JPEG 85"]
+    fig = line_chart(lines["series"], lines["categories"], "t", "y")
+    ys = sorted(tuple(c.lines[0].get_ydata()) for c in fig.axes[0].containers)
+    assert ys == sorted(tuple(s["values"]) for s in lines["series"])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["none", "JPEG 85"]
+
+
+def test_svg_output_is_deterministic(small_run, tmp_path):
+    from faceshield.engine.evaluation.figures import save_figure, scatter_plot
+    from faceshield.engine.evaluation.plots import plot_data
+    from faceshield.engine.evaluation.tables import build_tables
+
+    ev, _ = small_run
+    plan = ev.plan
+    tables = build_tables(ev.records(), ev.sample_ids, ev.rows, plan.protocols, list(plan.sizes), plan.transforms, {})
+    d = plot_data(ev, tables)["psnr_plot"]
+    a = save_figure(scatter_plot(d["points"], d["title"], d["xlabel"], d["ylabel"]), tmp_path / "a")
+    b = save_figure(scatter_plot(d["points"], d["title"], d["xlabel"], d["ylabel"]), tmp_path / "b")
+    assert a["svg"].read_bytes() == b["svg"].read_bytes()
+    assert a["png"].read_bytes() == b["png"].read_bytes()

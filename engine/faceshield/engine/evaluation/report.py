@@ -12,7 +12,7 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .figures import line_chart, scatter_plot
+from .plots import PLOT_PSNR, summary_plots
 from .robustness import TRANSFORM_LABELS
 from .rows import ALL_ROWS, PAPER_PSNR_ORDER, TABLE_ABLATION, TABLE_METHODS
 from .runner import FIGURES_DIR, Evaluation
@@ -21,15 +21,6 @@ from .tables import _group, build_tables, per_image
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
-PLOT_PSNR = "psnr-vs-success.png"
-SHORT_LABELS = {
-    "none": "none",
-    "jpeg95": "JPEG 95",
-    "jpeg85": "JPEG 85",
-    "jpeg75": "JPEG 75",
-    "downscale2": "down x2, up",
-    "blur1": "blur 1 px",
-}
 
 
 def _fmt(e: Estimate | None, digits: int) -> str:
@@ -84,7 +75,8 @@ def write_report(ev: Evaluation, command: str | None = None) -> dict[str, Path]:
     fig_dir = ev.out_dir / FIGURES_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": ev.out_dir / REPORT_MD, "json": ev.out_dir / REPORT_JSON}
-    plots = _plots(ev, tables, fig_dir)
+    drawn = summary_plots(ev, tables, fig_dir)  # name -> {"png": path, "svg": path}
+    plots = {name: files["png"] for name, files in drawn.items()}
     paths.update(plots)
     grids = sorted(p for p in fig_dir.glob("sample-*.png"))
     fp = ev.fingerprint()
@@ -119,70 +111,12 @@ def write_report(ev: Evaluation, command: str | None = None) -> dict[str, Path]:
         },
         "skipped": ev.skipped,
         "tables": tables,
-        "figures": [str(p.relative_to(ev.out_dir)) for p in [*plots.values(), *grids]],
+        "figures": [str(p.relative_to(ev.out_dir)) for files in drawn.values() for p in files.values()]
+        + [str(p.relative_to(ev.out_dir)) for p in grids],
     }
     _atomic_write(paths["json"], json.dumps(_jsonable(report), indent=1, allow_nan=False))
     _atomic_write(paths["markdown"], _markdown(ev, tables, status, fp, command, now, plots, grids))
     return paths
-
-
-def _plots(ev: Evaluation, tables: dict, fig_dir: Path) -> dict[str, Path]:
-    n = max(ev.plan.sizes)
-    out = {}
-    points = []
-    for protocol, by_size in tables["protocols"].items():
-        for key, st in by_size[n].items():
-            if ALL_ROWS[key].table != TABLE_METHODS or not st["images"]:
-                continue
-            psnr, succ = st["input"]["psnr"], st["success"]
-            points.append(
-                {
-                    "label": ALL_ROWS[key].label,
-                    "group": protocol,
-                    "x": succ.mean,
-                    "x_low": succ.low,
-                    "x_high": succ.high,
-                    "y": psnr.mean,
-                    "y_low": psnr.low,
-                    "y_high": psnr.high,
-                }
-            )
-    if points:
-        img = scatter_plot(
-            points,
-            f"PSNR against success rate (Ruiz's rule), {n} images, 95% intervals",
-            "success rate (output MSE > 0.05)",
-            "PSNR of the protected image (dB)",
-        )
-        out["psnr_plot"] = fig_dir / PLOT_PSNR
-        img.save(out["psnr_plot"])
-    if ev.plan.transforms:
-        cats = ["none", *ev.plan.transforms]
-        for protocol, by_size in tables["protocols"].items():
-            series = []
-            for key, st in by_size[n].items():
-                if not st["images"] or (ALL_ROWS[key].table != TABLE_METHODS):
-                    continue
-                ests = [st["success"], *(st["robustness"][t]["success"] for t in ev.plan.transforms)]
-                series.append(
-                    {
-                        "label": ALL_ROWS[key].label,
-                        "values": [e.mean for e in ests],
-                        "low": [e.low for e in ests],
-                        "high": [e.high for e in ests],
-                    }
-                )
-            if series:
-                img = line_chart(
-                    series,
-                    [SHORT_LABELS.get(c, c) for c in cats],
-                    f"Success rate after real-world transforms ({protocol} protocol, {n} images)",
-                    "success rate (vs G(transformed original))",
-                )
-                path = fig_dir / f"robustness-{protocol}.png"
-                img.save(path)
-                out[f"robustness_{protocol}"] = path
-    return out
 
 
 def _markdown(
@@ -394,10 +328,10 @@ def _markdown(
                     body.append(["no protection (control, vs G(original))", "–"] + [_pct(ctrl[t][key]) for t in cats])
                 out += [f"**Success rate, {rule}, {protocol} protocol, {n} images**", "", _table(header, body), ""]
 
-    out += ["## Figures", ""]
+    out += ["## Figures", "", "Each plot is also an SVG of the same name beside its PNG.", ""]
     if "psnr_plot" in plots:
         out += [
-            "PSNR against success rate (circle/square: protocol; bars: 95% intervals).",
+            "PSNR against success rate (colour: method; marker: protocol; bars: 95% intervals).",
             "",
             f"![PSNR against success rate]({FIGURES_DIR}/{PLOT_PSNR})",
             "",

@@ -244,7 +244,7 @@ class Evaluation:
             "format": 1,
             "fingerprint": fp or self.fingerprint(),
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 1),
+            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 3),
             "command": self.command,
         }
         tmp = path.with_suffix(".tmp")
@@ -475,7 +475,7 @@ class Evaluation:
         return rows
 
     def _save_figure(self, sample_id: str, protocol: str, row: Row, rows: list[dict]) -> None:
-        from .figures import sample_grid
+        from .grids import sample_grid
 
         path = self.figure_path(sample_id, protocol)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -495,7 +495,7 @@ class Evaluation:
             "expected": len(expected),
             "done": have,
             "complete": have == len(expected),
-            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 1),
+            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 3),
         }
 
 
