@@ -211,6 +211,7 @@ def checkpoints(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_import_official_checkpoints_then_use_by_name(checkpoints, models_dir, capsys):
     rc = cli(
         [
@@ -254,6 +255,7 @@ def test_import_official_checkpoints_then_use_by_name(checkpoints, models_dir, c
     assert leftovers(models_dir) == []
 
 
+@pytest.mark.slow
 def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, tmp_path, monkeypatch, capsys):
     """The set keeps TRACER as ONNX and (float16) PyTorch weights; "torch" runs the latter,
     "auto" keeps ONNX Runtime off CUDA and moves to PyTorch on a CUDA device whose ONNX Runtime
