@@ -33,7 +33,7 @@ RUN pip install torch==2.14.1 torchvision==0.29.1 onnxruntime-gpu==1.31.1
 # Everything else, pinned to the versions the test suite ran with.
 RUN pip install onnx==1.23.2 numpy==2.4.6 pillow==13.0.0 protobuf==7.36.2 grpcio==1.85.3 \
         grpcio-health-checking==1.85.1 grpcio-reflection==1.85.1 grpcio-status==1.85.3 \
-        googleapis-common-protos==1.76.0 prometheus-client==0.26.0
+        googleapis-common-protos==1.76.0 prometheus-client==0.26.0 matplotlib==3.11.2
 
 WORKDIR /opt/faceshield
 COPY pyproject.toml README.md ./
@@ -49,10 +49,13 @@ USER faceshield
 # Model sets (see `faceshield models import`) are mounted here; FACESHIELD_MODEL_SET names the one
 # to serve. Leave it empty to serve the built-in demo pair (trained on synthetic faces only).
 VOLUME ["/models"]
+# Metrics on all of the container's interfaces: `-p 9464:9464` decides who reaches them (outside
+# a container the default is loopback, as metrics have no authentication).
 ENV FACESHIELD_MODELS=/models \
     FACESHIELD_MODEL_SET= \
     FACESHIELD_PORT=50051 \
     FACESHIELD_METRICS_PORT=9464 \
+    FACESHIELD_METRICS_HOST=0.0.0.0 \
     FACESHIELD_LOG_FORMAT=json
 
 EXPOSE 50051 9464

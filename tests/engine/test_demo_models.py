@@ -71,6 +71,7 @@ def test_manifest_meets_the_union_success_target(manifest):
     assert manifest.metrics["protection"]["union-saliency"]["success_rate"] >= 0.95
 
 
+@pytest.mark.slow
 def test_edits_hit_their_target_attribute(manifest, demo):
     acc = edit_accuracy(demo.generator, fresh_faces(manifest, 60, 0))
     assert acc["overall"] >= 0.90, acc

@@ -113,6 +113,7 @@ def _strip(records):
 # -- every row, every table --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_table_row_is_produced(full_run):
     ev, paths = full_run
     report = json.loads(paths["json"].read_text())
@@ -142,6 +143,7 @@ def test_every_table_row_is_produced(full_run):
     assert "Status: complete" in md
 
 
+@pytest.mark.slow
 def test_figures_are_written(full_run):
     ev, paths = full_run
     figs = ev.out_dir / "figures"
@@ -159,6 +161,7 @@ def test_figures_are_written(full_run):
         assert grid.width > len(GRID_COLUMNS) * RES and grid.height > len(ATTRS) * RES
 
 
+@pytest.mark.slow
 def test_shared_configurations_are_computed_once(full_run):
     ev, _ = full_run
     # Spread-spectrum and the ablation baseline run the same stages: one set of records.
@@ -172,6 +175,7 @@ def test_shared_configurations_are_computed_once(full_run):
 # -- numbers are the engine's -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["joint", "per-target"])
 def test_numbers_equal_the_engines(full_run, engine, protocol):
     ev, _ = full_run
@@ -210,6 +214,7 @@ def _same_metrics(recorded: list[dict], direct) -> None:
             assert r[f] == pytest.approx(d[f], rel=1e-5, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_control_is_the_transform_alone(full_run, engine):
     ev, _ = full_run
     s = ev.dataset.load(ev.sample_ids[1])
@@ -219,6 +224,7 @@ def test_control_is_the_transform_alone(full_run, engine):
         _same_metrics(rec["transformed"][t], direct[t])
 
 
+@pytest.mark.slow
 def test_table_means_are_the_records_means(full_run):
     ev, paths = full_run
     report = json.loads(paths["json"].read_text())
@@ -234,6 +240,7 @@ def test_table_means_are_the_records_means(full_run):
 # -- interrupt and resume --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_at", [3, 14])
 def test_resumed_run_equals_uninterrupted(engine, folder, tmp_path, stop_at):
     small = plan(rows=("pgd", "b+u"), sizes=(3,), transforms=("jpeg85",), batch_size=2, figures=1)

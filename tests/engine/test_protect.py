@@ -78,6 +78,7 @@ def _noise_mse(g, x, labels, seed=0):
         return float((g(noisy, c) - g(x, c)).pow(2).mean())
 
 
+@pytest.mark.slow
 def test_every_configuration_beats_uniform_noise_and_union_keeps_higher_psnr(setup):
     p, g, x, labels = setup
     sal = ellipse_mask(128, 128, ry=0.45, rx=0.35)
@@ -92,6 +93,7 @@ def test_every_configuration_beats_uniform_noise_and_union_keeps_higher_psnr(set
     assert psnr["union-saliency"] > psnr["pgd"] + 1.0, psnr
 
 
+@pytest.mark.slow
 def test_one_image_alone_equals_the_same_image_in_a_batch(setup, portrait):
     p, g, x, _ = setup
     others = torch.stack([x[0].flip(-1), x[0].flip(-2), -x[0]])

@@ -213,6 +213,7 @@ def checkpoints(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_import_official_checkpoints_then_use_by_name(checkpoints, models_dir, capsys):
     rc = cli(
         [
@@ -279,6 +280,7 @@ def test_import_legacy_checkpoints_without_batch_counters(checkpoints, tmp_path,
         torch.testing.assert_close(models.generator(x, c), eager(x, c), atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, tmp_path, monkeypatch, capsys):
     """The set keeps TRACER as ONNX and (float16) PyTorch weights; "torch" runs the latter,
     "auto" keeps ONNX Runtime off CUDA and moves to PyTorch on a CUDA device whose ONNX Runtime

@@ -42,6 +42,7 @@ def images(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
     return F.interpolate(coarse, size=(h, w), mode="bilinear", align_corners=False)
 
 
+@pytest.mark.slow
 def test_output_is_a_map_at_the_input_size(runner):
     out = runner(images(2, 96, 80))
     assert out.shape == (2, 1, 96, 80) and out.dtype == torch.float32
@@ -152,6 +153,7 @@ def default_saliency():
     return build_default_saliency()
 
 
+@pytest.mark.slow
 def test_default_saliency_is_an_onnx_tracer(default_saliency):
     s = default_saliency
     assert isinstance(s, TracerSaliency)

@@ -39,6 +39,7 @@ def session(te0_onnx):
     return ort.InferenceSession(te0_onnx, providers=["CPUExecutionProvider"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [1, 4])
 def test_onnx_matches_pytorch(te0, session, batch):
     x = smooth_images(batch, 320, seed=batch)
@@ -72,6 +73,7 @@ def test_graph_uses_only_standard_onnx_ops(te0_onnx):
     assert meta["faceshield.variant"] == "TE-0" and meta["faceshield.input_size"] == "320"
 
 
+@pytest.mark.slow
 def test_export_is_deterministic_quiet_and_writes_the_file(tmp_path):
     model = build_tracer("TE-0", seed=1, input_size=64)
     path = tmp_path / "tracer.onnx"

@@ -3,9 +3,9 @@ says; the TorchScript artifact is the eager model; bad checkpoints are refused b
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
-import pytest
 
 from faceshield.engine.errors import CheckpointMismatchError, InvalidInputError
 from faceshield.engine.models.torchscript import load_generator_artifact

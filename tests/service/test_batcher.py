@@ -108,6 +108,7 @@ async def test_full_queue_refuses_with_retry_hint(executor):
     await b.close()
 
 
+@pytest.mark.slow
 async def test_deadline_drops_item_mid_batch(executor):
     obs, run = Observer(), Recorder(steps=200, step_seconds=0.01)
     b = await started(MicroBatcher(executor, max_batch=4, max_wait=0.02, queue_length=10, observer=obs))

@@ -165,7 +165,7 @@ def _start_cli_server(extra: list[str]) -> tuple[subprocess.Popen, int, int]:
         text=True,
     )
     line = proc.stdout.readline()
-    assert line.startswith("faceshield serving on port"), line + proc.stderr.read()
+    assert line.startswith("faceshield listening on port"), line + proc.stderr.read()
     words = line.split()
     return proc, int(words[4]), int(words[6])
 
@@ -187,6 +187,7 @@ def _in_flight(metrics_port: int) -> float:
     return 0.0
 
 
+@pytest.mark.slow
 def test_sigterm_with_calls_in_flight_loses_none():
     proc, port, metrics_port = _start_cli_server(["--grace", "60", "--drain", "2", "--max-batch", "4"])
     try:

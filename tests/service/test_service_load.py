@@ -161,6 +161,7 @@ def retry_delay(error: grpc.RpcError) -> float | None:
     return None
 
 
+@pytest.mark.slow
 def test_overload_gives_resource_exhausted_with_retry_info_and_recovers():
     settings = test_settings(queue_length=1, max_batch=1, batch_wait_ms=0)
     engine = GatedEngine(tiny_models(), limits=Limits(max_batch=1))

@@ -129,6 +129,7 @@ def test_client_wheel_carries_current_stubs_and_no_torch(tmp_path):
         for stub in ("faceshield_pb2.py", "faceshield_pb2_grpc.py", "faceshield_pb2.pyi"):
             assert z.read(f"faceshield/v1/{stub}") == (ROOT / "clients/faceshield/v1" / stub).read_bytes()
         assert "faceshield/client/sync.py" in names and "faceshield/client/aio.py" in names
+        assert "faceshield/client/py.typed" in names  # PEP 561: type checkers read the SDK's annotations
         assert not any(n.startswith("faceshield/engine") for n in names)
         meta = next(n for n in names if n.endswith("METADATA"))
         requires = [line for line in z.read(meta).decode().splitlines() if line.startswith("Requires-Dist")]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import numbers
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -15,12 +17,19 @@ from grpc_health.v1 import health_pb2_grpc
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
-from .errors import FaceShieldError, InputError, OverloadedError
+from .errors import DeadlineExceededError, FaceShieldError, InputError, OverloadedError
 from .images import ImageInput, to_image, to_mask
 
 SERVICE = "faceshield.v1.FaceShield"
 DEFAULT_TARGET = "localhost:50051"
-DEFAULT_TIMEOUT = 60.0  # seconds; every call has a deadline unless the caller passes None
+# Every call has a deadline unless the caller passes timeout=None. Without a timeout= (per call
+# or in the constructor), protect and evaluate take theirs from the server: DEADLINE_MARGIN times
+# the seconds per image it reports having measured (GetModelInfo.expected_seconds_per_image),
+# never under DEFAULT_TIMEOUT; other calls, and servers that report nothing, get DEFAULT_TIMEOUT.
+DEFAULT_TIMEOUT = 60.0
+DEADLINE_MARGIN = 5.0  # room for a queue, a photo larger than the server's recent ones, a busier host
+ESTIMATE_TTL = 300.0  # seconds a server's estimate is reused before asking again
+ESTIMATE_TIMEOUT = 10.0  # deadline of the GetModelInfo call that asks
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_OVERLOAD_RETRIES = 3
 DEFAULT_STREAM_WINDOW = 16
@@ -33,6 +42,25 @@ class _Unset:
 
 
 USE_DEFAULT = _Unset()  # "the client's default timeout" (None means no deadline)
+Timeout = float | None | _Unset
+
+
+class Deadline(NamedTuple):
+    """A call's deadline in seconds (None: none) and where it came from, for error messages."""
+
+    seconds: float | None
+    source: str
+
+
+def explain_deadline(error: FaceShieldError, deadline: Deadline) -> FaceShieldError:
+    """Say which deadline ran out and how to raise it (DEADLINE_EXCEEDED alone says neither)."""
+    if isinstance(error, DeadlineExceededError) and deadline.seconds is not None:
+        error.message = (
+            f"{error.message}: the call's {deadline.seconds:g} s deadline ran out ({deadline.source}); pass "
+            "timeout=SECONDS to the call or to the client's constructor for a longer one (timeout=None: no deadline)"
+        )
+        error.args = (error.message,)
+    return error
 
 
 @dataclass(frozen=True)
@@ -121,7 +149,7 @@ class ClientBase:
         root_certificates=None,
         certificate_chain=None,
         private_key=None,
-        timeout: float | None = DEFAULT_TIMEOUT,
+        timeout: Timeout = USE_DEFAULT,
         load_balancing: str | None = None,
         retry: RetryPolicy | None = DEFAULT_RETRY,
         overload_retries: int = DEFAULT_OVERLOAD_RETRIES,
@@ -131,6 +159,7 @@ class ClientBase:
     ):
         self.target = target
         self.timeout = timeout
+        self._estimate: tuple[float, int, float] | None = None  # seconds per image, default steps, when asked
         self.overload_retries = overload_retries
         self._metadata = call_metadata(token, metadata)
         opts = channel_options(max_message_bytes, retry, load_balancing, options)
@@ -139,8 +168,37 @@ class ClientBase:
         self.stub = pb_grpc.FaceShieldStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
 
-    def _timeout(self, timeout) -> float | None:
-        return self.timeout if timeout is USE_DEFAULT else timeout
+    def _fixed(self, timeout: Timeout, fallback: float | None = None) -> Deadline:
+        if timeout is not USE_DEFAULT:
+            return Deadline(timeout, "set by this call's timeout=")
+        if self.timeout is not USE_DEFAULT:
+            return Deadline(self.timeout, "set by the client's timeout=")
+        return Deadline(fallback, f"the SDK's default of {DEFAULT_TIMEOUT:g} s")
+
+    def _estimate_fresh(self) -> bool:
+        return self._estimate is not None and time.monotonic() - self._estimate[2] < ESTIMATE_TTL
+
+    def _remember(self, info) -> None:
+        """Keep a GetModelInfo answer's estimate (every model_info call refreshes it)."""
+        r = info.response
+        if r is not None:
+            self._estimate = (r.expected_seconds_per_image, r.defaults.steps, time.monotonic())
+
+    def _derived(self, steps: int | None) -> Deadline:
+        """The default deadline of one image's protect/evaluate, from the remembered estimate."""
+        expected, default_steps, _ = self._estimate or (0.0, 0, 0.0)
+        if expected <= 0:
+            return Deadline(
+                DEFAULT_TIMEOUT, f"the SDK's default of {DEFAULT_TIMEOUT:g} s; the server reported no estimate"
+            )
+        scale = max(1.0, steps / default_steps) if steps and default_steps else 1.0
+        seconds = max(DEFAULT_TIMEOUT, DEADLINE_MARGIN * expected * scale)
+        more = f" x {scale:g} for {steps} steps" if scale > 1 else ""
+        return Deadline(
+            round(seconds, 1),
+            f"the SDK's default: {DEADLINE_MARGIN:g} x the server's expected {expected:.1f} s per image{more}, "
+            f"at least {DEFAULT_TIMEOUT:g} s",
+        )
 
 
 def _number(name: str, value, kind=numbers.Real):
@@ -234,6 +292,11 @@ def evaluate_request(
     if saliency_mask is not None:
         msg.saliency_mask.CopyFrom(to_mask(saliency_mask))
     return msg
+
+
+def stream_options(**options) -> dict:
+    """The keyword arguments of `protect_request` that a stream applies to each of its items."""
+    return options
 
 
 def stream_item(index: int, item, options: dict) -> pb.ProtectImageRequest:

@@ -30,16 +30,15 @@ class AsyncFaceShieldClient(c.ClientBase):
     _secure_channel = staticmethod(grpc.aio.secure_channel)
     _insecure_channel = staticmethod(grpc.aio.insecure_channel)
 
-    async def _unary(self, method, request, timeout, metadata):
-        timeout = self._timeout(timeout)
-        end = None if timeout is None else time.monotonic() + timeout
+    async def _unary(self, method, request, deadline: c.Deadline, metadata):
+        end = None if deadline.seconds is None else time.monotonic() + deadline.seconds
         attempt = 0
         while True:
             left = None if end is None else max(end - time.monotonic(), 0.0)
             try:
                 return await method(request, timeout=left, metadata=[*self._metadata, *metadata])
             except grpc.RpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
+                error = c.explain_deadline(from_rpc_error(rpc_error), deadline)
             wait = c.overload_wait(
                 error, attempt, self.overload_retries, None if end is None else end - time.monotonic()
             )
@@ -48,30 +47,105 @@ class AsyncFaceShieldClient(c.ClientBase):
             attempt += 1
             await asyncio.sleep(wait)
 
+    async def default_timeout(self, steps: int | None = None) -> float | None:
+        """As `FaceShieldClient.default_timeout`."""
+        return (await self._deadline(c.USE_DEFAULT, steps)).seconds
+
+    async def _deadline(self, timeout: c.Timeout, steps: int | None) -> c.Deadline:
+        if timeout is not c.USE_DEFAULT or self.timeout is not c.USE_DEFAULT:
+            return self._fixed(timeout)
+        if not self._estimate_fresh():
+            try:
+                await self.model_info(timeout=c.ESTIMATE_TIMEOUT)
+            except FaceShieldError:
+                pass  # the call itself will say what is wrong; meanwhile the fixed default
+        return self._derived(steps)
+
     async def protect(
-        self, image: ImageInput, *, timeout=c.USE_DEFAULT, metadata: Sequence[tuple[str, str]] = (), **options
+        self,
+        image: ImageInput,
+        *,
+        method: str | None = None,
+        epsilon: float | None = None,
+        steps: int | None = None,
+        step_size: float | None = None,
+        seed: int | None = None,
+        targets: Sequence[str] | None = None,
+        original_attributes: Sequence[float] | None = None,
+        face_box: Sequence[int] | None = None,
+        saliency_mask: ImageInput | None = None,
+        return_masks: bool = False,
+        return_generator_outputs: bool = False,
+        request_id: str | None = None,
+        timeout: c.Timeout = c.USE_DEFAULT,
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> ProtectResult:
-        request = c.protect_request(image, **options)
-        return ProtectResult.from_response(await self._unary(self.stub.ProtectImage, request, timeout, metadata))
+        """As `FaceShieldClient.protect`."""
+        request = c.protect_request(
+            image,
+            request_id=request_id,
+            method=method,
+            epsilon=epsilon,
+            steps=steps,
+            step_size=step_size,
+            seed=seed,
+            targets=targets,
+            original_attributes=original_attributes,
+            face_box=face_box,
+            saliency_mask=saliency_mask,
+            return_masks=return_masks,
+            return_generator_outputs=return_generator_outputs,
+        )
+        deadline = await self._deadline(timeout, steps)
+        return ProtectResult.from_response(await self._unary(self.stub.ProtectImage, request, deadline, metadata))
 
     async def evaluate(
         self,
         original: ImageInput,
         protected: ImageInput | None = None,
         *,
-        timeout=c.USE_DEFAULT,
+        method: str | None = None,
+        epsilon: float | None = None,
+        steps: int | None = None,
+        step_size: float | None = None,
+        seed: int | None = None,
+        targets: Sequence[str] | None = None,
+        original_attributes: Sequence[float] | None = None,
+        face_box: Sequence[int] | None = None,
+        saliency_mask: ImageInput | None = None,
+        request_id: str | None = None,
+        timeout: c.Timeout = c.USE_DEFAULT,
         metadata: Sequence[tuple[str, str]] = (),
-        **options,
     ) -> EvaluateResult:
-        request = c.evaluate_request(original, protected, **options)
-        return EvaluateResult.from_response(await self._unary(self.stub.Evaluate, request, timeout, metadata))
+        """As `FaceShieldClient.evaluate`."""
+        request = c.evaluate_request(
+            original,
+            protected,
+            request_id=request_id,
+            method=method,
+            epsilon=epsilon,
+            steps=steps,
+            step_size=step_size,
+            seed=seed,
+            targets=targets,
+            original_attributes=original_attributes,
+            face_box=face_box,
+            saliency_mask=saliency_mask,
+        )
+        deadline = await self._deadline(timeout, steps)
+        return EvaluateResult.from_response(await self._unary(self.stub.Evaluate, request, deadline, metadata))
 
-    async def model_info(self, *, timeout=c.USE_DEFAULT) -> ModelInfo:
-        reply = await self._unary(self.stub.GetModelInfo, pb.GetModelInfoRequest(), timeout, ())
-        return ModelInfo.from_response(reply)
+    async def model_info(self, *, timeout: c.Timeout = c.USE_DEFAULT) -> ModelInfo:
+        deadline = self._fixed(timeout, c.DEFAULT_TIMEOUT)
+        info = ModelInfo.from_response(
+            await self._unary(self.stub.GetModelInfo, pb.GetModelInfoRequest(), deadline, ())
+        )
+        self._remember(info)
+        return info
 
-    async def health(self, service: str = "", *, timeout=c.USE_DEFAULT) -> str:
-        reply = await self._unary(self._health.Check, health_pb2.HealthCheckRequest(service=service), timeout, ())
+    async def health(self, service: str = "", *, timeout: c.Timeout = c.USE_DEFAULT) -> str:
+        deadline = self._fixed(timeout, c.DEFAULT_TIMEOUT)
+        reply = await self._unary(self._health.Check, health_pb2.HealthCheckRequest(service=service), deadline, ())
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
     async def wait_until_serving(self, timeout: float = 60.0, poll: float = 0.2) -> None:
@@ -91,11 +165,35 @@ class AsyncFaceShieldClient(c.ClientBase):
         images: Iterable | AsyncIterable,
         *,
         window: int = c.DEFAULT_STREAM_WINDOW,
-        timeout=None,
+        method: str | None = None,
+        epsilon: float | None = None,
+        steps: int | None = None,
+        step_size: float | None = None,
+        seed: int | None = None,
+        targets: Sequence[str] | None = None,
+        original_attributes: Sequence[float] | None = None,
+        face_box: Sequence[int] | None = None,
+        saliency_mask: ImageInput | None = None,
+        return_masks: bool = False,
+        return_generator_outputs: bool = False,
+        timeout: float | None = None,
         metadata: Sequence[tuple[str, str]] = (),
-        **options,
     ) -> AsyncIterator[StreamResult]:
         """As `FaceShieldClient.protect_stream`; `images` may also be an async iterable."""
+        options = c.stream_options(
+            method=method,
+            epsilon=epsilon,
+            steps=steps,
+            step_size=step_size,
+            seed=seed,
+            targets=targets,
+            original_attributes=original_attributes,
+            face_box=face_box,
+            saliency_mask=saliency_mask,
+            return_masks=return_masks,
+            return_generator_outputs=return_generator_outputs,
+        )
+        deadline = self._fixed(timeout)
         slots = asyncio.Semaphore(window)
 
         async def requests():
@@ -110,15 +208,13 @@ class AsyncFaceShieldClient(c.ClientBase):
                 yield c.stream_item(i, item, options)
                 i += 1
 
-        call = self.stub.ProtectStream(
-            requests(), timeout=self._timeout(timeout), metadata=[*self._metadata, *metadata]
-        )
+        call = self.stub.ProtectStream(requests(), timeout=deadline.seconds, metadata=[*self._metadata, *metadata])
         try:
             async for answer in call:
                 yield _stream_result(answer)
                 slots.release()  # once the caller has taken the answer: it is part of the window
         except grpc.RpcError as rpc_error:
-            raise from_rpc_error(rpc_error) from None
+            raise c.explain_deadline(from_rpc_error(rpc_error), deadline) from None
         finally:
             call.cancel()
 

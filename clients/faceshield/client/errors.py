@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
-
-DETAILS_KEY = "grpc-status-details-bin"
+from grpc_status import rpc_status
 
 
 @dataclass(frozen=True)
@@ -162,17 +161,25 @@ def from_status(status: status_pb2.Status) -> FaceShieldError:
 
 
 def from_rpc_error(error: grpc.RpcError) -> FaceShieldError:
-    """The exception for a failed call (sync `grpc.RpcError` or `grpc.aio.AioRpcError`)."""
-    code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
-    message = error.details() if callable(getattr(error, "details", None)) else str(error)
-    trailers = error.trailing_metadata() if callable(getattr(error, "trailing_metadata", None)) else None
-    for key, value in trailers or ():
-        if key == DETAILS_KEY:
-            status = status_pb2.Status.FromString(value)
-            if status.code == code.value[0]:
-                exc = from_status(status)
-                exc.__cause__ = error
-                return exc
-    exc = _BY_CODE.get(code, FaceShieldError)(message or code.name, code)
+    """The exception for a failed call (sync `grpc.RpcError` or `grpc.aio.AioRpcError`).
+
+    The rich status (google.rpc.Status in the `grpc-status-details-bin` trailer) is read by
+    grpcio-status's `rpc_status.from_call`; a call without one, or whose trailer disagrees with
+    its status (from a proxy, say), gets the plain code and message."""
+    if not all(callable(getattr(error, m, None)) for m in ("code", "details", "trailing_metadata")):
+        # an RpcError that carries no call (grpc.aio.AioRpcError has these methods, though it
+        # does not subclass grpc.Call)
+        exc = FaceShieldError(str(error) or "the call failed", grpc.StatusCode.UNKNOWN)
+        exc.__cause__ = error
+        return exc
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        status = None
+    if status is not None:
+        exc = from_status(status)
+    else:
+        code = error.code() or grpc.StatusCode.UNKNOWN
+        exc = _BY_CODE.get(code, FaceShieldError)(error.details() or code.name, code)
     exc.__cause__ = error
     return exc

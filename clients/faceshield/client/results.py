@@ -151,6 +151,8 @@ class ModelInfo:
     execution_providers: list[str]
     limits: dict[str, int]
     execution: dict = field(default_factory=dict)  # precision, saliency_runtime, memory_batch, compile
+    # engine seconds the server expects per image at its defaults, all targets; 0: not measured
+    expected_seconds_per_image: float = 0.0
     response: pb.GetModelInfoResponse | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -179,6 +181,7 @@ class ModelInfo:
                 "memory_batch": r.execution.memory_batch,
                 "compile": r.execution.compile,
             },
+            r.expected_seconds_per_image,
             r,
         )
 

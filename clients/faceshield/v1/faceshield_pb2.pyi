@@ -323,7 +323,7 @@ class Execution(_message.Message):
     def __init__(self, precision: _Optional[str] = ..., saliency_runtime: _Optional[str] = ..., memory_batch: _Optional[int] = ..., compile: _Optional[str] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
-    __slots__ = ("models", "description", "resolution", "attributes", "methods", "defaults", "device", "execution_providers", "limits", "execution")
+    __slots__ = ("models", "description", "resolution", "attributes", "methods", "defaults", "device", "execution_providers", "limits", "execution", "expected_seconds_per_image")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
@@ -334,6 +334,7 @@ class GetModelInfoResponse(_message.Message):
     EXECUTION_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_SECONDS_PER_IMAGE_FIELD_NUMBER: _ClassVar[int]
     models: ModelVersions
     description: str
     resolution: int
@@ -344,4 +345,5 @@ class GetModelInfoResponse(_message.Message):
     execution_providers: _containers.RepeatedScalarFieldContainer[str]
     limits: Limits
     execution: Execution
-    def __init__(self, models: _Optional[_Union[ModelVersions, _Mapping]] = ..., description: _Optional[str] = ..., resolution: _Optional[int] = ..., attributes: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., defaults: _Optional[_Union[AttackDefaults, _Mapping]] = ..., device: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., execution: _Optional[_Union[Execution, _Mapping]] = ...) -> None: ...
+    expected_seconds_per_image: float
+    def __init__(self, models: _Optional[_Union[ModelVersions, _Mapping]] = ..., description: _Optional[str] = ..., resolution: _Optional[int] = ..., attributes: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., defaults: _Optional[_Union[AttackDefaults, _Mapping]] = ..., device: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., execution: _Optional[_Union[Execution, _Mapping]] = ..., expected_seconds_per_image: _Optional[float] = ...) -> None: ...

@@ -1,48 +1,63 @@
 """FaceShield's engine: union-saliency protection of face images against face-editing GANs.
 
 Never imports grpc. The public names below are what the service, the CLI and callers use.
+
+They are resolved on first use (PEP 562): `import faceshield.engine.errors` or
+`from faceshield.engine import METHODS` costs milliseconds, while the names that need PyTorch
+import it only when asked for. The command line relies on this to answer `--help` and
+argument errors without loading torch (about 2 s on the 2-core box).
 """
+
+from __future__ import annotations
+
+import importlib
 
 # First: importing it turns ONNX Runtime's telemetry off before anything imports onnxruntime.
 from . import onnx_runtime  # noqa: F401
-from .attack.protect import ProtectionResult, Protector
-from .config import ENSURE, FIXED, METHODS, AttackConfig, Policy, Stages
-from .errors import CheckpointMismatchError, FaceShieldError, InvalidInputError, ModelLoadError
-from .metrics import InputMetrics, TargetMetrics, input_metrics, output_metrics, success_rate
-from .models.labels import create_labels
-from .models.stargan import Generator, load_generator
-from .models.victims import Victim
-from .modelset import ModelSet
-from .pipeline import FaceShieldEngine, Limits, ProtectOutcome, Verdict
-from .requests import CheckedRequest, ProtectRequest
 
-__all__ = [
-    "ENSURE",
-    "FIXED",
-    "METHODS",
-    "CheckedRequest",
-    "Policy",
-    "Verdict",
-    "Victim",
-    "AttackConfig",
-    "CheckpointMismatchError",
-    "FaceShieldEngine",
-    "FaceShieldError",
-    "Generator",
-    "InputMetrics",
-    "InvalidInputError",
-    "Limits",
-    "ModelLoadError",
-    "ModelSet",
-    "ProtectOutcome",
-    "ProtectRequest",
-    "ProtectionResult",
-    "Protector",
-    "Stages",
-    "TargetMetrics",
-    "create_labels",
-    "input_metrics",
-    "load_generator",
-    "output_metrics",
-    "success_rate",
-]
+# public name -> submodule that defines it
+_EXPORTS = {
+    "ProtectionResult": ".attack.protect",
+    "Protector": ".attack.protect",
+    "METHODS": ".config",
+    "AttackConfig": ".config",
+    "Stages": ".config",
+    "Policy": ".config",
+    "FIXED": ".config",
+    "ENSURE": ".config",
+    "CheckpointMismatchError": ".errors",
+    "FaceShieldError": ".errors",
+    "InvalidInputError": ".errors",
+    "ModelLoadError": ".errors",
+    "InputMetrics": ".metrics",
+    "TargetMetrics": ".metrics",
+    "input_metrics": ".metrics",
+    "output_metrics": ".metrics",
+    "success_rate": ".metrics",
+    "create_labels": ".models.labels",
+    "Generator": ".models.stargan",
+    "load_generator": ".models.stargan",
+    "Victim": ".models.victims",
+    "ModelSet": ".modelset",
+    "FaceShieldEngine": ".pipeline",
+    "Limits": ".pipeline",
+    "ProtectOutcome": ".pipeline",
+    "Verdict": ".pipeline",
+    "ProtectRequest": ".requests",
+    "CheckedRequest": ".requests",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

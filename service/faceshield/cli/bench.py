@@ -10,20 +10,6 @@ import shlex
 import sys
 from pathlib import Path
 
-import torch
-
-from faceshield.engine.attack.protect import Protector
-from faceshield.engine.benchmark import (
-    PRECISIONS,
-    bench_engine,
-    bench_reference,
-    benchmark_generator,
-    benchmark_saliency,
-    environment,
-    markdown_table,
-)
-from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
-
 from .common import resolve_device
 
 
@@ -58,6 +44,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at start-up: `faceshield --help` must not pay for PyTorch.
+    import torch
+
+    from faceshield.engine.attack.protect import Protector
+    from faceshield.engine.benchmark import (
+        PRECISIONS,
+        bench_engine,
+        bench_reference,
+        benchmark_generator,
+        benchmark_saliency,
+        environment,
+        markdown_table,
+    )
+    from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
+
     device = torch.device(resolve_device(args.device))
     gen = benchmark_generator(args.width).to(device)
     attrs = list(CELEBA_DEFAULT_ATTRIBUTES)

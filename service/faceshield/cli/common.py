@@ -1,17 +1,23 @@
-"""Options and helpers shared by the subcommands (model selection, image files)."""
+"""Options and helpers shared by the subcommands (model selection, image files).
+
+Imported by every subcommand at start-up, so it imports nothing heavy at module level: numpy,
+PyTorch and the engine's model code are imported by the functions that use them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from faceshield.engine.config import Policy
 from faceshield.engine.errors import InvalidInputError
-from faceshield.engine.io.images import decode_image
-from faceshield.engine.modelset import ModelSet
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from faceshield.engine.config import Policy
+    from faceshield.engine.modelset import ModelSet
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -69,6 +75,8 @@ def load_models(args: argparse.Namespace) -> ModelSet:
     vintagify victim) when none is named, with a note on stderr saying so."""
     device = resolve_device(getattr(args, "device", "cpu"))
     runtime = getattr(args, "saliency_runtime", "auto")
+    from faceshield.engine.modelset import ModelSet
+
     if getattr(args, "generator", None):
         from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
         from faceshield.engine.models.stargan import load_generator
@@ -142,6 +150,8 @@ def policy_from(args: argparse.Namespace, config) -> Policy:
 
 
 def read_image(path: str, max_pixels: int) -> np.ndarray:
+    from faceshield.engine.io.images import decode_image
+
     p = Path(path)
     if not p.is_file():
         raise InvalidInputError("input", f"{path} does not exist or is not a file")

@@ -8,27 +8,21 @@ DIR/figures/. Ctrl-C leaves a valid partial report; running the same command aga
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
+import signal
 import sys
 import time
 
-from faceshield.engine import AttackConfig, FaceShieldEngine
+from faceshield.engine.config import AttackConfig
 from faceshield.engine.errors import InvalidInputError
-from faceshield.engine.evaluation import (
-    ABLATION_ROWS,
-    METHOD_ROWS,
-    PROTOCOLS,
-    TRANSFORMS,
-    Evaluation,
-    EvaluationPlan,
-    Progress,
-    open_dataset,
-    write_report,
-)
-from faceshield.engine.evaluation.datasets import CROPS, SPLITS
-from faceshield.engine.pipeline import Limits
+from faceshield.engine.evaluation.names import CROPS, PROTOCOLS, SPLITS, TRANSFORM_NAMES
+from faceshield.engine.evaluation.rows import ABLATION_ROWS, METHOD_ROWS
 
 from .common import add_model_options, load_models, resolve_device
+
+# Light imports only at module level: `faceshield --help` imports every subcommand's module, and
+# PyTorch (with the engine, the data sets and the report) is imported by `run` when it is needed.
 
 METHOD_KEYS = [r.key for r in METHOD_ROWS]
 ABLATION_KEYS = [r.key for r in ABLATION_ROWS]
@@ -62,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--robustness",
         action="store_true",
-        help="also measure success after " + ", ".join(TRANSFORMS) + " (JPEG q95/85/75, downscale x2, blur)",
+        help="also measure success after " + ", ".join(TRANSFORM_NAMES) + " (JPEG q95/85/75, downscale x2, blur)",
     )
     p.add_argument("--targets", help="attributes to attack, comma-separated (default: all the model's)")
     p.add_argument(
@@ -116,7 +110,11 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 class ProgressBar:
-    """One line on stderr, redrawn in place on a terminal; a line per 5% otherwise."""
+    """One line on stderr, redrawn in place on a terminal; a line per 5% otherwise.
+
+    Two measures, labelled, because they disagree: the share of the work (weighted by generator
+    passes, which is what the ETA extrapolates: an EoT-Blur result costs nine times a PGD one)
+    and the count of results (engine calls recorded, what the report's status counts)."""
 
     def __init__(self, stream=sys.stderr, width: int = 28):
         self.stream, self.width = stream, width
@@ -125,7 +123,7 @@ class ProgressBar:
         self.start_work: float | None = None
         self.last_pct = -5.0
 
-    def __call__(self, p: Progress) -> None:
+    def __call__(self, p) -> None:  # p: faceshield.engine.evaluation.Progress
         if self.start_work is None:
             self.start_work = p.done_work
         frac = p.done_work / p.total_work if p.total_work else 1.0
@@ -134,11 +132,12 @@ class ProgressBar:
         eta = elapsed / did * (p.total_work - p.done_work) if did > 0 else None
         filled = int(self.width * frac)
         line = (
-            f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% {p.done_items}/{p.total_items} "
-            f"{_clock(elapsed)} elapsed, {'ETA ' + _clock(eta) if eta is not None else 'ETA --'}  {p.label}"
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {100 * frac:5.1f}% of the work (generator passes), "
+            f"results {p.done_items}/{p.total_items}, {_clock(elapsed)} elapsed, "
+            f"{'ETA ' + _clock(eta) if eta is not None else 'ETA --'}  {p.label}"
         )
         if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
+            self.stream.write("\r" + line[:160].ljust(160))
             self.stream.flush()
         elif 100 * frac >= self.last_pct + 5 or frac >= 1.0 and self.last_pct < 100:
             self.last_pct = 100 * frac
@@ -151,12 +150,45 @@ class ProgressBar:
             self.stream.flush()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a terminated run, like Ctrl-C, records what it
+    computed and writes its (partial) report before exiting."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    def stop(signum, frame):
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave SIGTERM alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_command(argv: list[str]) -> str | None:
+    """The command that resumes this run, as the report records it: the computing call, without
+    --restart (which would discard the run); None when not called as `faceshield evaluate`."""
+    if argv[1:2] != ["evaluate"]:
+        return None
+    return "faceshield " + " ".join(shlex.quote(a) for a in argv[1:] if a != "--restart")
+
+
 def _clock(seconds: float | None) -> str:
     s = int(seconds or 0)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceshield.engine import FaceShieldEngine
+    from faceshield.engine.evaluation import TRANSFORMS, Evaluation, EvaluationPlan, open_dataset, write_report
+    from faceshield.engine.pipeline import Limits
+
     rows = _list(args.methods, METHOD_KEYS, "methods") + (ABLATION_KEYS if args.ablation else [])
     if args.threads is not None:
         if args.threads < 1:
@@ -190,22 +222,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {models.description}", file=sys.stderr)
     for key, why in ev.skipped.items():
         print(f"note: skipping {key}: {why}", file=sys.stderr)
-    command = "faceshield " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] else None
-    interrupted = False
+    stopped: str | None = None
     if not args.report_only:
+        # The report's "Command:" is the computing call (a later --report-only keeps it).
+        ev.command = run_command(sys.argv) or ev.command
         bar = None if args.no_progress else ProgressBar()
         try:
-            ev.run(bar)
+            with _sigterm_interrupts():
+                ev.run(bar)
+        except Terminated:
+            stopped = "terminated"
         except KeyboardInterrupt:
-            interrupted = True
+            stopped = "interrupted"
         finally:
             if bar:
                 bar.close()
-    paths = write_report(ev, command)
+    paths = write_report(ev)
     status = ev.status()
     state = "complete" if status["complete"] else f"partial, {status['done']} of {status['expected']} results"
     print(f"wrote {paths['markdown']} and {paths['json']} ({state})")
-    if interrupted:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+    if stopped:
+        print(f"{stopped}: run the same command again to resume", file=sys.stderr)
+        return 143 if stopped == "terminated" else 130
     return 0

@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 from faceshield.engine.errors import InvalidInputError, ModelLoadError
-from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
+
+# Nothing heavy at module level (see cli/main.py): `models list` reads manifests, and the model
+# code (PyTorch, ONNX) is imported by the actions that need it.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,8 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--generator", metavar="CKPT", help="StarGAN generator checkpoint (*-G.ckpt): the victim 'stargan'")
     imp.add_argument(
         "--attributes",
-        default=",".join(CELEBA_DEFAULT_ATTRIBUTES),
-        help="the StarGAN's attribute names in label order, comma-separated (default: %(default)s)",
+        help="the generator's attribute names in label order, comma-separated (default: the CelebA five "
+        "of the official checkpoints, Black_Hair,Blond_Hair,Brown_Hair,Male,Young)",
     )
     imp.add_argument(
         "--resolution",
@@ -211,17 +213,16 @@ def _victim_sources(args: argparse.Namespace):
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from faceshield.engine.modelsets import import_official, read_manifest
+    from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
+    from faceshield.engine.repository import import_official, read_manifest
 
     dest = Path(args.output) if args.output else None
     name = args.name or (dest.name if dest else None)
     translators, scripts, stargan_size = _victim_sources(args)
     path = import_official(
         generator_checkpoint=args.generator,
-        attributes=args.attributes.split(","),
-        resolution=stargan_size,
-        translators=translators,
-        torchscripts=scripts,
+        attributes=args.attributes.split(",") if args.attributes else list(CELEBA_DEFAULT_ATTRIBUTES),
+        resolution=args.resolution,
         tracer_checkpoint=args.tracer,
         tracer_variant=args.tracer_variant,
         tracer_input_size=args.tracer_size,

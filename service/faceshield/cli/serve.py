@@ -21,7 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the gRPC service", description=__doc__)
     p.add_argument("--host", help="address to listen on (default [::], all interfaces)")
     p.add_argument("--port", type=int, help="gRPC port (default 50051; 0 picks a free one)")
-    p.add_argument("--metrics-port", type=int, help="Prometheus /metrics port (default 9464; 0 any; -1 off)")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        help="Prometheus /metrics port (default 9464, or a free one when --port is 0; 0 any free; -1 off)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        help="address metrics listen on (default 127.0.0.1: they have no authentication; 0.0.0.0 opens them)",
+    )
     p.add_argument("--max-batch", type=int, help="images per engine batch (default 16)")
     p.add_argument("--batch-wait-ms", type=float, help="longest wait for batch-mates (default 5)")
     p.add_argument("--queue-length", type=int, help="images waiting before RESOURCE_EXHAUSTED (default 64)")
@@ -63,6 +71,7 @@ def settings_from(args: argparse.Namespace):
         host=args.host,
         port=args.port,
         metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
         max_batch=args.max_batch,
         batch_wait_ms=args.batch_wait_ms,
         queue_length=args.queue_length,
@@ -124,11 +133,15 @@ def run(args: argparse.Namespace) -> int:
         args.models = os.environ.get(MODEL_SET_ENV) or None  # containers name their set this way
     logs.configure(settings.log_format, "INFO" if args.verbose else settings.log_level)
 
-    def announce(server) -> None:
-        # One line on stdout that scripts (and the tests) read to find the ports.
-        metrics = f" metrics {server.metrics_port}" if server.metrics_port is not None else ""
-        print(f"faceshield serving on port {server.port}{metrics}", flush=True)
+    def listening(server) -> None:
+        # Two lines on stdout that scripts (and the tests) read: the ports at bind, then "ready".
+        metrics = "off" if server.metrics_port is None else str(server.metrics_port)
+        print(f"faceshield listening on port {server.port} metrics {metrics}", flush=True)
         if sys.stdout.isatty():
-            print("models load in the background; health says SERVING once they are warm", flush=True)
+            print("loading the models; health says NOT_SERVING until they are warm", flush=True)
 
-    return asyncio.run(serve(settings, engine_loader(args, settings), on_listening=announce))
+    def ready(server, seconds: float) -> None:
+        m = server.backend.models
+        print(f"faceshield ready on port {server.port} ({m.name} {m.version}, warm after {seconds:.1f} s)", flush=True)
+
+    return asyncio.run(serve(settings, engine_loader(args, settings), on_listening=listening, on_ready=ready))

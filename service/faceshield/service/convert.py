@@ -89,6 +89,11 @@ def decode_mask(mask: pb.Mask, height: int, width: int, max_pixels: int) -> np.n
     return values
 
 
+def default_config() -> AttackConfig:
+    """The attack a request that sets no attack field gets (GetModelInfo's `defaults`)."""
+    return AttackConfig.for_method(DEFAULT_METHOD)
+
+
 def attack_config(method: str, msg, max_steps: int) -> AttackConfig:
     """AttackConfig from a message's method / epsilon / steps / step_size / seed fields."""
     if len(method) > max(map(len, METHODS)):  # refused without echoing it
@@ -310,7 +315,7 @@ def evaluate_from_protect(protected: pb.ProtectImageResponse) -> pb.EvaluateResp
     )
 
 
-def model_info(engine: FaceShieldEngine, settings) -> pb.GetModelInfoResponse:
+def model_info(engine: FaceShieldEngine, settings, expected_seconds_per_image: float = 0.0) -> pb.GetModelInfoResponse:
     info = engine.info()
     return pb.GetModelInfoResponse(
         models=model_versions(info),
@@ -337,4 +342,5 @@ def model_info(engine: FaceShieldEngine, settings) -> pb.GetModelInfoResponse:
             memory_batch=info["memory_batch"] or 0,
             compile=info["compile"],
         ),
+        expected_seconds_per_image=expected_seconds_per_image,
     )

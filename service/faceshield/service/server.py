@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +30,7 @@ from faceshield.v1 import faceshield_pb2 as pb
 from . import convert
 from .auth import BearerTokenInterceptor
 from .batcher import MicroBatcher
+from .estimate import CostEstimate, default_image_steps
 from .health import NOT_SERVING, SERVING, HealthServicer
 from .metrics import ServiceMetrics
 from .parsing import add_servicer
@@ -44,6 +47,9 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
+        # gRPC sets SO_REUSEPORT by default, so a second server on a port in use would bind
+        # silently and share its traffic: refuse instead.
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -57,31 +63,80 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
+def _refuse_port_in_use(address: str) -> None:
+    """Raise SettingsError when `address`'s port is taken, before gRPC tries it (gRPC's own
+    failure is caught too, but only after its C core has logged a line of its own to stderr)."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(
+            host.strip("[]") or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        return  # gRPC reports an unresolvable host itself
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise SettingsError("port", f"cannot listen on {address}: the address is in use") from None
+
+
 def warm_up(engine: FaceShieldEngine) -> None:
     """One tiny protection, so the first caller does not pay for lazy initialisation; on CUDA
     the engine also sizes its device batches by the memory that run used."""
     engine.warm_up()
 
 
+class _Observers:
+    """The batcher's observer, fanned out to the metrics and the cost estimate."""
+
+    def __init__(self, *observers):
+        self.observers = observers
+
+    def queue_depth(self, depth: int) -> None:
+        for o in self.observers:
+            o.queue_depth(depth)
+
+    def batch_done(self, size: int, seconds: float) -> None:
+        for o in self.observers:
+            o.batch_done(size, seconds)
+
+    def item_dropped(self, reason: str) -> None:
+        for o in self.observers:
+            o.item_dropped(reason)
+
+
 class FaceShieldServer:
     """One server and everything it owns (engine thread, batcher, health, metrics)."""
 
     def __init__(self, settings: Settings, engine: EngineSource, address: str | None = None):
+        """Bind both ports (metrics serve at once; gRPC from `start`). A port that cannot be had
+        raises SettingsError naming it, and leaves nothing bound or running."""
         self.settings = settings
+        address = address or settings.address
+        _refuse_port_in_use(address)
+        credentials = server_credentials(settings) if settings.tls else None
         self.metrics = ServiceMetrics()
+        self.metrics_port: int | None = None
+        self._bind_metrics()
         self._source = engine
         # One thread for the engine: it serializes on its device anyway, and its batches come
         # from the batcher, which is where the concurrency lives.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceshield-engine")
+        self.cost = CostEstimate(lambda: self.backend.engine.counters["image_steps"] if self.backend.engine else 0)
         self.batcher = MicroBatcher(
             self.executor,
             settings.max_batch,
             settings.batch_wait_ms / 1000.0,
             settings.queue_length,
             queue_bytes=settings.queue_bytes,
-            observer=self.metrics,
+            observer=_Observers(self.metrics, self.cost),
         )
-        self.backend = Backend(settings, self.batcher, self.metrics)
+        self.backend = Backend(settings, self.batcher, self.metrics, cost=self.cost)
         self.metrics.watch_engine(lambda: self.backend.engine.counters if self.backend.engine else {})
         interceptors = [BearerTokenInterceptor(settings.auth_tokens)] if settings.auth_tokens else []
         self.server = grpc.aio.server(interceptors=interceptors, options=channel_options(settings.max_message_bytes))
@@ -92,15 +147,17 @@ class FaceShieldServer:
             [SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             self.server,
         )
-        address = address or settings.address
         try:
-            if settings.tls:
-                self.port = self.server.add_secure_port(address, server_credentials(settings))
+            if credentials is not None:
+                self.port = self.server.add_secure_port(address, credentials)
             else:
                 self.port = self.server.add_insecure_port(address)
-        except RuntimeError as exc:
-            raise SettingsError("port", f"cannot listen on {address}: {exc}") from None
-        self.metrics_port: int | None = None
+        except RuntimeError:
+            # Drop the unstarted server now, while the event loop runs: grpc.aio schedules its
+            # shutdown from __del__, which fails noisily once the loop is closed.
+            self.server = None
+            self.metrics.close()
+            raise SettingsError("port", f"cannot listen on {address}: the address is in use or unavailable") from None
         self.ready = asyncio.Event()
         self._ready_task: asyncio.Task | None = None
         self._stopping: asyncio.Task | None = None
@@ -113,18 +170,35 @@ class FaceShieldServer:
         """Listen at once (health says NOT_SERVING), then load and warm the models."""
         await self.server.start()
         self.batcher.start()
-        if self.settings.metrics_port >= 0:
-            self.metrics_port = self.metrics.serve(self.settings.metrics_host, self.settings.metrics_port)
         self._ready_task = asyncio.get_running_loop().create_task(self._become_ready(), name="faceshield-ready")
         log.info("listening", extra={"port": self.port})
+
+    def _bind_metrics(self) -> None:
+        wanted = self.settings.metrics_listen_port
+        if wanted < 0:
+            return
+        host = self.settings.metrics_host
+        try:
+            self.metrics_port = self.metrics.serve(host, wanted)
+        except OSError as exc:
+            hint = "--metrics-port 0 picks a free port, -1 turns metrics off"
+            raise SettingsError("metrics_port", f"cannot listen on {host}:{wanted}: {exc.strerror} ({hint})") from None
 
     async def _become_ready(self) -> None:
         t0 = time.monotonic()
         source = self._source
         loop = asyncio.get_running_loop()
         engine = source if isinstance(source, FaceShieldEngine) else await loop.run_in_executor(self.executor, source)
+        passes = engine.counters["image_steps"]
         if self.settings.warm_up:
+            t_warm = time.monotonic()
             await loop.run_in_executor(self.executor, warm_up, engine)
+            # The first measurement of seconds per generator pass (pessimistic: it includes
+            # lazy initialisation); real batches soon outweigh it.
+            self.cost.observe(time.monotonic() - t_warm, engine.counters["image_steps"] - passes)
+        self.cost.configure(
+            default_image_steps(convert.default_config(), len(engine.attributes)), engine.counters["image_steps"]
+        )
         self.backend.models = convert.model_versions(engine.info())
         self.backend.engine = engine
         if not self.backend.draining:
@@ -173,9 +247,16 @@ def create_server(settings: Settings, engine: EngineSource, address: str | None 
 
 
 async def serve(
-    settings: Settings, engine: EngineSource, on_listening: Callable[[FaceShieldServer], None] | None = None
+    settings: Settings,
+    engine: EngineSource,
+    on_listening: Callable[[FaceShieldServer], None] | None = None,
+    on_ready: Callable[[FaceShieldServer, float], None] | None = None,
 ) -> int:
-    """Run until SIGTERM/SIGINT, then drain. Returns a process exit code."""
+    """Run until SIGTERM/SIGINT, then drain. Returns a process exit code.
+
+    `on_listening(server)` is called once both ports are bound (health: NOT_SERVING), and
+    `on_ready(server, seconds)` once the models are loaded and warm (health: SERVING)."""
+    t0 = time.monotonic()
     server, _ = create_server(settings, engine)
     await server.start()
     if on_listening is not None:
@@ -191,6 +272,8 @@ async def serve(
         log.error("the models could not be loaded", exc_info=server._ready_task.exception())
         code = 1
     else:
+        if server._ready_task in done and on_ready is not None:
+            on_ready(server, time.monotonic() - t0)
         await stopper
     stopper.cancel()
     await server.stop()

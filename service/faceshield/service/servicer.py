@@ -21,6 +21,7 @@ from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
 from . import convert, errors
 from .batcher import Done, MicroBatcher
+from .estimate import CostEstimate
 from .jobs import ProtectJob, run_evaluate, run_protect
 from .logs import request_id_var
 from .metrics import ServiceMetrics
@@ -40,6 +41,7 @@ class Backend:
     engine: FaceShieldEngine | None = None
     models: pb.ModelVersions = field(default_factory=pb.ModelVersions)
     draining: bool = False
+    cost: CostEstimate | None = None  # GetModelInfo's expected_seconds_per_image
 
     def ready_engine(self) -> FaceShieldEngine:
         if self.draining:
@@ -145,7 +147,9 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
 
     @_unary("GetModelInfo")
     async def GetModelInfo(self, request, context, rid, t0):
-        return convert.model_info(self.backend.ready_engine(), self.backend.settings)
+        b = self.backend
+        expected = b.cost.seconds_per_image() if b.cost is not None else 0.0
+        return convert.model_info(b.ready_engine(), b.settings, expected)
 
     async def ProtectStream(self, request_iterator, context: grpc.aio.ServicerContext):
         """Items run concurrently, up to the stream window; answers go out as they finish.

@@ -21,6 +21,8 @@ from faceshield.engine.io.images import DEFAULT_MAX_PIXELS
 DEFAULT_HOST = "[::]"
 DEFAULT_PORT = 50051
 DEFAULT_METRICS_PORT = 9464  # Prometheus exporters' customary range; -1 turns it off
+# Metrics have no authentication: loopback unless the operator opens them (--metrics-host).
+DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a 40 MP PNG with room to spare
 DEFAULT_MAX_BATCH = 16
 DEFAULT_BATCH_WAIT_MS = 5.0  # the longest a lone request waits for company
@@ -43,8 +45,10 @@ class SettingsError(FaceShieldError):
 class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
-    metrics_port: int = DEFAULT_METRICS_PORT  # 0: any free port; -1: no metrics server
-    metrics_host: str = "0.0.0.0"
+    # None: DEFAULT_METRICS_PORT, or any free port when `port` is 0 (so that a second server
+    # started with port 0 does not collide on a fixed metrics port); 0: any free port; -1: off.
+    metrics_port: int | None = None
+    metrics_host: str = DEFAULT_METRICS_HOST
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_steps: int = DEFAULT_MAX_STEPS
@@ -90,7 +94,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         _at_least("port", self.port, 0)
-        _at_least("metrics_port", self.metrics_port, -1)
+        if self.metrics_port is not None:
+            _at_least("metrics_port", self.metrics_port, -1)
+        if not self.metrics_host.strip():
+            raise SettingsError("metrics_host", "must name an address, e.g. 127.0.0.1 or 0.0.0.0")
         _at_least("max_message_bytes", self.max_message_bytes, 1024)
         _at_least("max_pixels", self.max_pixels, 16 * 16)
         _at_least("max_steps", self.max_steps, 1)
@@ -117,6 +124,13 @@ class Settings:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def metrics_listen_port(self) -> int:
+        """The metrics port to bind: -1 off, 0 any free one (also what port 0 implies)."""
+        if self.metrics_port is not None:
+            return self.metrics_port
+        return 0 if self.port == 0 else DEFAULT_METRICS_PORT
 
     def replace(self, **changes) -> Settings:
         """A copy with `changes`; None values are ignored (unset flags)."""
@@ -146,7 +160,7 @@ def read_token_file(path: str | Path) -> tuple[str, ...]:
 
 def _coerce(settings: Settings, name: str, value):
     """Strings from the environment or flags -> the field's type."""
-    kind = type(getattr(settings, name))
+    kind = int if name == "metrics_port" else type(getattr(settings, name))
     if name in ("tls_cert", "tls_key", "tls_client_ca"):
         return Path(value)
     if name == "auth_tokens":

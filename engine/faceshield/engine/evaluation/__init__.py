@@ -4,49 +4,55 @@ robustness of the protection to JPEG, rescaling and blur.
     >>> ev = Evaluation(engine, open_dataset("data/celeba", 128, engine.attributes), EvaluationPlan(sizes=(50,)), "out")
     >>> ev.open(); ev.run(); write_report(ev)
 
-Never imports grpc; the service's Evaluate RPC can reuse `evaluate_pair`.
+Never imports grpc; the service's Evaluate RPC can reuse `evaluate_pair`. Names resolve on first
+use (as in `faceshield.engine`), so `faceshield evaluate --help` reads the row names without
+loading PyTorch.
 """
 
-from ..io.processing import TRANSFORMS
-from .datasets import Dataset, Sample, open_dataset, stargan_order
-from .report import write_report
-from .robustness import (
-    PairEvaluation,
-    TransformedBatch,
-    control_metrics,
-    evaluate_pair,
-    transformed_metrics,
-)
-from .rows import ABLATION_ROWS, ALL_ROWS, METHOD_ROWS, Row, stage_key
-from .runner import PROTOCOLS, Evaluation, EvaluationPlan, Progress, sample_seed
-from .stats import Estimate, mean_ci, paired_difference, wilson
-from .tables import build_tables
+from __future__ import annotations
 
-__all__ = [
-    "ABLATION_ROWS",
-    "ALL_ROWS",
-    "METHOD_ROWS",
-    "PROTOCOLS",
-    "TRANSFORMS",
-    "Dataset",
-    "Estimate",
-    "Evaluation",
-    "EvaluationPlan",
-    "PairEvaluation",
-    "Progress",
-    "Row",
-    "Sample",
-    "TransformedBatch",
-    "build_tables",
-    "control_metrics",
-    "evaluate_pair",
-    "mean_ci",
-    "open_dataset",
-    "paired_difference",
-    "sample_seed",
-    "stage_key",
-    "stargan_order",
-    "transformed_metrics",
-    "wilson",
-    "write_report",
-]
+import importlib
+
+_EXPORTS = {
+    "Dataset": ".datasets",
+    "Sample": ".datasets",
+    "open_dataset": ".datasets",
+    "stargan_order": ".datasets",
+    "write_report": ".report",
+    "TRANSFORMS": "..io.processing",
+    "PairEvaluation": ".robustness",
+    "TransformedBatch": ".robustness",
+    "control_metrics": ".robustness",
+    "evaluate_pair": ".robustness",
+    "transformed_metrics": ".robustness",
+    "ABLATION_ROWS": ".rows",
+    "ALL_ROWS": ".rows",
+    "METHOD_ROWS": ".rows",
+    "Row": ".rows",
+    "stage_key": ".rows",
+    "PROTOCOLS": ".runner",
+    "Evaluation": ".runner",
+    "EvaluationPlan": ".runner",
+    "Progress": ".runner",
+    "sample_seed": ".runner",
+    "Estimate": ".stats",
+    "mean_ci": ".stats",
+    "paired_difference": ".stats",
+    "wilson": ".stats",
+    "build_tables": ".tables",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

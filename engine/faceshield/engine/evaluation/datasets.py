@@ -28,15 +28,14 @@ from PIL import Image
 
 from ..errors import InvalidInputError
 from ..io.images import DEFAULT_MAX_PIXELS, decode_image
+from .names import CROPS, SPLITS
 
 STARGAN_SHUFFLE_SEED = 1234
 STARGAN_TEST_SIZE = 1999  # the official loader's `(i + 1) < 2000`
 STARGAN_CROP = 178
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-CROPS = ("auto", "stargan", "square", "none")
 SYNTHETIC = "synthetic"
 SYNTHETIC_SIZE = 10_000
-SPLITS = ("test", "all")
 
 
 @dataclass(frozen=True)

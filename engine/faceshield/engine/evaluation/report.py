@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..io.processing import TRANSFORM_LABELS
-from .figures import line_chart, scatter_plot
+from .plots import PLOT_PSNR, summary_plots
 from .rows import ALL_ROWS, PAPER_PSNR_ORDER, TABLE_ABLATION, TABLE_METHODS
 from .runner import FIGURES_DIR, Evaluation
 from .stats import Estimate, paired_difference
@@ -21,15 +21,6 @@ from .tables import _group, build_tables, per_image
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
-PLOT_PSNR = "psnr-vs-success.png"
-SHORT_LABELS = {
-    "none": "none",
-    "jpeg95": "JPEG 95",
-    "jpeg85": "JPEG 85",
-    "jpeg75": "JPEG 75",
-    "downscale2": "down x2, up",
-    "blur1": "blur 1 px",
-}
 
 
 def _fmt(e: Estimate | None, digits: int) -> str:
@@ -73,7 +64,9 @@ def _jsonable(value):
 
 
 def write_report(ev: Evaluation, command: str | None = None) -> dict[str, Path]:
-    """Write report.md, report.json and the summary plots into the run's folder."""
+    """Write report.md, report.json and the summary plots into the run's folder. `command`:
+    what to record as the run's command (default: the one the run recorded, `ev.command`)."""
+    command = command or ev.command
     plan = ev.plan
     rows = ev.rows
     sizes = sorted(plan.sizes)
@@ -82,7 +75,8 @@ def write_report(ev: Evaluation, command: str | None = None) -> dict[str, Path]:
     fig_dir = ev.out_dir / FIGURES_DIR
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": ev.out_dir / REPORT_MD, "json": ev.out_dir / REPORT_JSON}
-    plots = _plots(ev, tables, fig_dir)
+    drawn = summary_plots(ev, tables, fig_dir)  # name -> {"png": path, "svg": path}
+    plots = {name: files["png"] for name, files in drawn.items()}
     paths.update(plots)
     grids = sorted(p for p in fig_dir.glob("sample-*.png"))
     fp = ev.fingerprint()
@@ -117,70 +111,12 @@ def write_report(ev: Evaluation, command: str | None = None) -> dict[str, Path]:
         },
         "skipped": ev.skipped,
         "tables": tables,
-        "figures": [str(p.relative_to(ev.out_dir)) for p in [*plots.values(), *grids]],
+        "figures": [str(p.relative_to(ev.out_dir)) for files in drawn.values() for p in files.values()]
+        + [str(p.relative_to(ev.out_dir)) for p in grids],
     }
     _atomic_write(paths["json"], json.dumps(_jsonable(report), indent=1, allow_nan=False))
     _atomic_write(paths["markdown"], _markdown(ev, tables, status, fp, command, now, plots, grids))
     return paths
-
-
-def _plots(ev: Evaluation, tables: dict, fig_dir: Path) -> dict[str, Path]:
-    n = max(ev.plan.sizes)
-    out = {}
-    points = []
-    for protocol, by_size in tables["protocols"].items():
-        for key, st in by_size[n].items():
-            if ALL_ROWS[key].table != TABLE_METHODS or not st["images"]:
-                continue
-            psnr, succ = st["input"]["psnr"], st["success"]
-            points.append(
-                {
-                    "label": ALL_ROWS[key].label,
-                    "group": protocol,
-                    "x": succ.mean,
-                    "x_low": succ.low,
-                    "x_high": succ.high,
-                    "y": psnr.mean,
-                    "y_low": psnr.low,
-                    "y_high": psnr.high,
-                }
-            )
-    if points:
-        img = scatter_plot(
-            points,
-            f"PSNR against success rate (Ruiz's rule), {n} images, 95% intervals",
-            "success rate (output MSE > 0.05)",
-            "PSNR of the protected image (dB)",
-        )
-        out["psnr_plot"] = fig_dir / PLOT_PSNR
-        img.save(out["psnr_plot"])
-    if ev.plan.transforms:
-        cats = ["none", *ev.plan.transforms]
-        for protocol, by_size in tables["protocols"].items():
-            series = []
-            for key, st in by_size[n].items():
-                if not st["images"] or (ALL_ROWS[key].table != TABLE_METHODS):
-                    continue
-                ests = [st["success"], *(st["robustness"][t]["success"] for t in ev.plan.transforms)]
-                series.append(
-                    {
-                        "label": ALL_ROWS[key].label,
-                        "values": [e.mean for e in ests],
-                        "low": [e.low for e in ests],
-                        "high": [e.high for e in ests],
-                    }
-                )
-            if series:
-                img = line_chart(
-                    series,
-                    [SHORT_LABELS.get(c, c) for c in cats],
-                    f"Success rate after real-world transforms ({protocol} protocol, {n} images)",
-                    "success rate (vs G(transformed original))",
-                )
-                path = fig_dir / f"robustness-{protocol}.png"
-                img.save(path)
-                out[f"robustness_{protocol}"] = path
-    return out
 
 
 def _markdown(
@@ -216,7 +152,7 @@ def _markdown(
     out += [
         "## Run",
         "",
-        f"- Generated {now}; compute time so far {status['compute_seconds']:.0f} s on `{fp['device']}`.",
+        f"- Generated {now}; compute time so far {_duration(status['compute_seconds'])} on `{fp['device']}`.",
         *([f"- Command: `{command}`"] if command else []),
         f"- Models: **{m['name']}** {m['version']} ({'trained' if m['trained'] else 'untrained'}), "
         f"{m['resolution']}×{m['resolution']}, saliency: {m['saliency']}.",
@@ -237,11 +173,13 @@ def _markdown(
     for protocol in plan.protocols:
         f = tables["findings"][protocol]
         out.append(f"- **{protocol}** ({n} images): the paper's ordering {f['verdict']}.")
-        if f.get("ranking"):
-            paper = [k for k in PAPER_PSNR_ORDER if k in f["ranking"]["psnr"]][::-1]
+        ranking = f.get("ranking") or {}
+        if ranking.get("psnr"):  # no method has results under this protocol yet: nothing to rank
+            paper = [k for k in PAPER_PSNR_ORDER if k in ranking["psnr"]][::-1]
+            paper_note = f" (paper: {', '.join(paper)})" if len(paper) > 1 else ""
             out.append(
-                f"  - PSNR ranking, best first: {', '.join(f['ranking']['psnr'])} "
-                f"(paper: {', '.join(paper)}). SSIM ranking: {', '.join(f['ranking']['ssim'])}."
+                f"  - PSNR ranking, best first: {', '.join(ranking['psnr'])}{paper_note}. "
+                f"SSIM ranking: {', '.join(ranking['ssim'])}."
             )
         for k, c in f.get("comparisons", {}).items():
             out.append(
@@ -390,10 +328,10 @@ def _markdown(
                     body.append(["no protection (control, vs G(original))", "–"] + [_pct(ctrl[t][key]) for t in cats])
                 out += [f"**Success rate, {rule}, {protocol} protocol, {n} images**", "", _table(header, body), ""]
 
-    out += ["## Figures", ""]
+    out += ["## Figures", "", "Each plot is also an SVG of the same name beside its PNG.", ""]
     if "psnr_plot" in plots:
         out += [
-            "PSNR against success rate (circle/square: protocol; bars: 95% intervals).",
+            "PSNR against success rate (colour: method; marker: protocol; bars: 95% intervals).",
             "",
             f"![PSNR against success rate]({FIGURES_DIR}/{PLOT_PSNR})",
             "",
@@ -426,6 +364,18 @@ def _markdown(
         "",
     ]
     return "\n".join(out)
+
+
+def _duration(seconds: float) -> str:
+    """Compute time as a reader wants it: '0.4 s', '38 s', '12 min 5 s', '2 h 03 min'."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 600:
+        return f"{seconds:.0f} s"
+    minutes = int(round(seconds)) // 60
+    if minutes < 60:
+        return f"{minutes} min {int(round(seconds)) % 60} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _bold_best(header: list[str], body: list[list[str]], metrics: tuple[str, ...], sizes: list[int]) -> list[list[str]]:

@@ -29,13 +29,13 @@ from ..config import AttackConfig
 from ..errors import InvalidInputError
 from ..pipeline import FaceShieldEngine, ProtectOutcome, ProtectRequest
 from .datasets import Dataset, Sample
+from .names import PROTOCOLS
 from .robustness import TRANSFORMS_VERSION, TransformedBatch, resolve_transforms
 from .rows import ALL_ROWS, DEFAULT_FIGURE_ROW, METHOD_ROWS, Row
 from .store import ResultStore
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("per-target", "joint")
 CONTROL = "control"
 ALL_TARGETS = "*"
 RESULTS_FILE = "results.jsonl"
@@ -184,6 +184,9 @@ class Evaluation:
         self.figure_row = wanted if wanted.work_key in self.work else (runnable[-1] if runnable else None)
         self.started = time.time()
         self.elapsed_before = 0.0
+        # The command that computes (and resumes) this run, kept in run.json so that a report
+        # rewritten later (--report-only) still names it; the caller sets it.
+        self.command: str | None = None
         self.transformed = TransformedBatch(engine)
 
     # -- identity and resuming ---------------------------------------------------------------
@@ -227,6 +230,7 @@ class Evaluation:
                     "choose another output folder, or pass --restart to discard it",
                 )
             self.elapsed_before = float(old.get("compute_seconds", 0.0))
+            self.command = self.command or old.get("command")
         elif self.store.path.exists() and self.store.path.stat().st_size:
             raise InvalidInputError(
                 "out", f"{self.store.path} exists without {MANIFEST_FILE}; pass --restart or choose another folder"
@@ -240,7 +244,8 @@ class Evaluation:
             "format": 1,
             "fingerprint": fp or self.fingerprint(),
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 1),
+            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 3),
+            "command": self.command,
         }
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2))
@@ -344,6 +349,7 @@ class Evaluation:
                 progress.done_items += len(missing)
                 progress.done_work += self._cost(row, len(call) if call else len(self.targets)) * len(missing)
                 self._spent = time.perf_counter() - self._t_start
+                self._write_manifest()  # the time spent survives even a kill -9 (a small file)
                 notify(progress)
             need = [i for i in wanted if i not in got]
             if need:  # the figure of a sample recorded earlier: recompute it, record nothing
@@ -469,7 +475,7 @@ class Evaluation:
         return rows
 
     def _save_figure(self, sample_id: str, protocol: str, row: Row, rows: list[dict]) -> None:
-        from .figures import sample_grid
+        from .grids import sample_grid
 
         path = self.figure_path(sample_id, protocol)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -489,7 +495,7 @@ class Evaluation:
             "expected": len(expected),
             "done": have,
             "complete": have == len(expected),
-            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 1),
+            "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 3),
         }
 
 

@@ -127,8 +127,15 @@ def findings(
     }
     result: dict = {"ranking": ranked, "comparisons": {}, "verdict": None}
     ours = next((r for r in methods if r.key == "union-saliency"), None)
-    if ours is None:
-        result["verdict"] = "union-saliency was not evaluated (or has no results yet)"
+    if ours is None:  # the verdict reads after "the paper's ordering"
+        if "union-saliency" in skipped:
+            why = f"union-saliency was skipped ({skipped['union-saliency']})"
+        elif any(r.key == "union-saliency" for r in rows):
+            why = f"union-saliency has no results under the {protocol} protocol yet"
+        else:
+            why = "union-saliency was not part of this run"
+        result["verdict"] = f"cannot be judged: {why}"
+        result["holds"] = None
         return result
     ours_s = grouped.get((ours.work_key, protocol), {})
     ours_rate = stats[ours.key]["success"]
