@@ -26,7 +26,7 @@ from faceshield.client import (
 )
 from faceshield.client._common import channel_options, service_config
 from faceshield.client.images import to_image, to_mask
-from faceshield.engine import AttackConfig, ProtectRequest
+from faceshield.engine import ENSURE, AttackConfig, ProtectRequest
 from tests.service.servers import ServerThread, png_bytes, random_image, test_settings, tiny_engine
 
 IMAGE = random_image(32, seed=11)
@@ -137,8 +137,8 @@ def server():
 
 
 def test_sync_round_trips(server, tmp_path):
-    expected = tiny_engine().protect(
-        [ProtectRequest(IMAGE, targets=["Male"], seed=5)], AttackConfig.for_method("pgd", steps=2)
+    expected = tiny_engine().protect(  # the server's default policy: ensure
+        [ProtectRequest(IMAGE, targets=["Male"], seed=5)], AttackConfig.for_method("pgd", steps=2), policy=ENSURE
     )[0]
     path = tmp_path / "in.png"
     path.write_bytes(png_bytes(IMAGE))
@@ -181,7 +181,7 @@ def test_sync_round_trips(server, tmp_path):
 
 async def test_async_round_trips(server):
     expected = tiny_engine().protect(
-        [ProtectRequest(IMAGE, targets=["Young"], seed=1)], AttackConfig.for_method("pgd", steps=1)
+        [ProtectRequest(IMAGE, targets=["Young"], seed=1)], AttackConfig.for_method("pgd", steps=1), policy=ENSURE
     )[0]
     async with AsyncFaceShieldClient(server.target) as client:
         assert await client.health() == "SERVING"

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 from grpc_status import rpc_status
 
-from faceshield.engine import AttackConfig, ProtectRequest
+from faceshield.engine import ENSURE, AttackConfig, ProtectRequest
 from faceshield.service import healthcheck
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
@@ -50,9 +50,12 @@ def test_protect_matches_engine(stub):
         timeout=30,
     )
     engine = tiny_engine()  # same seeded weights, called directly
-    expected = engine.protect(
-        [ProtectRequest(image, [1, 0, 0, 1, 0], ["Male", "Young"], seed=7)], AttackConfig.for_method("pgd", steps=2)
+    expected = engine.protect(  # the service's default policy: verified protection (ensure)
+        [ProtectRequest(image, [1, 0, 0, 1, 0], ["Male", "Young"], seed=7)],
+        AttackConfig.for_method("pgd", steps=2),
+        policy=ENSURE,
     )[0]
+    assert reply.attack.policy.kind == "ensure" and reply.verdict.protected == expected.verdict.protected
     assert reply.request_id == "r-1"
     assert (reply.width, reply.height) == (48, 40)
     np.testing.assert_array_equal(decode_png(reply.protected_png), expected.protected)
@@ -119,7 +122,7 @@ def test_evaluate_original_only_protects_first(stub):
         timeout=30,
     )
     expected = tiny_engine().protect(
-        [ProtectRequest(original, targets=["Young"], seed=3)], AttackConfig.for_method("pgd", steps=1)
+        [ProtectRequest(original, targets=["Young"], seed=3)], AttackConfig.for_method("pgd", steps=1), policy=ENSURE
     )[0]
     assert reply.request_id == "e-1" and reply.protected_by_server
     np.testing.assert_array_equal(decode_png(reply.protected_png), expected.protected)

@@ -30,7 +30,8 @@ from .errors import (
     from_rpc_error,
     from_status,
 )
-from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult, TargetResult
+from .policy import PROCESSINGS, Policy
+from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult, TargetResult, Verdict
 from .sync import FaceShieldClient
 
 __all__ = [
@@ -46,6 +47,9 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "ModelInfo",
+    "PROCESSINGS",
+    "Policy",
+    "Verdict",
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",

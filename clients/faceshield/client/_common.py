@@ -19,6 +19,9 @@ from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
 from .errors import DeadlineExceededError, FaceShieldError, InputError, OverloadedError
 from .images import ImageInput, to_image, to_mask
+from .policy import Policy, to_policy
+
+FaceBoxes = Sequence[int] | Sequence[Sequence[int]]  # one (left, top, right, bottom), or one per face
 
 SERVICE = "faceshield.v1.FaceShield"
 DEFAULT_TARGET = "localhost:50051"
@@ -233,11 +236,23 @@ def _labels(msg, targets, original_attributes) -> None:
 
 
 def _box(msg, face_box) -> None:
-    if face_box is not None:
-        if len(face_box) != 4:
-            raise InputError("face_box", "expected (left, top, right, bottom)")
-        left, top, right, bottom = (int(_number("face_box", v, numbers.Integral)) for v in face_box)
-        msg.face_box.CopyFrom(pb.FaceBox(left=left, top=top, right=right, bottom=bottom))
+    """One box (left, top, right, bottom), or a list of them: every face of the photo."""
+    if face_box is None:
+        return
+    several = len(face_box) > 0 and not isinstance(face_box[0], numbers.Number)
+    boxes = list(face_box) if several else [face_box]
+    for box in boxes:
+        if len(box) != 4:
+            raise InputError("face_box", "expected (left, top, right, bottom), or a list of such boxes")
+        left, top, right, bottom = (int(_number("face_box", v, numbers.Integral)) for v in box)
+        target = msg.face_boxes.add() if several else msg.face_box
+        target.CopyFrom(pb.FaceBox(left=left, top=top, right=right, bottom=bottom))
+
+
+def _policy(msg, policy) -> None:
+    chosen = to_policy(policy)
+    if chosen is not None:
+        msg.policy.CopyFrom(chosen)
 
 
 def protect_request(
@@ -251,16 +266,18 @@ def protect_request(
     seed: int | None = None,
     targets: Sequence[str] | None = None,
     original_attributes: Sequence[float] | None = None,
-    face_box: Sequence[int] | None = None,
+    face_box: FaceBoxes | None = None,
     saliency_mask: ImageInput | None = None,
     return_masks: bool = False,
     return_generator_outputs: bool = False,
+    policy: Policy | str | None = None,
 ) -> pb.ProtectImageRequest:
     """The ProtectImageRequest for these arguments; unset fields take the server's defaults."""
     msg = pb.ProtectImageRequest(request_id=request_id or "", image=to_image(image))
     _attack_fields(msg, method, epsilon, steps, step_size, seed)
     _labels(msg, targets, original_attributes)
     _box(msg, face_box)
+    _policy(msg, policy)
     if saliency_mask is not None:
         msg.saliency_mask.CopyFrom(to_mask(saliency_mask))
     msg.extras.masks = bool(return_masks)
@@ -280,8 +297,9 @@ def evaluate_request(
     seed: int | None = None,
     targets: Sequence[str] | None = None,
     original_attributes: Sequence[float] | None = None,
-    face_box: Sequence[int] | None = None,
+    face_box: FaceBoxes | None = None,
     saliency_mask: ImageInput | None = None,
+    policy: Policy | str | None = None,
 ) -> pb.EvaluateRequest:
     msg = pb.EvaluateRequest(request_id=request_id or "", original=to_image(original, "original"))
     if protected is not None:
@@ -289,6 +307,7 @@ def evaluate_request(
     _attack_fields(msg, method, epsilon, steps, step_size, seed)
     _labels(msg, targets, original_attributes)
     _box(msg, face_box)
+    _policy(msg, policy)
     if saliency_mask is not None:
         msg.saliency_mask.CopyFrom(to_mask(saliency_mask))
     return msg

@@ -20,6 +20,7 @@ from faceshield.v1 import faceshield_pb2 as pb
 from . import _common as c
 from .errors import FaceShieldError, UnavailableError, from_rpc_error
 from .images import ImageInput
+from .policy import Policy
 from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult
 from .sync import _stream_result
 
@@ -72,7 +73,8 @@ class AsyncFaceShieldClient(c.ClientBase):
         seed: int | None = None,
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
-        face_box: Sequence[int] | None = None,
+        face_box: c.FaceBoxes | None = None,
+        policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         return_masks: bool = False,
         return_generator_outputs: bool = False,
@@ -92,6 +94,7 @@ class AsyncFaceShieldClient(c.ClientBase):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            policy=policy,
             saliency_mask=saliency_mask,
             return_masks=return_masks,
             return_generator_outputs=return_generator_outputs,
@@ -111,7 +114,8 @@ class AsyncFaceShieldClient(c.ClientBase):
         seed: int | None = None,
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
-        face_box: Sequence[int] | None = None,
+        face_box: c.FaceBoxes | None = None,
+        policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         request_id: str | None = None,
         timeout: c.Timeout = c.USE_DEFAULT,
@@ -130,6 +134,7 @@ class AsyncFaceShieldClient(c.ClientBase):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            policy=policy,
             saliency_mask=saliency_mask,
         )
         deadline = await self._deadline(timeout, steps)
@@ -172,7 +177,8 @@ class AsyncFaceShieldClient(c.ClientBase):
         seed: int | None = None,
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
-        face_box: Sequence[int] | None = None,
+        face_box: c.FaceBoxes | None = None,
+        policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         return_masks: bool = False,
         return_generator_outputs: bool = False,
@@ -189,6 +195,7 @@ class AsyncFaceShieldClient(c.ClientBase):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            policy=policy,
             saliency_mask=saliency_mask,
             return_masks=return_masks,
             return_generator_outputs=return_generator_outputs,

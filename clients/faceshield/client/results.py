@@ -15,7 +15,8 @@ from .images import decode_png
 
 @dataclass(frozen=True)
 class TargetResult:
-    """SPEC 4 output side for one target: does G(x, c_t) differ enough from G(I, c_t)?"""
+    """One edit of one victim on one face: does G(x, c_t) differ enough from G(I, c_t)?
+    `success`: output MSE > 0.05 (pixels in [-1, 1])."""
 
     target: str
     l1: float
@@ -24,12 +25,36 @@ class TargetResult:
     masked_mse: float
     masked_success: bool
     edited_fraction: float
+    victim: str = ""
+    face: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the delivered image is protected against every edit, and what it took."""
+
+    protected: bool
+    not_disrupted: tuple[str, ...]  # "victim/target" ("@face" past the first face)
+    steps: int
+    rounds: int
+    after: dict[str, bool]  # processing -> every edit still disrupted after it
 
 
 def _targets(rows) -> list[TargetResult]:
     return [
-        TargetResult(t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction) for t in rows
+        TargetResult(t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction, t.victim,
+                     t.face)
+        for t in rows
     ]
+
+
+def _verdict(v: pb.Verdict) -> Verdict:
+    return Verdict(v.protected, tuple(v.not_disrupted), v.steps, v.rounds, dict(v.after))
+
+
+def _policy(p: pb.Policy) -> dict:
+    return {"kind": p.kind, "budget_steps": p.budget_steps, "margin": p.margin, "early_stop": p.early_stop,
+            "verify_after": list(p.verify_after)}
 
 
 def _input(m: pb.InputMetrics) -> dict[str, float]:
@@ -70,7 +95,14 @@ class ProtectResult:
     timings: dict[str, float]
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (R, R) float32
     generator_outputs: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # target -> (G(I), G(x)) PNGs
+    verdict: Verdict = Verdict(False, (), 0, 0, {})
+    faces: list[tuple[int, int, int, int]] = field(default_factory=list)  # the face boxes used
     response: pb.ProtectImageResponse | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def protected(self) -> bool:
+        """Every edit of every victim disrupted on the delivered image (the verdict)."""
+        return self.verdict.protected
 
     @classmethod
     def from_response(cls, r: pb.ProtectImageResponse) -> ProtectResult:
@@ -91,11 +123,14 @@ class ProtectResult:
                 "step_size": a.step_size,
                 "seed": a.seed,
                 "targets": list(a.targets),
+                "policy": _policy(a.policy),
             },
             models=_models(r.models),
             timings=_timings(r.timings),
             masks={m.name: np.frombuffer(m.float32, dtype="<f4").reshape(m.height, m.width) for m in r.masks},
-            generator_outputs={g.target: (g.original_png, g.protected_png) for g in r.generator_outputs},
+            generator_outputs=_outputs(r.generator_outputs),
+            verdict=_verdict(r.verdict),
+            faces=[(b.left, b.top, b.right, b.bottom) for b in r.faces],
             response=r,
         )
 
@@ -122,6 +157,11 @@ class EvaluateResult:
     models: dict
     timings: dict[str, float]
     response: pb.EvaluateResponse | None = field(default=None, repr=False, compare=False)
+    verdict: Verdict = Verdict(False, (), 0, 0, {})
+
+    @property
+    def protected(self) -> bool:
+        return self.verdict.protected
 
     @classmethod
     def from_response(cls, r: pb.EvaluateResponse) -> EvaluateResult:
@@ -136,6 +176,7 @@ class EvaluateResult:
             _models(r.models),
             _timings(r.timings),
             r,
+            _verdict(r.verdict),
         )
 
 
@@ -154,6 +195,7 @@ class ModelInfo:
     # engine seconds the server expects per image at its defaults, all targets; 0: not measured
     expected_seconds_per_image: float = 0.0
     response: pb.GetModelInfoResponse | None = field(default=None, repr=False, compare=False)
+    victims: list[dict] = field(default_factory=list)  # name, kind, resolution, targets, attributes, ...
 
     @classmethod
     def from_response(cls, r: pb.GetModelInfoResponse) -> ModelInfo:
@@ -164,7 +206,8 @@ class ModelInfo:
             r.resolution,
             list(r.attributes),
             list(r.methods),
-            {"method": d.method, "epsilon": d.epsilon, "steps": d.steps, "step_size": d.step_size},
+            {"method": d.method, "epsilon": d.epsilon, "steps": d.steps, "step_size": d.step_size,
+             "policy": _policy(d.policy)},
             r.device,
             list(r.execution_providers),
             {
@@ -183,7 +226,24 @@ class ModelInfo:
             },
             r.expected_seconds_per_image,
             r,
+            [
+                {"name": v.name, "kind": v.kind, "resolution": v.resolution, "targets": list(v.targets),
+                 "attributes": list(v.attributes), "sha256": v.sha256, "description": v.description}
+                for v in r.victims
+            ],
         )
+
+
+def _outputs(rows) -> dict[str, tuple[bytes, bytes]]:
+    """Target name -> (G(I), G(x)) PNGs; "victim/target" ("@face" past the first face) where a
+    bare name would be ambiguous (several victims share a target name, or several faces)."""
+    plain = [g.target for g in rows]
+    unique = len(set(plain)) == len(plain) and not any(g.face for g in rows)
+
+    def key(g) -> str:
+        return g.target if unique else f"{g.victim}/{g.target}" + (f"@{g.face}" if g.face else "")
+
+    return {key(g): (g.original_png, g.protected_png) for g in rows}
 
 
 @dataclass(frozen=True)

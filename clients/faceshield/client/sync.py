@@ -23,6 +23,7 @@ from faceshield.v1 import faceshield_pb2 as pb
 from . import _common as c
 from .errors import FaceShieldError, UnavailableError, from_rpc_error, from_status
 from .images import ImageInput
+from .policy import Policy
 from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult
 
 
@@ -92,7 +93,8 @@ class FaceShieldClient(c.ClientBase):
         seed: int | None = None,
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
-        face_box: Sequence[int] | None = None,
+        face_box: c.FaceBoxes | None = None,
+        policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         return_masks: bool = False,
         return_generator_outputs: bool = False,
@@ -122,6 +124,7 @@ class FaceShieldClient(c.ClientBase):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            policy=policy,
             saliency_mask=saliency_mask,
             return_masks=return_masks,
             return_generator_outputs=return_generator_outputs,
@@ -141,7 +144,8 @@ class FaceShieldClient(c.ClientBase):
         seed: int | None = None,
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
-        face_box: Sequence[int] | None = None,
+        face_box: c.FaceBoxes | None = None,
+        policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         request_id: str | None = None,
         timeout: c.Timeout = c.USE_DEFAULT,
@@ -161,6 +165,7 @@ class FaceShieldClient(c.ClientBase):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            policy=policy,
             saliency_mask=saliency_mask,
         )
         deadline = self._deadline(timeout, steps)
@@ -203,7 +208,8 @@ class FaceShieldClient(c.ClientBase):
         seed: int | None = None,
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
-        face_box: Sequence[int] | None = None,
+        face_box: c.FaceBoxes | None = None,
+        policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         return_masks: bool = False,
         return_generator_outputs: bool = False,
@@ -224,6 +230,7 @@ class FaceShieldClient(c.ClientBase):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            policy=policy,
             saliency_mask=saliency_mask,
             return_masks=return_masks,
             return_generator_outputs=return_generator_outputs,

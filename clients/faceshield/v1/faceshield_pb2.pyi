@@ -53,8 +53,22 @@ class Extras(_message.Message):
     generator_outputs: bool
     def __init__(self, masks: _Optional[bool] = ..., generator_outputs: _Optional[bool] = ...) -> None: ...
 
+class Policy(_message.Message):
+    __slots__ = ("kind", "budget_steps", "margin", "early_stop", "verify_after")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_STEPS_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_FIELD_NUMBER: _ClassVar[int]
+    EARLY_STOP_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_AFTER_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    budget_steps: int
+    margin: float
+    early_stop: bool
+    verify_after: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[str] = ..., budget_steps: _Optional[int] = ..., margin: _Optional[float] = ..., early_stop: _Optional[bool] = ..., verify_after: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ProtectImageRequest(_message.Message):
-    __slots__ = ("request_id", "image", "original_attributes", "targets", "method", "epsilon", "steps", "step_size", "seed", "face_box", "saliency_mask", "extras")
+    __slots__ = ("request_id", "image", "original_attributes", "targets", "method", "epsilon", "steps", "step_size", "seed", "face_box", "saliency_mask", "extras", "policy", "face_boxes")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +81,8 @@ class ProtectImageRequest(_message.Message):
     FACE_BOX_FIELD_NUMBER: _ClassVar[int]
     SALIENCY_MASK_FIELD_NUMBER: _ClassVar[int]
     EXTRAS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    FACE_BOXES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     image: Image
     original_attributes: _containers.RepeatedScalarFieldContainer[float]
@@ -79,7 +95,9 @@ class ProtectImageRequest(_message.Message):
     face_box: FaceBox
     saliency_mask: Mask
     extras: Extras
-    def __init__(self, request_id: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ..., extras: _Optional[_Union[Extras, _Mapping]] = ...) -> None: ...
+    policy: Policy
+    face_boxes: _containers.RepeatedCompositeFieldContainer[FaceBox]
+    def __init__(self, request_id: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ..., extras: _Optional[_Union[Extras, _Mapping]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., face_boxes: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ...) -> None: ...
 
 class InputMetrics(_message.Message):
     __slots__ = ("l1", "l2", "mse", "linf", "psnr", "ssim")
@@ -98,7 +116,7 @@ class InputMetrics(_message.Message):
     def __init__(self, l1: _Optional[float] = ..., l2: _Optional[float] = ..., mse: _Optional[float] = ..., linf: _Optional[float] = ..., psnr: _Optional[float] = ..., ssim: _Optional[float] = ...) -> None: ...
 
 class TargetMetrics(_message.Message):
-    __slots__ = ("target", "l1", "mse", "success", "masked_mse", "masked_success", "edited_fraction")
+    __slots__ = ("target", "l1", "mse", "success", "masked_mse", "masked_success", "edited_fraction", "victim", "face")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     L1_FIELD_NUMBER: _ClassVar[int]
     MSE_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +124,8 @@ class TargetMetrics(_message.Message):
     MASKED_MSE_FIELD_NUMBER: _ClassVar[int]
     MASKED_SUCCESS_FIELD_NUMBER: _ClassVar[int]
     EDITED_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    VICTIM_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
     target: str
     l1: float
     mse: float
@@ -113,7 +133,30 @@ class TargetMetrics(_message.Message):
     masked_mse: float
     masked_success: bool
     edited_fraction: float
-    def __init__(self, target: _Optional[str] = ..., l1: _Optional[float] = ..., mse: _Optional[float] = ..., success: _Optional[bool] = ..., masked_mse: _Optional[float] = ..., masked_success: _Optional[bool] = ..., edited_fraction: _Optional[float] = ...) -> None: ...
+    victim: str
+    face: int
+    def __init__(self, target: _Optional[str] = ..., l1: _Optional[float] = ..., mse: _Optional[float] = ..., success: _Optional[bool] = ..., masked_mse: _Optional[float] = ..., masked_success: _Optional[bool] = ..., edited_fraction: _Optional[float] = ..., victim: _Optional[str] = ..., face: _Optional[int] = ...) -> None: ...
+
+class Verdict(_message.Message):
+    __slots__ = ("protected", "not_disrupted", "steps", "rounds", "after")
+    class AfterEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    PROTECTED_FIELD_NUMBER: _ClassVar[int]
+    NOT_DISRUPTED_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    ROUNDS_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    protected: bool
+    not_disrupted: _containers.RepeatedScalarFieldContainer[str]
+    steps: int
+    rounds: int
+    after: _containers.ScalarMap[str, bool]
+    def __init__(self, protected: _Optional[bool] = ..., not_disrupted: _Optional[_Iterable[str]] = ..., steps: _Optional[int] = ..., rounds: _Optional[int] = ..., after: _Optional[_Mapping[str, bool]] = ...) -> None: ...
 
 class ModelVersions(_message.Message):
     __slots__ = ("name", "version", "trained", "saliency", "hashes")
@@ -149,20 +192,22 @@ class Timings(_message.Message):
     def __init__(self, queue_seconds: _Optional[float] = ..., compute_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
 class AttackParameters(_message.Message):
-    __slots__ = ("method", "epsilon", "steps", "step_size", "seed", "targets")
+    __slots__ = ("method", "epsilon", "steps", "step_size", "seed", "targets", "policy")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     method: str
     epsilon: float
     steps: int
     step_size: float
     seed: int
     targets: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., targets: _Optional[_Iterable[str]] = ...) -> None: ...
+    policy: Policy
+    def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., targets: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
 
 class NamedMask(_message.Message):
     __slots__ = ("name", "width", "height", "float32")
@@ -177,17 +222,21 @@ class NamedMask(_message.Message):
     def __init__(self, name: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., float32: _Optional[bytes] = ...) -> None: ...
 
 class GeneratorOutput(_message.Message):
-    __slots__ = ("target", "original_png", "protected_png")
+    __slots__ = ("target", "original_png", "protected_png", "victim", "face")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_PNG_FIELD_NUMBER: _ClassVar[int]
     PROTECTED_PNG_FIELD_NUMBER: _ClassVar[int]
+    VICTIM_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
     target: str
     original_png: bytes
     protected_png: bytes
-    def __init__(self, target: _Optional[str] = ..., original_png: _Optional[bytes] = ..., protected_png: _Optional[bytes] = ...) -> None: ...
+    victim: str
+    face: int
+    def __init__(self, target: _Optional[str] = ..., original_png: _Optional[bytes] = ..., protected_png: _Optional[bytes] = ..., victim: _Optional[str] = ..., face: _Optional[int] = ...) -> None: ...
 
 class ProtectImageResponse(_message.Message):
-    __slots__ = ("request_id", "protected_png", "width", "height", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "attack", "models", "timings", "masks", "generator_outputs")
+    __slots__ = ("request_id", "protected_png", "width", "height", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "attack", "models", "timings", "masks", "generator_outputs", "verdict", "faces")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROTECTED_PNG_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -201,6 +250,8 @@ class ProtectImageResponse(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     MASKS_FIELD_NUMBER: _ClassVar[int]
     GENERATOR_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     protected_png: bytes
     width: int
@@ -214,7 +265,9 @@ class ProtectImageResponse(_message.Message):
     timings: Timings
     masks: _containers.RepeatedCompositeFieldContainer[NamedMask]
     generator_outputs: _containers.RepeatedCompositeFieldContainer[GeneratorOutput]
-    def __init__(self, request_id: _Optional[str] = ..., protected_png: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., masks: _Optional[_Iterable[_Union[NamedMask, _Mapping]]] = ..., generator_outputs: _Optional[_Iterable[_Union[GeneratorOutput, _Mapping]]] = ...) -> None: ...
+    verdict: Verdict
+    faces: _containers.RepeatedCompositeFieldContainer[FaceBox]
+    def __init__(self, request_id: _Optional[str] = ..., protected_png: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., masks: _Optional[_Iterable[_Union[NamedMask, _Mapping]]] = ..., generator_outputs: _Optional[_Iterable[_Union[GeneratorOutput, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ...) -> None: ...
 
 class ProtectStreamResponse(_message.Message):
     __slots__ = ("request_id", "result", "error")
@@ -227,7 +280,7 @@ class ProtectStreamResponse(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[ProtectImageResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("request_id", "original", "protected", "original_attributes", "targets", "face_box", "method", "epsilon", "steps", "step_size", "seed", "saliency_mask")
+    __slots__ = ("request_id", "original", "protected", "original_attributes", "targets", "face_box", "method", "epsilon", "steps", "step_size", "seed", "saliency_mask", "face_boxes", "policy")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_FIELD_NUMBER: _ClassVar[int]
     PROTECTED_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +293,8 @@ class EvaluateRequest(_message.Message):
     STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     SALIENCY_MASK_FIELD_NUMBER: _ClassVar[int]
+    FACE_BOXES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     original: Image
     protected: Image
@@ -252,10 +307,12 @@ class EvaluateRequest(_message.Message):
     step_size: float
     seed: int
     saliency_mask: Mask
-    def __init__(self, request_id: _Optional[str] = ..., original: _Optional[_Union[Image, _Mapping]] = ..., protected: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ...) -> None: ...
+    face_boxes: _containers.RepeatedCompositeFieldContainer[FaceBox]
+    policy: Policy
+    def __init__(self, request_id: _Optional[str] = ..., original: _Optional[_Union[Image, _Mapping]] = ..., protected: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ..., face_boxes: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("request_id", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "protected_by_server", "protected_png", "attack", "models", "timings")
+    __slots__ = ("request_id", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "protected_by_server", "protected_png", "attack", "models", "timings", "verdict", "faces")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_METRICS_FIELD_NUMBER: _ClassVar[int]
     TARGET_METRICS_FIELD_NUMBER: _ClassVar[int]
@@ -266,6 +323,8 @@ class EvaluateResponse(_message.Message):
     ATTACK_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     input_metrics: InputMetrics
     target_metrics: _containers.RepeatedCompositeFieldContainer[TargetMetrics]
@@ -276,23 +335,45 @@ class EvaluateResponse(_message.Message):
     attack: AttackParameters
     models: ModelVersions
     timings: Timings
-    def __init__(self, request_id: _Optional[str] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., protected_by_server: _Optional[bool] = ..., protected_png: _Optional[bytes] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    verdict: Verdict
+    faces: _containers.RepeatedCompositeFieldContainer[FaceBox]
+    def __init__(self, request_id: _Optional[str] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., protected_by_server: _Optional[bool] = ..., protected_png: _Optional[bytes] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class AttackDefaults(_message.Message):
-    __slots__ = ("method", "epsilon", "steps", "step_size")
+    __slots__ = ("method", "epsilon", "steps", "step_size", "policy")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     method: str
     epsilon: float
     steps: int
     step_size: float
-    def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ...) -> None: ...
+    policy: Policy
+    def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
+
+class Victim(_message.Message):
+    __slots__ = ("name", "kind", "resolution", "targets", "attributes", "sha256", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    resolution: int
+    targets: _containers.RepeatedScalarFieldContainer[str]
+    attributes: _containers.RepeatedScalarFieldContainer[str]
+    sha256: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., resolution: _Optional[int] = ..., targets: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Iterable[str]] = ..., sha256: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ("max_pixels", "max_steps", "max_batch", "max_message_bytes", "queue_length", "stream_window")
@@ -323,7 +404,7 @@ class Execution(_message.Message):
     def __init__(self, precision: _Optional[str] = ..., saliency_runtime: _Optional[str] = ..., memory_batch: _Optional[int] = ..., compile: _Optional[str] = ...) -> None: ...
 
 class GetModelInfoResponse(_message.Message):
-    __slots__ = ("models", "description", "resolution", "attributes", "methods", "defaults", "device", "execution_providers", "limits", "execution", "expected_seconds_per_image")
+    __slots__ = ("models", "description", "resolution", "attributes", "methods", "defaults", "device", "execution_providers", "limits", "execution", "expected_seconds_per_image", "victims")
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
@@ -335,6 +416,7 @@ class GetModelInfoResponse(_message.Message):
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_SECONDS_PER_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    VICTIMS_FIELD_NUMBER: _ClassVar[int]
     models: ModelVersions
     description: str
     resolution: int
@@ -346,4 +428,5 @@ class GetModelInfoResponse(_message.Message):
     limits: Limits
     execution: Execution
     expected_seconds_per_image: float
-    def __init__(self, models: _Optional[_Union[ModelVersions, _Mapping]] = ..., description: _Optional[str] = ..., resolution: _Optional[int] = ..., attributes: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., defaults: _Optional[_Union[AttackDefaults, _Mapping]] = ..., device: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., execution: _Optional[_Union[Execution, _Mapping]] = ..., expected_seconds_per_image: _Optional[float] = ...) -> None: ...
+    victims: _containers.RepeatedCompositeFieldContainer[Victim]
+    def __init__(self, models: _Optional[_Union[ModelVersions, _Mapping]] = ..., description: _Optional[str] = ..., resolution: _Optional[int] = ..., attributes: _Optional[_Iterable[str]] = ..., methods: _Optional[_Iterable[str]] = ..., defaults: _Optional[_Union[AttackDefaults, _Mapping]] = ..., device: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., execution: _Optional[_Union[Execution, _Mapping]] = ..., expected_seconds_per_image: _Optional[float] = ..., victims: _Optional[_Iterable[_Union[Victim, _Mapping]]] = ...) -> None: ...

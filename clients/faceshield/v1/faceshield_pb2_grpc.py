@@ -66,8 +66,9 @@ class FaceShieldServicer:
     """
 
     def ProtectImage(self, request, context):
-        """Protect one image. Concurrent calls that share a configuration (method, epsilon, steps,
-        step size, targets, extras) are batched together on the device.
+        """Protect one image against every victim of the model set (or the targets asked for), and
+        say whether it is protected (`verdict`). Concurrent calls that share a configuration
+        (method, epsilon, steps, step size, policy, targets, extras) are batched together.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -121,8 +121,8 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         "fixed: the method's steps once (the paper)",
     )
     parser.add_argument(
-        "--budget-steps", type=int, default=DEFAULT_BUDGET_STEPS,
-        help=f"I-FGSM steps in all under ensure (default {DEFAULT_BUDGET_STEPS})",
+        "--budget-steps", type=int, default=None,
+        help=f"I-FGSM steps in all under ensure (default {DEFAULT_BUDGET_STEPS}, or --steps where that is more)",
     )
     parser.add_argument(
         "--margin", type=float, default=DEFAULT_MARGIN,
@@ -143,8 +143,10 @@ def policy_from(args: argparse.Namespace, config) -> Policy:
 
     early = args.early_stop if args.early_stop is not None else args.policy == "ensure"
     after = tuple(p for p in args.verify_after.split(",") if p)
-    policy = Policy(kind=args.policy, budget_steps=args.budget_steps, margin=args.margin, early_stop=early,
-                    verify_after=after)
+    from faceshield.engine.config import DEFAULT_BUDGET_STEPS
+
+    budget = args.budget_steps if args.budget_steps is not None else max(DEFAULT_BUDGET_STEPS, config.steps)
+    policy = Policy(kind=args.policy, budget_steps=budget, margin=args.margin, early_stop=early, verify_after=after)
     policy.validate(steps=config.steps)
     return policy
 

@@ -204,7 +204,7 @@ def _victim_sources(args: argparse.Namespace):
         file, _, kind = spec.rpartition(":")
         if not name or not file or kind not in ("translator", "stargan"):
             raise InvalidInputError("torchscript", f"expected NAME=FILE:KIND (KIND translator or stargan), got {spec!r}")
-        attributes = args.attributes.split(",") if kind == "stargan" else ()
+        attributes = (args.attributes or "").split(",") if kind == "stargan" else ()
         scripts.append(DeclaredTorchScript(name, Path(file), kind, sizes.get(name, args.resolution), attributes))
     unknown = set(sizes) - {t.name for t in translators} - {t.name for t in scripts} - {"stargan"}
     if unknown:
@@ -214,15 +214,19 @@ def _victim_sources(args: argparse.Namespace):
 
 def run_import(args: argparse.Namespace) -> int:
     from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
-    from faceshield.engine.repository import import_official, read_manifest
+    from faceshield.engine.modelsets import import_official, read_manifest
 
+    if not args.attributes:
+        args.attributes = ",".join(CELEBA_DEFAULT_ATTRIBUTES)
     dest = Path(args.output) if args.output else None
     name = args.name or (dest.name if dest else None)
     translators, scripts, stargan_size = _victim_sources(args)
     path = import_official(
         generator_checkpoint=args.generator,
-        attributes=args.attributes.split(",") if args.attributes else list(CELEBA_DEFAULT_ATTRIBUTES),
-        resolution=args.resolution,
+        attributes=args.attributes.split(","),
+        resolution=stargan_size,
+        translators=translators,
+        torchscripts=scripts,
         tracer_checkpoint=args.tracer,
         tracer_variant=args.tracer_variant,
         tracer_input_size=args.tracer_size,

@@ -1,8 +1,10 @@
-"""Messages <-> engine types. Decoding, validation of each field, encoding of results.
+"""Messages <-> engine types. Decoding, bounds, and encoding of results.
 
-Everything a single request can get wrong is checked here, per request, with the proto field's
-name, before the request joins a batch: a bad request is answered alone and never fails the
-batch it would have shared. Runs on a worker thread (decoding a large PNG takes a while).
+Everything a single request can get wrong is refused here, per request, before it joins a batch:
+sizes first (so no error echoes an absurd value), then the image, then the engine's own
+validation (`FaceShieldEngine.check`, the one the CLI uses too), which names the field. A bad
+request is answered alone and never fails the batch it would have shared. Runs on a worker thread
+(decoding a large PNG takes a while).
 """
 
 from __future__ import annotations
@@ -12,29 +14,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from faceshield.engine import (
-    METHODS,
-    AttackConfig,
-    FaceShieldEngine,
-    InvalidInputError,
-    ProtectRequest,
-)
+from faceshield.engine import METHODS, AttackConfig, FaceShieldEngine, InvalidInputError, ProtectRequest
 from faceshield.engine.config import (
+    DEFAULT_BUDGET_STEPS,
     DEFAULT_EPSILON,
+    DEFAULT_MARGIN,
     DEFAULT_METHOD,
     DEFAULT_STEP_SIZE,
     DEFAULT_STEPS,
+    PROCESSINGS,
+    Policy,
 )
 from faceshield.engine.io.images import decode_image, decode_raw_rgb, encode_png
 from faceshield.engine.metrics import InputMetrics, TargetMetrics
-from faceshield.engine.ops.geometry import resolve_box
-from faceshield.engine.pipeline import ProtectOutcome
+from faceshield.engine.models.victims import qualified
+from faceshield.engine.pipeline import ProtectOutcome, Verdict
 from faceshield.v1 import faceshield_pb2 as pb
 
 from .errors import bounded
 from .jobs import EvaluateJob, ProtectJob, seedless
 
 MAX_REQUEST_ID_CHARS = 128  # a UUID is 36; room for a caller's own prefix or trace id
+DEFAULT_POLICY = "ensure"  # what an unset Policy.kind means: the verified protection
 
 
 def request_id(given: str) -> str:
@@ -83,9 +84,7 @@ def decode_mask(mask: pb.Mask, height: int, width: int, max_pixels: int) -> np.n
         if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
             raise InvalidInputError(field, "values must be finite and lie in [0, 1]")
     if values.shape != (height, width):
-        raise InvalidInputError(
-            field, f"the mask is {values.shape[1]}x{values.shape[0]}; the image is {width}x{height}"
-        )
+        raise InvalidInputError(field, f"the mask is {values.shape[1]}x{values.shape[0]}; the image is {width}x{height}")
     return values
 
 
@@ -107,93 +106,99 @@ def attack_config(method: str, msg, max_steps: int) -> AttackConfig:
     return AttackConfig.for_method(method or DEFAULT_METHOD, max_steps=max_steps, **overrides)
 
 
-def check_labels(engine: FaceShieldEngine, attrs: Sequence[float], targets: Sequence[str]):
-    """(original_attributes or None, targets or None), checked against the model."""
-    names = engine.attributes
-    listed = ", ".join(names)
-    # Sizes first, so that what the messages below echo is never longer than a real attribute.
-    if len(targets) > len(names):
-        raise InvalidInputError("targets", f"at most {len(names)} targets ({listed}), got {len(targets)}")
-    longest = max(map(len, names))
+def policy(msg: pb.Policy, config: AttackConfig, max_steps: int) -> Policy:
+    """The request's policy, unset fields filled with the server's defaults, validated."""
+    kind = msg.kind or DEFAULT_POLICY
+    if len(kind) > len("ensure"):
+        raise InvalidInputError("policy.kind", f"no policy has a name of {len(kind)} characters; choose ensure or fixed")
+    if len(msg.verify_after) > len(PROCESSINGS) or any(len(p) > max(map(len, PROCESSINGS)) for p in msg.verify_after):
+        raise InvalidInputError("policy.verify_after", f"choose from {', '.join(PROCESSINGS)}")
+    chosen = Policy(
+        kind=kind,  # type: ignore[arg-type]
+        # Unset: the default budget, or the first round's steps where those are more.
+        budget_steps=msg.budget_steps if msg.HasField("budget_steps") else max(DEFAULT_BUDGET_STEPS, config.steps),
+        margin=msg.margin if msg.HasField("margin") else DEFAULT_MARGIN,
+        early_stop=msg.early_stop if msg.HasField("early_stop") else kind == "ensure",
+        verify_after=tuple(msg.verify_after),
+    )
+    try:
+        chosen.validate(max_steps, config.steps)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"policy.{exc.field}", exc.description) from None
+    return chosen
+
+
+def check_sizes(engine: FaceShieldEngine, attrs: Sequence[float], targets: Sequence[str]) -> None:
+    """Refuse absurd sizes before anything echoes them: more targets than the set has, names
+    longer than any it knows, more attribute values than it has attributes."""
+    known = [qualified(v.name, t) for v in engine.models.victims for t in v.targets]
+    if len(targets) > len(known):
+        raise InvalidInputError("targets", f"at most {len(known)} targets ({', '.join(known)}), got {len(targets)}")
+    longest = max(map(len, known))
     for t in targets:
         if len(t) > longest:
-            raise InvalidInputError(
-                "targets", f"no attribute has a name of {len(t)} characters; this model edits {listed}"
-            )
-        if t not in names:
-            raise InvalidInputError("targets", f"unknown attribute {t!r}; this model edits {listed}")
-    if len(set(targets)) != len(targets):
-        raise InvalidInputError("targets", "each target may appear once")
-    if attrs:
-        if len(attrs) != len(names):
-            raise InvalidInputError(
-                "original_attributes", f"expected {len(names)} values of 0 or 1 ({listed}), got {len(attrs)} values"
-            )
-        if any(v not in (0.0, 1.0) for v in attrs):
-            raise InvalidInputError(
-                "original_attributes", f"expected {len(names)} values of 0 or 1 ({listed}), got {list(attrs)}"
-            )
-    return (list(attrs) or None), (list(targets) or None)
+            raise InvalidInputError("targets", f"no target has a name of {len(t)} characters; this set edits {', '.join(known)}")
+    names = engine.attributes
+    if len(attrs) > len(names):
+        raise InvalidInputError(
+            "original_attributes", f"expected {len(names)} values of 0 or 1 ({', '.join(names)}), got {len(attrs)} values"
+        )
 
 
-def face_box(msg, height: int, width: int) -> tuple[int, int, int, int] | None:
-    if not msg.HasField("face_box"):
-        return None
-    b = msg.face_box
-    box = (b.left, b.top, b.right, b.bottom)
-    resolve_box(box, height, width)  # raises InvalidInputError("face_box", ...)
-    return box
+def face_boxes(msg) -> list[tuple[int, int, int, int]] | tuple[int, int, int, int] | None:
+    """`face_boxes` when set, else `face_box`, else None (the centre square)."""
+    if len(msg.face_boxes):
+        return [(b.left, b.top, b.right, b.bottom) for b in msg.face_boxes]
+    if msg.HasField("face_box"):
+        b = msg.face_box
+        return (b.left, b.top, b.right, b.bottom)
+    return None
 
 
-def protect_job(msg: pb.ProtectImageRequest, engine: FaceShieldEngine, rid: str) -> ProtectJob:
+def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str) -> ProtectJob:
+    """A ProtectJob from the attack fields ProtectImageRequest and EvaluateRequest share; the
+    image is `msg.<image_field>` and errors about it name that field."""
     check_request_id(msg.request_id)
     limits = engine.limits
     config = attack_config(msg.method, msg, limits.max_steps)
-    attrs, targets = check_labels(engine, msg.original_attributes, msg.targets)
-    image = decode_image_field(msg.image, limits.max_pixels, "image")
+    chosen = policy(msg.policy, config, limits.max_steps)
+    check_sizes(engine, msg.original_attributes, msg.targets)
+    image = decode_image_field(getattr(msg, image_field), limits.max_pixels, image_field)
     h, w = image.shape[:2]
-    request = ProtectRequest(
-        image,
-        original_attributes=attrs,
-        targets=targets,
-        face_box=face_box(msg, h, w),
-        saliency_mask=decode_mask(msg.saliency_mask, h, w, limits.max_pixels),
-        seed=config.seed,
-    )
+    try:
+        request = engine.check(
+            ProtectRequest(
+                image,
+                original_attributes=list(msg.original_attributes) or None,
+                targets=list(msg.targets) or None,
+                face_box=face_boxes(msg),
+                saliency_mask=decode_mask(msg.saliency_mask, h, w, limits.max_pixels),
+                seed=config.seed,
+            )
+        )
+    except InvalidInputError as exc:
+        raise (InvalidInputError(image_field, exc.description) if exc.field == "image" else exc) from None
     if config.stages.mask in ("saliency", "union") and request.saliency_mask is None and engine.models.saliency is None:
         raise InvalidInputError(
             "saliency_mask",
             f"method {config.method!r} needs a saliency mask and this server "
             "runs without a saliency model: send one, or choose pgd/ifgsm",
         )
-    return ProtectJob(rid, request, seedless(config), msg.extras.masks, msg.extras.generator_outputs)
+    extras = msg.extras if image_field == "image" else pb.Extras()
+    return ProtectJob(rid, request, seedless(config), chosen, extras.masks, extras.generator_outputs)
+
+
+def protect_job(msg: pb.ProtectImageRequest, engine: FaceShieldEngine, rid: str) -> ProtectJob:
+    return _protect_job(msg, "image", engine, rid)
 
 
 def evaluate_job(msg: pb.EvaluateRequest, engine: FaceShieldEngine, rid: str) -> EvaluateJob | ProtectJob:
     """An EvaluateJob, or a ProtectJob when no protected image was sent (protect, then measure)."""
-    check_request_id(msg.request_id)
-    limits = engine.limits
     if not msg.HasField("protected"):
-        as_protect = pb.ProtectImageRequest(
-            request_id=rid,
-            image=msg.original,
-            original_attributes=msg.original_attributes,
-            targets=msg.targets,
-            method=msg.method,
-            saliency_mask=msg.saliency_mask,
-        )
-        for name in ("epsilon", "steps", "step_size", "seed"):
-            if msg.HasField(name):
-                setattr(as_protect, name, getattr(msg, name))
-        if msg.HasField("face_box"):
-            as_protect.face_box.CopyFrom(msg.face_box)
-        try:
-            return protect_job(as_protect, engine, rid)
-        except InvalidInputError as exc:
-            if exc.field == "image":  # the field is called `original` in this message
-                raise InvalidInputError("original", exc.description) from None
-            raise
-    attrs, targets = check_labels(engine, msg.original_attributes, msg.targets)
+        return _protect_job(msg, "original", engine, rid)
+    check_request_id(msg.request_id)
+    check_sizes(engine, msg.original_attributes, msg.targets)
+    limits = engine.limits
     original = decode_image_field(msg.original, limits.max_pixels, "original")
     protected = decode_image_field(msg.protected, limits.max_pixels, "protected")
     if original.shape != protected.shape:
@@ -202,18 +207,19 @@ def evaluate_job(msg: pb.EvaluateRequest, engine: FaceShieldEngine, rid: str) ->
             f"the protected image is {protected.shape[1]}x{protected.shape[0]}; "
             f"the original is {original.shape[1]}x{original.shape[0]}",
         )
-    h, w = original.shape[:2]
-    return EvaluateJob(rid, original, protected, attrs, targets, face_box(msg, h, w))
+    try:
+        checked = engine.check(
+            ProtectRequest(original, list(msg.original_attributes) or None, list(msg.targets) or None, face_boxes(msg))
+        )
+    except InvalidInputError as exc:
+        raise (InvalidInputError("original", exc.description) if exc.field == "image" else exc) from None
+    return EvaluateJob(rid, original, protected, checked)
 
 
 # -- responses -----------------------------------------------------------------------------
-def model_versions(info: dict) -> pb.ModelVersions:
+def model_versions(info) -> pb.ModelVersions:
     return pb.ModelVersions(
-        name=info["name"],
-        version=info["version"],
-        trained=info["trained"],
-        saliency=info["saliency"],
-        hashes=info["hashes"],
+        name=info.name, version=info.version, trained=info.trained, saliency=info.saliency, hashes=info.hashes
     )
 
 
@@ -231,9 +237,20 @@ def target_metrics(rows: Sequence[TargetMetrics]) -> list[pb.TargetMetrics]:
             masked_mse=t.masked_mse,
             masked_success=t.masked_success,
             edited_fraction=t.edited_fraction,
+            victim=t.victim,
+            face=t.face,
         )
         for t in rows
     ]
+
+
+def verdict(v: Verdict) -> pb.Verdict:
+    return pb.Verdict(protected=v.protected, not_disrupted=list(v.not_disrupted), steps=v.steps, rounds=v.rounds,
+                      after=dict(v.after))
+
+
+def boxes(values) -> list[pb.FaceBox]:
+    return [pb.FaceBox(left=b[0], top=b[1], right=b[2], bottom=b[3]) for b in values]
 
 
 def rates(rows: Sequence[TargetMetrics]) -> tuple[float, float]:
@@ -241,7 +258,12 @@ def rates(rows: Sequence[TargetMetrics]) -> tuple[float, float]:
     return sum(t.success for t in rows) / n, sum(t.masked_success for t in rows) / n
 
 
-def attack_parameters(job: ProtectJob, engine: FaceShieldEngine) -> pb.AttackParameters:
+def policy_message(p: Policy) -> pb.Policy:
+    return pb.Policy(kind=p.kind, budget_steps=p.budget_steps, margin=p.margin, early_stop=p.early_stop,
+                     verify_after=list(p.verify_after))
+
+
+def attack_parameters(job: ProtectJob) -> pb.AttackParameters:
     c = job.config
     return pb.AttackParameters(
         method=c.method,
@@ -249,12 +271,13 @@ def attack_parameters(job: ProtectJob, engine: FaceShieldEngine) -> pb.AttackPar
         steps=c.steps,
         step_size=c.step_size,
         seed=int(job.request.seed or 0),
-        targets=list(job.request.targets or engine.attributes),
+        targets=[qualified(v, t) for v, targets in job.request.targets.items() for t in targets],
+        policy=policy_message(job.policy),
     )
 
 
 def protect_response(
-    job: ProtectJob, outcome: ProtectOutcome, engine: FaceShieldEngine, models: pb.ModelVersions, timings: pb.Timings
+    job: ProtectJob, outcome: ProtectOutcome, models: pb.ModelVersions, timings: pb.Timings
 ) -> pb.ProtectImageResponse:
     h, w = outcome.protected.shape[:2]
     success, masked = rates(outcome.targets)
@@ -267,36 +290,38 @@ def protect_response(
         target_metrics=target_metrics(outcome.targets),
         success_rate=success,
         masked_success_rate=masked,
-        attack=attack_parameters(job, engine),
+        attack=attack_parameters(job),
         models=models,
         timings=timings,
+        verdict=verdict(outcome.verdict),
+        faces=boxes(outcome.boxes),
     )
     if job.want_masks:
         for name, m in outcome.masks.items():
             resp.masks.add(name=name, width=m.shape[1], height=m.shape[0], float32=m.astype("<f4").tobytes())
-    if job.want_outputs and outcome.outputs_original is not None:
-        for k, target in enumerate(resp.attack.targets):
-            resp.generator_outputs.add(
-                target=target,
-                original_png=encode_png(outcome.outputs_original[k]),
-                protected_png=encode_png(outcome.outputs_protected[k]),
-            )
+    if job.want_outputs:
+        for o in outcome.generator_outputs:
+            resp.generator_outputs.add(target=o.target, victim=o.victim, face=o.face,
+                                       original_png=encode_png(o.original), protected_png=encode_png(o.protected))
     return resp
 
 
 def evaluate_response(
-    rid: str, metrics: tuple[InputMetrics, list[TargetMetrics]], models: pb.ModelVersions, timings: pb.Timings
+    job: EvaluateJob, metrics: tuple[InputMetrics, list[TargetMetrics]], models: pb.ModelVersions, timings: pb.Timings
 ) -> pb.EvaluateResponse:
     inp, rows = metrics
     success, masked = rates(rows)
+    missed = tuple(qualified(m.victim, m.target) + (f"@{m.face}" if m.face else "") for m in rows if not m.success)
     return pb.EvaluateResponse(
-        request_id=rid,
+        request_id=job.request_id,
         input_metrics=input_metrics(inp),
         target_metrics=target_metrics(rows),
         success_rate=success,
         masked_success_rate=masked,
         models=models,
         timings=timings,
+        verdict=pb.Verdict(protected=not missed, not_disrupted=list(missed)),
+        faces=boxes(job.request.boxes),
     )
 
 
@@ -312,6 +337,8 @@ def evaluate_from_protect(protected: pb.ProtectImageResponse) -> pb.EvaluateResp
         attack=protected.attack,
         models=protected.models,
         timings=protected.timings,
+        verdict=protected.verdict,
+        faces=protected.faces,
     )
 
 
@@ -319,28 +346,38 @@ def model_info(engine: FaceShieldEngine, settings, expected_seconds_per_image: f
     info = engine.info()
     return pb.GetModelInfoResponse(
         models=model_versions(info),
-        description=info["description"],
-        resolution=info["resolution"],
-        attributes=info["attributes"],
+        description=info.description,
+        resolution=info.resolution,
+        attributes=info.attributes,
         methods=list(METHODS),
         defaults=pb.AttackDefaults(
-            method=DEFAULT_METHOD, epsilon=DEFAULT_EPSILON, steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE
+            method=DEFAULT_METHOD,
+            epsilon=DEFAULT_EPSILON,
+            steps=DEFAULT_STEPS,
+            step_size=DEFAULT_STEP_SIZE,
+            policy=pb.Policy(kind=DEFAULT_POLICY, budget_steps=DEFAULT_BUDGET_STEPS, margin=DEFAULT_MARGIN,
+                             early_stop=True),
         ),
-        device=info["device"],
-        execution_providers=info["providers"],
+        device=info.device,
+        execution_providers=info.providers,
         limits=pb.Limits(
-            max_pixels=info["max_pixels"],
-            max_steps=info["max_steps"],
-            max_batch=info["max_batch"],
+            max_pixels=info.limits.max_pixels,
+            max_steps=info.limits.max_steps,
+            max_batch=info.limits.max_batch,
             max_message_bytes=settings.max_message_bytes,
             queue_length=settings.queue_length,
             stream_window=settings.stream_window,
         ),
         execution=pb.Execution(
-            precision=info["precision"],
-            saliency_runtime=info["saliency_runtime"],
-            memory_batch=info["memory_batch"] or 0,
-            compile=info["compile"],
+            precision=info.precision,
+            saliency_runtime=info.saliency_runtime,
+            memory_batch=info.memory_batch or 0,
+            compile=info.compile,
         ),
         expected_seconds_per_image=expected_seconds_per_image,
+        victims=[
+            pb.Victim(name=v.name, kind=v.kind, resolution=v.resolution, targets=v.targets, attributes=v.attributes,
+                      sha256=v.sha256, description=v.description)
+            for v in info.victims
+        ],
     )

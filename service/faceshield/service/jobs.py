@@ -1,19 +1,20 @@
 """Units of engine work and the runners the batcher calls on its worker thread.
 
-A `ProtectJob` is one decoded, validated request. Jobs with the same `key` (attack configuration
-without its seed, targets, extras) can share one `engine.protect` batch; seeds stay per image.
+A `ProtectJob` is one decoded request that passed the engine's validation (`CheckedRequest`).
+Jobs with the same `key` (attack configuration without its seed, policy, targets, extras) can
+share one `engine.protect` batch; seeds stay per image.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 import numpy as np
 
-from faceshield.engine import AttackConfig, FaceShieldEngine, InvalidInputError, ProtectRequest
+from faceshield.engine import AttackConfig, CheckedRequest, FaceShieldEngine, InvalidInputError, Policy
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +22,15 @@ log = logging.getLogger(__name__)
 @dataclass
 class ProtectJob:
     request_id: str
-    request: ProtectRequest
+    request: CheckedRequest
     config: AttackConfig  # seed 0: the image's seed is request.seed
+    policy: Policy
     want_masks: bool = False
     want_outputs: bool = False
 
     @property
     def key(self) -> Hashable:
-        targets = None if self.request.targets is None else tuple(self.request.targets)
-        return ("protect", self.config, targets, self.want_masks or self.want_outputs)
+        return ("protect", self.config, self.policy, self.request.target_key, self.want_masks or self.want_outputs)
 
     @property
     def extras(self) -> bool:
@@ -47,9 +48,7 @@ class EvaluateJob:
     request_id: str
     original: np.ndarray
     protected: np.ndarray
-    original_attributes: Sequence[float] | None
-    targets: Sequence[str] | None
-    face_box: tuple[int, int, int, int] | None
+    request: CheckedRequest  # the original, its attributes, targets and face boxes
 
     @property
     def key(self) -> Hashable:
@@ -62,9 +61,9 @@ class EvaluateJob:
 
 def run_protect(engine: FaceShieldEngine, jobs: list[ProtectJob], cancelled: Callable[[], list[bool]]) -> list:
     """One engine batch; an item the engine refuses fails alone, not with its batch-mates."""
-    config, extras = jobs[0].config, jobs[0].extras
+    config, policy, extras = jobs[0].config, jobs[0].policy, jobs[0].extras
     try:
-        return engine.protect([j.request for j in jobs], config, cancelled=cancelled, extras=extras)
+        return engine.protect([j.request for j in jobs], config, cancelled=cancelled, extras=extras, policy=policy)
     except InvalidInputError as exc:
         if len(jobs) == 1:
             return [exc]
@@ -72,7 +71,9 @@ def run_protect(engine: FaceShieldEngine, jobs: list[ProtectJob], cancelled: Cal
     results = []
     for i, job in enumerate(jobs):
         try:
-            one = engine.protect([job.request], config, cancelled=lambda i=i: [cancelled()[i]], extras=extras)
+            one = engine.protect(
+                [job.request], config, cancelled=lambda i=i: [cancelled()[i]], extras=extras, policy=policy
+            )
             results.append(one[0])
         except InvalidInputError as exc:
             results.append(exc)
@@ -86,10 +87,17 @@ def run_evaluate(engine: FaceShieldEngine, jobs: list[EvaluateJob], cancelled: C
             out.append(None)
             continue
         try:
-            out.append(engine.evaluate(job.original, job.protected, job.original_attributes, job.targets, job.face_box))
+            r = job.request
+            out.append(engine.evaluate(job.original, job.protected, list(r.attributes), _targets(r), list(r.boxes)))
         except InvalidInputError as exc:
             out.append(exc)
     return out
+
+
+def _targets(request: CheckedRequest) -> list[str]:
+    from faceshield.engine.models.victims import qualified
+
+    return [qualified(v, t) for v, targets in request.targets.items() for t in targets]
 
 
 def seedless(config: AttackConfig) -> AttackConfig:

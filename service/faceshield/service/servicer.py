@@ -116,7 +116,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         timings = pb.Timings(
             queue_seconds=done.queue_seconds, compute_seconds=done.result.compute_seconds, batch_size=done.batch_size
         )
-        resp = await asyncio.to_thread(convert.protect_response, job, done.result, engine, self.backend.models, timings)
+        resp = await asyncio.to_thread(convert.protect_response, job, done.result, self.backend.models, timings)
         resp.timings.total_seconds = time.monotonic() - t0
         return resp
 
@@ -141,7 +141,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         timings = pb.Timings(
             queue_seconds=done.queue_seconds, batch_size=1, compute_seconds=time.monotonic() - t0 - done.queue_seconds
         )
-        resp = convert.evaluate_response(rid, done.result, self.backend.models, timings)
+        resp = convert.evaluate_response(job, done.result, self.backend.models, timings)
         resp.timings.total_seconds = time.monotonic() - t0
         return resp
 

@@ -39,6 +39,7 @@ DEMO_NOTICE = (
     "faces; the StarGAN is a toy that smooth perturbations do not disrupt) and, where installed, vintagify's "
     "CycleGAN (a real GAN trained by others on real photos)"
 )
+DEMO_VICTIM = "the demo set's toy: trained on drawn faces, disrupted only by high-frequency noise"
 
 
 def build_default_generator(seed: int = EMBEDDED_SEED) -> Generator:
@@ -74,6 +75,8 @@ def build_default_models(
             demo, with_saliency=with_saliency, providers=providers, device=device, saliency_runtime=saliency_runtime
         )
         models.description = f"{DEMO_NOTICE} [{models.name} v{models.version}]"
+        for v in models.victims:
+            v.description = DEMO_VICTIM
     if vintage:
         from .vintage import vintage_victim
 

@@ -113,7 +113,7 @@ def load_victim(d: Path, v: VictimManifest) -> Victim:
         v.resolution,
         list(v.attributes),
         v.sha256,  # type: ignore[arg-type]
-        description=f"{v.architecture} from {v.source.get('file', v.file)}",
+        description=v.description or f"{v.architecture} from {v.source.get('file', v.file)}",
     )
 
 

@@ -69,6 +69,7 @@ class VictimManifest(ComponentManifest):
     kind: str = "stargan"
     resolution: int = 128
     attributes: list[str] = field(default_factory=list)
+    description: str = ""  # what a person should know of it (shown beside its results)
 
     @property
     def targets(self) -> list[str]:
@@ -244,6 +245,7 @@ def _victim(data: dict) -> VictimManifest:
         kind=str(data["kind"]),
         resolution=int(data["resolution"]),
         attributes=[str(a) for a in attributes],
+        description=str(data.get("description", "")),
     )
 
 
@@ -272,6 +274,7 @@ class VictimFile:
     attributes: Sequence[str] = ()
     source: dict = field(default_factory=dict)
     file: str = ""
+    description: str = ""
 
     def manifest(self, file: str) -> VictimManifest:
         return VictimManifest(
@@ -286,6 +289,7 @@ class VictimFile:
             kind=self.kind,
             resolution=int(self.resolution),
             attributes=list(self.attributes),
+            description=self.description,
         )
 
 

@@ -9,14 +9,17 @@ point: a protection measured on it is measured on somebody else's GAN.
 FaceShield depends on the package for that file only. It never imports `vintagify` (whose
 `__init__` pulls in matplotlib's pyplot); it finds the file through the installed distribution's
 record, checks its SHA-256, and turns it into an installed model set of one translator victim,
-``vintagify``, in the user's models directory: built once (on first use, or by
-`faceshield models prepare`), atomically, so two processes starting at once leave one whole set.
+``vintagify``, in the user's models directory: built once, by `faceshield models prepare`,
+atomically, so two processes starting at once leave one whole set.
+Until then the default models build it in memory at start-up (a second or two): nothing is
+written that nobody asked for.
 When the package is missing or its file differs, `vintage_victim` says why and returns None; the
 caller carries on with its other victims.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from importlib import metadata
 from pathlib import Path
@@ -37,6 +40,7 @@ VICTIM_NAME = "vintage"
 SET_NAME = "vintagify"
 DEFAULT_RESOLUTION = 128  # a CPU can attack it at 128 in seconds; 256/512 where a GPU serves
 CREDIT = "vintagify 0.1.2 (Yusong Zhao, Fangyi Wang; MIT license), G_A2B_epoch33.pth"
+DESCRIPTION = "vintagify's CycleGAN, trained by its authors on real photos (modern to vintage)"
 
 
 class VintageUnavailable(FaceShieldError):
@@ -84,6 +88,7 @@ def prepare(resolution: int = DEFAULT_RESOLUTION, force: bool = False) -> Path:
         force = True  # a set of that name that is not ours, or from other weights: rebuild
     source = weights_path()
     victim, diff = translator_victim(TranslatorCheckpoint(VICTIM_NAME, source, resolution))
+    victim = dataclasses.replace(victim, description=DESCRIPTION)
     manifest = build_manifest(
         name=dest.name,
         version="0.1.2",
@@ -102,10 +107,21 @@ def prepare(resolution: int = DEFAULT_RESOLUTION, force: bool = False) -> Path:
 
 
 def vintage_victim(resolution: int = DEFAULT_RESOLUTION) -> Victim | None:
-    """The vintage victim, built on first use; None (with a warning saying why) where it cannot be."""
+    """The vintage victim: from the installed set when `prepare` has built it, else built in
+    memory (nothing is written unasked; `faceshield models prepare` caches it). None, with a
+    warning saying why, where it cannot be had."""
+    from ..models.torchscript import load_generator_artifact
+    from ..models.victims import Unconditional
+
     try:
-        d = prepare(resolution)
-        return load_victim(d, read_manifest(d).victims[0])
+        d = set_dir(resolution)
+        if d.is_dir():
+            return load_victim(d, read_manifest(d).victims[0])
+        victim, _ = translator_victim(TranslatorCheckpoint(VICTIM_NAME, weights_path(), resolution))
+        module, _ = load_generator_artifact(victim.data)
+        log.info("vintagify victim built in memory; `faceshield models prepare` keeps it for the next start")
+        return Victim(VICTIM_NAME, "translator", Unconditional(module), resolution, [], WEIGHTS_SHA256,
+                      description=DESCRIPTION)
     except (FaceShieldError, OSError) as exc:
         log.warning("vintage victim unavailable: %s", exc)
         return None
