@@ -69,6 +69,7 @@ class Verdict:
     steps: int
     rounds: int
     after: dict[str, bool] = field(default_factory=dict)
+    passes: int = 0  # generator passes spent on this image (each forward+backward, and each check's forward)
 
 
 @dataclass
@@ -81,6 +82,9 @@ class ProtectOutcome:
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (R_m, R_m) float32, first face
     generator_outputs: list[GeneratorOutput] = field(default_factory=list)
     compute_seconds: float = 0.0
+    # Share of the (first) face crop where the step mask exceeds 0.5: how much of the region the
+    # method may move freely (1.0 for the unmasked methods). A low share explains a miss.
+    mask_coverage: float = 1.0
 
     @property
     def outputs_original(self) -> np.ndarray | None:
@@ -296,7 +300,8 @@ class FaceShieldEngine:
                 missed = tuple(
                     qualified(m.victim, m.target) + (f"@{m.face}" if m.face else "") for m in rows if not m.success
                 )
-                verdict = Verdict(not missed and all(after.values()), missed, result.steps[k], result.rounds[k], after)
+                verdict = Verdict(not missed and all(after.values()), missed, result.steps[k], result.rounds[k], after,
+                                  result.passes[k])
                 original = images[i][None].to(self.device)
                 outcome = ProtectOutcome(
                     delivered,
@@ -435,6 +440,7 @@ def _concat_results(a: ProtectionResult, b: ProtectionResult) -> ProtectionResul
         check_passes=a.check_passes + b.check_passes,
         steps=a.steps + b.steps,
         rounds=a.rounds + b.rounds,
+        passes=a.passes + b.passes,
         verified=a.verified + b.verified,
         timings={k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in set(a.timings) | set(b.timings)},
     )

@@ -17,7 +17,7 @@ import time
 from faceshield.engine.config import AttackConfig
 from faceshield.engine.errors import InvalidInputError
 from faceshield.engine.evaluation.names import CROPS, PROTOCOLS, SPLITS, TRANSFORM_NAMES
-from faceshield.engine.evaluation.rows import ABLATION_ROWS, METHOD_ROWS
+from faceshield.engine.evaluation.rows import ABLATION_ROWS, METHOD_ROWS, POLICY_ROWS
 
 from .common import add_model_options, load_models, resolve_device
 
@@ -26,6 +26,7 @@ from .common import add_model_options, load_models, resolve_device
 
 METHOD_KEYS = [r.key for r in METHOD_ROWS]
 ABLATION_KEYS = [r.key for r in ABLATION_ROWS]
+POLICY_KEYS = [r.key for r in POLICY_ROWS]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("data", help="CelebA folder, a folder of images, or synthetic[:SEED] (held-out synthetic faces)")
+    p.add_argument(
+        "data",
+        help="CelebA folder, a folder of images, real[:portraits|scenes|lfw] (real photos that installed packages "
+        "ship), or synthetic[:SEED] (held-out synthetic faces)",
+    )
     p.add_argument("--out", required=True, help="folder for the report, figures and resumable results")
     p.add_argument(
         "--n",
@@ -48,6 +53,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--ablation", action="store_true", help="also run Table III's rows (" + ", ".join(ABLATION_KEYS) + ")"
     )
     p.add_argument(
+        "--policies",
+        default="none",
+        help="the product's rows beyond the paper, comma-separated or 'all' (" + ", ".join(POLICY_KEYS) + "): "
+        "early stop, verified protection (ensure), the robust stage (default none)",
+    )
+    p.add_argument(
         "--protocol",
         default="both",
         choices=["per-target", "joint", "both"],
@@ -55,8 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--robustness",
-        action="store_true",
-        help="also measure success after " + ", ".join(TRANSFORM_NAMES) + " (JPEG q95/85/75, downscale x2, blur)",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="T,...",
+        help="also measure success after real processing: all of " + ", ".join(TRANSFORM_NAMES)
+        + " (JPEG q95/85/75, downscale x2, blur), or the comma list given",
     )
     p.add_argument("--targets", help="attributes to attack, comma-separated (default: all the model's)")
     p.add_argument(
@@ -190,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     from faceshield.engine.pipeline import Limits
 
     rows = _list(args.methods, METHOD_KEYS, "methods") + (ABLATION_KEYS if args.ablation else [])
+    rows += _list(args.policies, POLICY_KEYS, "policies")
     if args.threads is not None:
         if args.threads < 1:
             raise InvalidInputError("threads", f"must be at least 1, got {args.threads}")
@@ -210,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         protocols=PROTOCOLS if args.protocol == "both" else (args.protocol,),
         sizes=_sizes(args.n),
         targets=tuple(args.targets.split(",")) if args.targets else None,
-        transforms=tuple(TRANSFORMS) if args.robustness else (),
+        transforms=() if args.robustness is None else tuple(_list(args.robustness, list(TRANSFORMS), "robustness")),
         seed=args.seed,
         batch_size=args.batch,
         figures=args.figures,

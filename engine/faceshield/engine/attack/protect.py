@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 BoxArg = tuple[int, int, int, int] | Sequence[tuple[int, int, int, int]] | None
+FIRST_CHECK = 2  # steps before early stop first measures an image (one step seldom disrupts anything)
 
 
 class SaliencyModel(Protocol):
@@ -78,7 +79,9 @@ class ProtectionResult:
     start: per image, the perturbation x_0 - I actually used (for reproducing a run).
     image_steps: generator forward+backward passes spent, counted per view, target and transform;
     check_passes: forward-only generator passes spent measuring disruption in the loop.
-    steps / rounds: per image, the I-FGSM steps and rounds it ran; verified: per image, whether
+    steps / rounds: per image, the I-FGSM steps and rounds it ran; passes: per image, generator
+    passes spent (forward+backward per view, target and transform, and the checks' forwards);
+    verified: per image, whether
     the in-loop check found it disrupted with margin (None where the policy never checked).
     """
 
@@ -95,6 +98,7 @@ class ProtectionResult:
     check_passes: int = 0
     steps: list[int] = field(default_factory=list)
     rounds: list[int] = field(default_factory=list)
+    passes: list[int] = field(default_factory=list)
     verified: list[bool | None] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -232,7 +236,8 @@ class Protector:
         counts = {"image_steps": 0, "checks": 0}
         threshold = margin_threshold(policy.margin)
         final: dict[int, torch.Tensor] = {}
-        steps_run, rounds_run = [0] * n, [0] * n
+        steps_run, rounds_run, passes = [0] * n, [0] * n, [0] * n
+        next_check, check_gap = [FIRST_CHECK] * n, [1] * n  # early stop's measuring schedule, per image
         verified: list[bool | None] = [None] * n
 
         def objective_grad(active: list[Group], points: list[torch.Tensor], gamma: float):
@@ -246,6 +251,9 @@ class Protector:
                 refs = torch.cat([g.refs[v.name] for g in active])
                 terms = disruption_terms(lambda a, c, v=v: self.run(v, a, c), inputs, labs, refs, transforms)
                 counts["image_steps"] += terms.numel() * len(transforms)
+                for g in active:
+                    for i in g.index:  # this image's views x targets x transforms
+                        passes[i] += len(g.boxes) * g.labels[v.name].shape[1] * len(transforms)
                 for k, t in enumerate(terms.split([len(g.boxes) * g.n for g in active])):
                     g = active[k]
                     per_image[k] = per_image[k] + g.per_image(t.mean(dim=1)) / len(attacked)
@@ -271,14 +279,21 @@ class Protector:
                 sub = g if len(rows) == g.n else g.keep(rows)
                 assert sub.x is not None and g.x is not None
                 targets = sum(sub.labels[v.name].shape[1] for v in attacked)
-                counts["checks"] += sub.n * len(sub.boxes) * targets * (1 + 2 * len(policy.verify_after))
+                cost = len(sub.boxes) * targets * (1 + 2 * len(policy.verify_after))
+                counts["checks"] += sub.n * cost
+                for i in sub.index:
+                    passes[i] += cost
                 ok = disrupted(sub, sub.x, config.epsilon, threshold, attacked, self.generate, policy.verify_after)
                 done = set()
                 for j, row in enumerate(rows):
-                    verified[g.index[row]] = ok[j]
+                    i = g.index[row]
+                    verified[i] = ok[j]
                     if ok[j]:
-                        final[g.index[row]] = g.x[row].detach()
+                        final[i] = g.x[row].detach()
                         done.add(row)
+                    else:  # measure this image again only after twice as many steps
+                        next_check[i] = steps_run[i] + check_gap[i]
+                        check_gap[i] *= 2
                 out += drop([g], lambda g_, done=done: [row for row in range(g_.n) if row not in done])
             return out
 
@@ -325,11 +340,19 @@ class Protector:
                         rounds_run[i] = r + 1
                 done_steps += 1
                 if policy.early_stop:
-                    # Measuring costs a forward pass: only for images whose objective already
-                    # shows every edit above the threshold (its terms see the transformed x, a
-                    # close and cheap proxy for the 8-bit x the check measures).
+                    # Measuring costs a forward pass per view and target, so an image is measured
+                    # only when its objective's terms (MSE of G on the transformed x, the step's own
+                    # by-product) are above the threshold, and not again until twice as many steps
+                    # have passed since its last miss: a few checks a round at most. Without a
+                    # transform the terms are the very MSE the check measures, one step late; with
+                    # a blur they include the blur's own effect on G, which is why the schedule
+                    # bounds the checks.
                     likely = {
-                        gi: [row for row in range(g.n) if float(w[row]) > threshold]
+                        gi: [
+                            row
+                            for row in range(g.n)
+                            if float(w[row]) > threshold and steps_run[g.index[row]] >= next_check[g.index[row]]
+                        ]
                         for gi, (g, w) in enumerate(zip(active, worst, strict=True))
                     }
                     if any(likely.values()):
@@ -397,6 +420,7 @@ class Protector:
             check_passes=counts["checks"],
             steps=steps_run,
             rounds=rounds_run,
+            passes=passes,
             verified=verified,
             timings=timings,
         )

@@ -5,6 +5,9 @@ list's entries are shuffled with `random.seed(1234)`; the first 1999 after the s
 (`(i + 1) < 2000`) are the test split; each image is centre-cropped to 178 x 178 and resized
 (bilinear, Pillow) to the generator's resolution. Attributes are `1` -> 1, anything else -> 0.
 
+`real` (and `real:portraits`, `real:scenes`, `real:lfw`) are real photos that installed packages
+ship, with hand-drawn face boxes on the portraits (`real_photos`).
+
 `synthetic` (or `synthetic:SEED`) is the demo model pair's held-out split: procedural faces
 (`faceshield.engine.synthetic`, identities of the "test" split, never trained on) rendered at the
 generator's resolution, with their true attributes. No real person's face is involved.
@@ -40,11 +43,13 @@ SYNTHETIC_SIZE = 10_000
 
 @dataclass(frozen=True)
 class Sample:
-    """One evaluation image: (H, W, 3) uint8 RGB, and its original attributes where known."""
+    """One evaluation image: (H, W, 3) uint8 RGB, its original attributes where known, and its
+    face box where the data set has one (else the engine's centre square)."""
 
     id: str
     image: np.ndarray
     attributes: tuple[float, ...] | None
+    face_box: tuple[int, int, int, int] | None = None
 
 
 class Dataset:
@@ -110,6 +115,10 @@ def open_dataset(
     plain folder of images."""
     if str(path) == SYNTHETIC or str(path).startswith(SYNTHETIC + ":"):
         return SyntheticFaces(_synthetic_seed(str(path)), resolution, attributes)
+    if str(path) == "real" or str(path).startswith("real:"):
+        from .real_photos import open_real
+
+        return open_real(str(path))
     root = Path(path)
     if crop not in CROPS:
         raise InvalidInputError("crop", f"unknown crop {crop!r}; choose one of {', '.join(CROPS)}")

@@ -12,41 +12,21 @@ import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..io.processing import TRANSFORM_LABELS
+from . import sections
 from .plots import PLOT_PSNR, summary_plots
-from .rows import ALL_ROWS, PAPER_PSNR_ORDER, TABLE_ABLATION, TABLE_METHODS
+from .rows import PAPER_PSNR_ORDER, TABLE_METHODS
 from .runner import FIGURES_DIR, Evaluation
-from .stats import Estimate, paired_difference
-from .tables import _group, build_tables, per_image
+from .stats import Estimate
+from .tables import build_tables
 
 REPORT_MD = "report.md"
 REPORT_JSON = "report.json"
-
-
-def _fmt(e: Estimate | None, digits: int) -> str:
-    if e is None or e.mean is None:
-        return "–"
-    if e.low is None or e.high is None:
-        return f"{e.mean:.{digits}f}"
-    return f"{e.mean:.{digits}f} ± {(e.high - e.low) / 2:.{digits}f}"
-
-
-def _pct(e: Estimate | None) -> str:
-    if e is None or e.mean is None:
-        return "–"
-    return f"{100 * e.mean:.1f}% ({100 * e.low:.0f}–{100 * e.high:.0f})"
 
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def _jsonable(value):
@@ -154,8 +134,9 @@ def _markdown(
         "",
         f"- Generated {now}; compute time so far {_duration(status['compute_seconds'])} on `{fp['device']}`.",
         *([f"- Command: `{command}`"] if command else []),
-        f"- Models: **{m['name']}** {m['version']} ({'trained' if m['trained'] else 'untrained'}), "
-        f"{m['resolution']}×{m['resolution']}, saliency: {m['saliency']}.",
+        f"- Models: **{m['name']}** {m['version']} ({'trained' if m['trained'] else 'untrained'}); victims: "
+        + ", ".join(f"{v[0]} ({v[1]}, {v[2]}×{v[2]})" for v in m.get("victims", []))
+        + f"; saliency: {m['saliency']}.",
         "- Model hashes: "
         + ", ".join(f"{k} `{_short(v)}`" for k, v in sorted(m["hashes"].items()))
         + " (full values in report.json).",
@@ -183,150 +164,17 @@ def _markdown(
             )
         for k, c in f.get("comparisons", {}).items():
             out.append(
-                f"  - union-saliency − {k}: PSNR {_fmt(c['psnr'], 2)} dB, SSIM {_fmt(c['ssim'], 4)} "
-                f"(paired over images); success {_pct(c['success_ours'])} vs {_pct(c['success'])}."
+                f"  - union-saliency − {k}: PSNR {sections.fmt(c['psnr'], 2)} dB, SSIM {sections.fmt(c['ssim'], 4)} "
+                f"(paired over images); success {sections.pct(c['success_ours'])} vs {sections.pct(c['success'])}."
             )
     out.append("")
 
     method_rows = [r for r in ev.rows if r.table == TABLE_METHODS and r.key not in ev.skipped]
-    abl_rows = [r for r in ev.rows if r.table == TABLE_ABLATION and r.key not in ev.skipped]
-    for title, metrics, digits in (
-        ("Table I — L1 and L2 error", ("l1", "l2"), (4, 4)),
-        ("Table II — PSNR (dB) and SSIM", ("psnr", "ssim"), (2, 4)),
-    ):
-        if not method_rows:
-            break
-        out += [
-            f"## {title}",
-            "",
-            "Protected image against the original, metric space [0, 1]; mean ± half-width of the 95% interval "
-            'over images. The paper\'s columns are its "Average"; its L1/L2 scaling is unstated (compare PSNR, '
-            "SSIM and the ordering).",
-            "",
-        ]
-        for protocol in plan.protocols:
-            header = (
-                ["Attacker"]
-                + [f"{mt.upper()} (n={s})" for s in sizes for mt in metrics]
-                + [f"paper {mt.upper()}" for mt in metrics]
-            )
-            body = []
-            for r in method_rows:
-                cells = [r.label]
-                for s in sizes:
-                    st = tables["protocols"][protocol][s][r.key]
-                    cells += [_fmt(st["input"][mt], d) for mt, d in zip(metrics, digits, strict=True)]
-                cells += [
-                    (f"{getattr(r.paper, mt):.{d}f}" if r.paper else "–") for mt, d in zip(metrics, digits, strict=True)
-                ]
-                body.append(cells)
-            out += [f"**{protocol} protocol**", "", _table(header, _bold_best(header, body, metrics, sizes)), ""]
-
-    if method_rows:
-        out += [
-            "## Disruption of StarGAN",
-            "",
-            "Success: output MSE between G(protected, c) and G(original, c) above 0.05 (Ruiz et al.); masked: "
-            "the same over the pixels the edit changes (CMUA-Watermark). Rates over images × targets, with 95% "
-            "Wilson intervals.",
-            "",
-        ]
-        for protocol in plan.protocols:
-            header = [
-                "Attacker",
-                "success (Ruiz)",
-                "success (masked)",
-                "output MSE",
-                "masked output MSE",
-                "PSNR (dB)",
-                "s / image",
-            ]
-            body = []
-            for r in method_rows:
-                st = tables["protocols"][protocol][n][r.key]
-                body.append(
-                    [
-                        r.label,
-                        _pct(st["success"]),
-                        _pct(st["masked_success"]),
-                        _fmt(st["output_mse"], 4),
-                        _fmt(st["output_masked_mse"], 4),
-                        _fmt(st["input"]["psnr"], 2),
-                        "–" if st["seconds_per_image"] is None else f"{st['seconds_per_image']:.2f}",
-                    ]
-                )
-            out += [f"**{protocol} protocol, {n} images**", "", _table(header, body), ""]
-
-    if abl_rows:
-        out += [
-            "## Table III — ablation",
-            "",
-            "The baseline is Spread-Spectrum (paper IV-E); each row switches on the components it names and "
-            "keeps the baseline's uniform start and Ruiz's blur schedule. The last row is the method itself "
-            "(Gaussian blur 11/1.0), which the paper reports as its final row. Δ PSNR is paired over images "
-            "against the baseline.",
-            "",
-        ]
-        grouped = _group(ev.records())
-        base = ALL_ROWS["b"]
-        for protocol in plan.protocols:
-            header = [
-                "Row",
-                "L1",
-                "L2",
-                "PSNR (dB)",
-                "SSIM",
-                "Δ PSNR vs baseline",
-                "success (Ruiz)",
-                "success (masked)",
-                "paper PSNR",
-                "paper SSIM",
-            ]
-            body = []
-            ids = ev.sample_ids[:n]
-            base_psnr = per_image(grouped.get((base.work_key, protocol), {}), ids, "psnr")
-            for r in abl_rows:
-                st = tables["protocols"][protocol][n][r.key]
-                d = paired_difference(per_image(grouped.get((r.work_key, protocol), {}), ids, "psnr"), base_psnr)
-                body.append(
-                    [
-                        r.label,
-                        _fmt(st["input"]["l1"], 4),
-                        _fmt(st["input"]["l2"], 4),
-                        _fmt(st["input"]["psnr"], 2),
-                        _fmt(st["input"]["ssim"], 4),
-                        "–" if r.key == "b" else _fmt(d, 2),
-                        _pct(st["success"]),
-                        _pct(st["masked_success"]),
-                        f"{r.paper.psnr:.2f}" if r.paper else "–",
-                        f"{r.paper.ssim:.4f}" if r.paper else "–",
-                    ]
-                )
-            out += [f"**{protocol} protocol, {n} images**", "", _table(header, body), ""]
-
-    if plan.transforms:
-        out += [
-            "## Robustness to real-world processing",
-            "",
-            "Each protected image is transformed (JPEG re-encoding, downscaling by 2 and back, Gaussian blur) "
-            "and then edited by StarGAN. Success compares G(T(protected)) with G(T(original)): the edit the "
-            "forger would get from the same transformed, unprotected photo. The control row applies T to the "
-            "unprotected image and compares G(T(original)) with G(original): how often the transform alone "
-            "would pass the success rule had G(original) been the reference.",
-            "",
-        ]
-        cats = list(plan.transforms)
-        for rule, key in (("Ruiz's rule", "success"), ("masked rule", "masked_success")):
-            for protocol in plan.protocols:
-                header = ["Attacker", "none"] + [TRANSFORM_LABELS[t] for t in cats]
-                body = []
-                for r in method_rows:
-                    st = tables["protocols"][protocol][n][r.key]
-                    body.append([r.label, _pct(st[key])] + [_pct(st["robustness"][t][key]) for t in cats])
-                ctrl = tables["control"].get(n, {})
-                if ctrl.get("images"):
-                    body.append(["no protection (control, vs G(original))", "–"] + [_pct(ctrl[t][key]) for t in cats])
-                out += [f"**Success rate, {rule}, {protocol} protocol, {n} images**", "", _table(header, body), ""]
+    out += sections.method_tables(ev, tables, method_rows, sizes)
+    out += sections.disruption_table(ev, tables, method_rows, n)
+    out += sections.ablation_table(ev, tables, n)
+    out += sections.policy_table(ev, tables, n)
+    out += sections.robustness_tables(ev, tables, n)
 
     out += ["## Figures", "", "Each plot is also an SVG of the same name beside its PNG.", ""]
     if "psnr_plot" in plots:
@@ -378,25 +226,6 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def _bold_best(header: list[str], body: list[list[str]], metrics: tuple[str, ...], sizes: list[int]) -> list[list[str]]:
-    """Bold the best mean of each measured column, as the paper's tables do."""
-    higher = {"psnr": True, "ssim": True, "l1": False, "l2": False}
-    for col in range(1, 1 + len(metrics) * len(sizes)):
-        mt = metrics[(col - 1) % len(metrics)]
-        vals = []
-        for r, row in enumerate(body):
-            try:
-                vals.append((float(row[col].split(" ")[0]), r))
-            except ValueError:
-                continue
-        if len(vals) > 1:
-            best = (max if higher[mt] else min)(vals)[0]
-            for v, r in vals:
-                if v == best:
-                    body[r][col] = f"**{body[r][col]}**"
-    return body
-
-
 def _short(value: str) -> str:
     """The first 16 hex digits of a SHA-256; anything else (a model's name) as it is."""
     text = str(value)
@@ -404,6 +233,8 @@ def _short(value: str) -> str:
 
 
 def _data_line(d: dict) -> str:
+    if d["kind"] == "real":
+        return f"real photos that installed packages ship (`{d['root']}`, {d['size']} samples)"
     if d["kind"] == "synthetic":
         return f"held-out synthetic faces (`{d['root']}`, test split of the demo pair's face generator)"
     if d["kind"] == "celeba":
@@ -415,6 +246,16 @@ def _data_line(d: dict) -> str:
 
 
 def _data_note(d: dict) -> str:
+    if d["kind"] == "real":
+        from .real_photos import BOX_SCALES, RealPhotos
+
+        credits = "; ".join(f"{p.name}: {p.credit}, {p.license}" for p in RealPhotos(d.get("split")).credits())
+        return (
+            "real photos read from the installed scikit-image and matplotlib distributions (nothing downloaded). "
+            f"Portraits carry a hand-drawn head box, used at scales {', '.join(f'{s:g}' for s in BOX_SCALES)} "
+            "(sample `name@scale`); other photos are protected in their centre square. No attribute annotations: "
+            f"targets are built from an all-zero original. Credits and licenses: {credits}."
+        )
     if d["kind"] == "synthetic":
         return (
             "procedural faces from `faceshield.engine.synthetic` (identities of its test split, which the demo "

@@ -14,7 +14,7 @@ count the transform's own effect on G as protection; `control` measures that eff
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from ..errors import InvalidInputError
 from ..io.images import to_tensor
 from ..io.processing import TRANSFORMS
 from ..metrics import InputMetrics, TargetMetrics, output_metrics
-from ..models.labels import create_labels
+from ..models.victims import select_targets
 from ..ops.geometry import crop_resize, resolve_box
 
 # Bump when a transform's definition changes, so an old run is not resumed with new numbers.
@@ -106,27 +106,34 @@ class TransformedBatch:
 
     The evaluation runner attacks the same image with many configurations; the reference edits
     G(T(I), c_t) do not depend on the configuration, so they are cached per (image, transform,
-    target). Each generator call covers every image of the batch. The numbers are those of
-    `engine.evaluate` up to float rounding of batched convolutions (the same `output_metrics`).
+    victim, target). Each generator call covers every image of the batch, one victim at a time.
+    The numbers are those of `engine.evaluate` up to float rounding of batched convolutions (the
+    same `output_metrics`).
     """
 
     def __init__(self, engine):
         self.engine = engine
-        self.victim = engine.protector.victims[0]
-        self._refs: dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+        self.victims = {v.name: v for v in engine.protector.victims}
+        self._refs: dict[tuple[str, str, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def clear(self) -> None:
         self._refs.clear()
 
-    def _crop(self, image: np.ndarray, face_box) -> torch.Tensor:
+    def _groups(self, targets: Sequence[str]) -> list[tuple[object, list[str]]]:
+        """(victim, its target names) for the requested targets, in the engine's victim order."""
+        chosen = select_targets(list(self.victims.values()), list(targets))
+        return [(self.victims[name], names) for name, names in chosen.items()]
+
+    def _crop(self, image: np.ndarray, face_box, victim) -> torch.Tensor:
         box = resolve_box(face_box, image.shape[0], image.shape[1])
         x = to_tensor(image)[None].to(self.engine.device)
-        return crop_resize(x, box, self.victim.resolution)[0]
+        return crop_resize(x, box, victim.resolution)[0]
 
-    def _labels(self, attributes: Sequence[float] | None, targets: Sequence[str]) -> torch.Tensor:
-        names = list(self.engine.attributes)
-        row = [0.0] * len(names) if not attributes else [float(v) for v in attributes]
-        return create_labels(torch.tensor([row]), names, list(targets))[0]  # (T, c)
+    def _labels(self, attributes: Sequence[Sequence[float] | None], victim, names: Sequence[str]) -> torch.Tensor:
+        width = len(self.engine.attributes)
+        rows = [[0.0] * width if not a else [float(v) for v in a] for a in attributes]
+        original = torch.tensor(rows, dtype=torch.float32).reshape(len(rows), width)
+        return victim.labels(original, self.engine.attributes, list(names)).to(self.engine.device)  # (n, T, c)
 
     def metrics(
         self,
@@ -142,15 +149,15 @@ class TransformedBatch:
         names = resolve_transforms(transforms)
         n = len(originals)
         boxes = list(face_boxes) if face_boxes is not None else [None] * n
-        targets = list(targets)
-        out: list[dict[str, list[TargetMetrics]]] = [{} for _ in range(n)]
-        labels = torch.stack([self._labels(a, targets) for a in attributes]).to(self.engine.device)  # (n, T, c)
-        for name in names:
-            base, refs = self._references(keys, originals, labels, targets, name, boxes)
-            adv = torch.stack([self._crop(TRANSFORMS[name](protected[i]), boxes[i]) for i in range(n)])
-            outs = self.engine.protector.generate(self.victim, adv, labels)
-            for i, row in enumerate(output_metrics(base, refs, outs, targets)):
-                out[i][name] = row
+        out: list[dict[str, list[TargetMetrics]]] = [{t: [] for t in names} for _ in range(n)]
+        for victim, tnames in self._groups(targets):
+            labels = self._labels(attributes, victim, tnames)
+            for name in names:
+                base, refs = self._references(keys, originals, labels, victim, tnames, name, boxes)
+                adv = torch.stack([self._crop(TRANSFORMS[name](protected[i]), boxes[i], victim) for i in range(n)])
+                outs = self.engine.protector.generate(victim, adv, labels)
+                for i, row in enumerate(output_metrics(base, refs, outs, tnames)):
+                    out[i][name] += [replace(m, victim=victim.name) for m in row]
         return out
 
     def control(
@@ -165,15 +172,16 @@ class TransformedBatch:
         """`control_metrics` for many images: G(T(I), c_t) against G(I, c_t), no protection."""
         n = len(originals)
         boxes = list(face_boxes) if face_boxes is not None else [None] * n
-        targets = list(targets)
-        labels = torch.stack([self._labels(a, targets) for a in attributes]).to(self.engine.device)
-        crops = torch.stack([self._crop(originals[i], boxes[i]) for i in range(n)])
-        plain = self.engine.protector.generate(self.victim, crops, labels)
-        out: list[dict[str, list[TargetMetrics]]] = [{} for _ in range(n)]
-        for name in resolve_transforms(transforms):
-            _, refs = self._references(keys, originals, labels, targets, name, boxes)
-            for i, row in enumerate(output_metrics(crops, plain, refs, targets)):
-                out[i][name] = row
+        names = resolve_transforms(transforms)
+        out: list[dict[str, list[TargetMetrics]]] = [{t: [] for t in names} for _ in range(n)]
+        for victim, tnames in self._groups(targets):
+            labels = self._labels(attributes, victim, tnames)
+            crops = torch.stack([self._crop(originals[i], boxes[i], victim) for i in range(n)])
+            plain = self.engine.protector.generate(victim, crops, labels)
+            for name in names:
+                _, refs = self._references(keys, originals, labels, victim, tnames, name, boxes)
+                for i, row in enumerate(output_metrics(crops, plain, refs, tnames)):
+                    out[i][name] += [replace(m, victim=victim.name) for m in row]
         return out
 
     def prepare(
@@ -190,20 +198,22 @@ class TransformedBatch:
         resumed run then repeats an uninterrupted one exactly)."""
         n = len(originals)
         boxes = list(face_boxes) if face_boxes is not None else [None] * n
-        labels = torch.stack([self._labels(a, list(targets)) for a in attributes]).to(self.engine.device)
-        for name in resolve_transforms(transforms):
-            self._references(keys, originals, labels, list(targets), name, boxes)
+        for victim, tnames in self._groups(targets):
+            labels = self._labels(attributes, victim, tnames)
+            for name in resolve_transforms(transforms):
+                self._references(keys, originals, labels, victim, tnames, name, boxes)
 
-    def _references(self, keys, originals, labels, targets, name, boxes) -> tuple[torch.Tensor, torch.Tensor]:
-        """T(I) at generator resolution (n, 3, R, R) and G(T(I), c_t) (n, T, 3, R, R), cached."""
+    def _references(self, keys, originals, labels, victim, targets, name, boxes) -> tuple[torch.Tensor, torch.Tensor]:
+        """T(I) at the victim's resolution (n, 3, R, R) and G(T(I), c_t) (n, T, 3, R, R), cached."""
         n = len(originals)
-        need = [i for i in range(n) if any((keys[i], name, tg) not in self._refs for tg in targets)]
+        v = victim.name
+        need = [i for i in range(n) if any((keys[i], name, v, tg) not in self._refs for tg in targets)]
         if need:
-            crops = torch.stack([self._crop(TRANSFORMS[name](originals[i]), boxes[i]) for i in need])
-            refs = self.engine.protector.generate(self.victim, crops, labels[need])
+            crops = torch.stack([self._crop(TRANSFORMS[name](originals[i]), boxes[i], victim) for i in need])
+            refs = self.engine.protector.generate(victim, crops, labels[need])
             for row, i in enumerate(need):
                 for k, tg in enumerate(targets):
-                    self._refs[(keys[i], name, tg)] = (crops[row], refs[row, k])
-        base = torch.stack([self._refs[(keys[i], name, targets[0])][0] for i in range(n)])
-        refs = torch.stack([torch.stack([self._refs[(keys[i], name, tg)][1] for tg in targets]) for i in range(n)])
+                    self._refs[(keys[i], name, v, tg)] = (crops[row], refs[row, k])
+        base = torch.stack([self._refs[(keys[i], name, v, targets[0])][0] for i in range(n)])
+        refs = torch.stack([torch.stack([self._refs[(keys[i], name, v, tg)][1] for tg in targets]) for i in range(n)])
         return base, refs

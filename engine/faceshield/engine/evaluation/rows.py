@@ -14,12 +14,13 @@ IV-A; `union-saliency (method)` is reported beside it so that the blur's own eff
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..config import METHODS, Stages
+from ..config import FIXED, METHODS, Policy, Stages
 
 TABLE_METHODS = "methods"
 TABLE_ABLATION = "ablation"
+TABLE_POLICIES = "policies"  # beyond the paper: verified (ensure), early stop, the robust stage
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Row:
     table: str
     stages: Stages
     paper: PaperFigures | None = None
+    policy: Policy = field(default=FIXED)
+    method: str = ""  # the named method these stages are (reported as the attack's method)
 
     @property
     def needs_saliency(self) -> bool:
@@ -48,12 +51,20 @@ class Row:
 
     @property
     def work_key(self) -> str:
-        return stage_key(self.stages)
+        return stage_key(self.stages) + policy_key(self.policy)
 
 
 def stage_key(stages: Stages) -> str:
     """A stable name for a configuration of stages; results are stored under it."""
     return f"start={stages.start},mask={stages.mask},ssim={'on' if stages.ssim else 'off'},blur={stages.blur}"
+
+
+def policy_key(policy: Policy) -> str:
+    """"" for the paper's fixed schedule (so older runs keep their keys), else the policy's settings."""
+    if policy == FIXED:
+        return ""
+    after = "+".join(policy.verify_after) or "-"
+    return f",policy={policy.kind},budget={policy.budget_steps},margin={policy.margin:g},early={int(policy.early_stop)},after={after}"
 
 
 _BASE = METHODS["spread-spectrum"]
@@ -126,7 +137,24 @@ ABLATION_ROWS: tuple[Row, ...] = (
     Row("full", "union-saliency (method, Gaussian blur)", TABLE_ABLATION, METHODS["union-saliency"]),
 )
 
-ALL_ROWS: dict[str, Row] = {r.key: r for r in METHOD_ROWS + ABLATION_ROWS}
+_ENSURE = Policy(kind="ensure", early_stop=True)
+POLICY_ROWS: tuple[Row, ...] = (
+    Row("union-saliency+early", "Union-Saliency, fixed schedule with early stop", TABLE_POLICIES,
+        METHODS["union-saliency"], policy=Policy(early_stop=True), method="union-saliency"),
+    Row("union-saliency+ensure", "Union-Saliency, verified (ensure)", TABLE_POLICIES, METHODS["union-saliency"],
+        policy=_ENSURE, method="union-saliency"),
+    Row("union-saliency-robust", "Union-Saliency, robust stage", TABLE_POLICIES, METHODS["union-saliency-robust"],
+        method="union-saliency-robust"),
+    Row("union-saliency-robust+ensure", "Union-Saliency, robust stage, verified after JPEG q75 and 0.5x resize",
+        TABLE_POLICIES, METHODS["union-saliency-robust"],
+        policy=Policy(kind="ensure", early_stop=True, verify_after=("jpeg75", "downscale2")),
+        method="union-saliency-robust"),
+    Row("pgd+early", "PGD (Ruiz), fixed schedule with early stop", TABLE_POLICIES, METHODS["pgd"],
+        policy=Policy(early_stop=True), method="pgd"),
+    Row("pgd+ensure", "PGD (Ruiz), verified (ensure)", TABLE_POLICIES, METHODS["pgd"], policy=_ENSURE, method="pgd"),
+)
+
+ALL_ROWS: dict[str, Row] = {r.key: r for r in METHOD_ROWS + ABLATION_ROWS + POLICY_ROWS}
 DEFAULT_FIGURE_ROW = "union-saliency"
 # The paper's ordering of Table II by PSNR and by SSIM, worst to best.
 PAPER_PSNR_ORDER = ("eot-blur", "ifgsm", "spread-spectrum", "saliency-aware", "union-saliency")

@@ -27,6 +27,7 @@ import torch
 
 from ..config import AttackConfig
 from ..errors import InvalidInputError
+from ..models.victims import qualified, select_targets
 from ..pipeline import FaceShieldEngine, ProtectOutcome, ProtectRequest
 from .datasets import Dataset, Sample
 from .names import PROTOCOLS
@@ -42,6 +43,16 @@ RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
 FIGURES_DIR = "figures"
 EOT_BLURS = 9
+ROBUST_TRANSFORMS = 3
+
+
+def default_targets(engine: FaceShieldEngine) -> list[str]:
+    """Every edit of the model set: bare names for one victim (as the paper names them),
+    "victim/target" where there are several."""
+    victims = engine.models.victims
+    if len(victims) == 1:
+        return list(victims[0].targets)
+    return [qualified(v.name, t) for v in victims for t in v.targets]
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,11 @@ def state_hash(module) -> str | None:
 def model_fingerprint(engine: FaceShieldEngine) -> dict:
     m = engine.models
     hashes = dict(m.hashes)
-    hashes.setdefault("generator", state_hash(m.generator) or "unhashed")
+    if len(m.victims) == 1:
+        hashes.setdefault("generator", state_hash(m.generator) or "unhashed")
+    else:
+        for v in m.victims:
+            hashes.setdefault(f"victim:{v.name}", v.sha256 or state_hash(v.generator) or "unhashed")
     if m.saliency is not None:
         hashes.setdefault("saliency", state_hash(m.saliency) or m.saliency_name)
     return {
@@ -139,6 +154,7 @@ def model_fingerprint(engine: FaceShieldEngine) -> dict:
         "trained": m.trained,
         "resolution": m.resolution,
         "attributes": list(m.attributes),
+        "victims": [[v.name, v.kind, v.resolution] for v in m.victims],
         "saliency": m.saliency_name if m.saliency is not None else "none",
         "hashes": hashes,
     }
@@ -161,12 +177,8 @@ class Evaluation:
                 else ""
             )
             raise InvalidInputError("n", f"asked for {plan.n} images, the data set has {len(dataset)}{extra}")
-        self.targets = list(plan.targets or engine.attributes)
-        unknown = [t for t in self.targets if t not in engine.attributes]
-        if unknown:
-            raise InvalidInputError(
-                "targets", f"unknown attribute {unknown[0]!r}; the model edits {', '.join(engine.attributes)}"
-            )
+        self.targets = list(plan.targets or default_targets(engine))
+        select_targets(engine.models.victims, self.targets)  # refuses unknown names, naming them
         self.sample_ids = dataset.ids[: plan.n]
         self.rows = [ALL_ROWS[k] for k in plan.rows]
         self.skipped: dict[str, str] = {}
@@ -264,10 +276,12 @@ class Evaluation:
 
     def _cost(self, row: Row, n_targets: int) -> float:
         a = self.plan.attack
-        per_step = EOT_BLURS if row.stages.blur == "eot" else 1
+        per_step = {"eot": EOT_BLURS, "robust": ROBUST_TRANSFORMS}.get(row.stages.blur, 1)
         noise = a.noise_steps if row.stages.start == "noise-generator" else 0
         transforms = len(self.plan.transforms) / 3  # one forward per transform, ~1/3 of a step
-        return n_targets * (a.steps * per_step + noise + 1 + transforms)
+        # ensure: about half its budget on average (early stop ends most images sooner)
+        steps = a.steps if row.policy.kind != "ensure" else max(a.steps, row.policy.budget_steps // 2)
+        return n_targets * (steps * per_step + noise + 1 + transforms)
 
     def expected_keys(self) -> list[tuple[str, str, str, str]]:
         keys = []
@@ -316,7 +330,12 @@ class Evaluation:
         self.transformed.clear()  # the previous chunk's reference edits
         if self.plan.transforms and self._chunk_has_work(ids):
             self.transformed.prepare(
-                ids, [load(i).image for i in ids], [load(i).attributes for i in ids], self.targets, self.plan.transforms
+                ids,
+                [load(i).image for i in ids],
+                [load(i).attributes for i in ids],
+                self.targets,
+                self.plan.transforms,
+                [load(i).face_box for i in ids],
             )
             self._run_control(ids, load)
         for protocol in self.plan.protocols:
@@ -376,7 +395,12 @@ class Evaluation:
             return
         samples = [load(i) for i in todo]
         metrics = self.transformed.control(
-            todo, [s.image for s in samples], [s.attributes for s in samples], self.targets, self.plan.transforms
+            todo,
+            [s.image for s in samples],
+            [s.attributes for s in samples],
+            self.targets,
+            self.plan.transforms,
+            [s.face_box for s in samples],
         )
         self.store.append(
             [
@@ -392,13 +416,17 @@ class Evaluation:
         )
 
     def _protect(self, ids: list[str], load, row: Row, call: list[str] | None, extras: bool) -> list[ProtectOutcome]:
-        config = self.plan.attack.replace(method=row.key, stages=row.stages)
+        config = self.plan.attack.replace(method=row.method or row.key, stages=row.stages)
+        policy = row.policy
+        if policy.kind == "ensure" and policy.budget_steps < config.steps:
+            policy = dataclasses.replace(policy, budget_steps=config.steps)
         targets = call if call is not None else self.targets
         requests = [
             ProtectRequest(
                 image=load(i).image,
                 original_attributes=load(i).attributes,
                 targets=targets,
+                face_box=load(i).face_box,
                 seed=sample_seed(self.plan.seed, i),
             )
             for i in ids
@@ -406,7 +434,7 @@ class Evaluation:
         outcomes = []
         step = self.engine.limits.max_batch
         for k in range(0, len(requests), step):
-            outcomes.extend(self.engine.protect(requests[k : k + step], config, extras=extras))
+            outcomes.extend(self.engine.protect(requests[k : k + step], config, extras=extras, policy=policy))
         if any(o is None for o in outcomes):
             raise RuntimeError("the engine cancelled an evaluation item")  # no cancel hook is passed
         return outcomes
@@ -425,6 +453,7 @@ class Evaluation:
                 [s.attributes for s in samples],
                 targets,
                 self.plan.transforms,
+                [s.face_box for s in samples],
             )
         records = []
         for i, o, tm in zip(ids, outcomes, transformed, strict=True):
@@ -437,6 +466,9 @@ class Evaluation:
                 "input": o.input.as_dict(),
                 "targets": [m.as_dict() for m in o.targets],
                 "seconds": round(o.compute_seconds / len(ids), 4),
+                "verdict": {"protected": o.verdict.protected, "steps": o.verdict.steps, "rounds": o.verdict.rounds,
+                            "passes": o.verdict.passes},
+                "mask_coverage": round(o.mask_coverage, 4),
             }
             if self.plan.transforms:
                 rec["transformed"] = {k: [m.as_dict() for m in v] for k, v in tm.items()}
@@ -455,20 +487,22 @@ class Evaluation:
         return [i for i in ids if i in first and not self.figure_path(i, protocol).exists()]
 
     def _figure_rows(self, sample: Sample, outcome: ProtectOutcome, call: list[str] | None) -> list[dict]:
-        targets = call if call is not None else self.targets
+        first = [o for o in outcome.generator_outputs if o.face == 0]
+        metrics = [m for m in outcome.targets if m.face == 0]
+        several = len({o.victim for o in first}) > 1
         rows = []
-        for t, name in enumerate(targets):
+        for t, (out, m) in enumerate(zip(first, metrics, strict=True)):
             # One protected image serves every target of a joint call: draw it (and its masks) once.
             rows.append(
                 {
-                    "target": name,
+                    "target": f"{out.victim}/{out.target}" if several else out.target,
                     "original": sample.image,
                     "masks": outcome.masks,
                     "repeat": t > 0 and call is None,
-                    "g_original": outcome.outputs_original[t],
+                    "g_original": out.original,
                     "protected": outcome.protected,
-                    "g_protected": outcome.outputs_protected[t],
-                    "mse": outcome.targets[t].mse,
+                    "g_protected": out.protected,
+                    "mse": m.mse,
                     "psnr": outcome.input.psnr,
                 }
             )

@@ -59,10 +59,21 @@ def row_statistics(samples: dict[str, list[dict]], ids: Sequence[str], transform
     }
     secs = [sum(r.get("seconds", 0.0) for r in samples[i]) for i in present]
     out["seconds_per_image"] = sum(secs) / len(secs) if secs else None
+    victims = sorted({m.get("victim", "") for m in entries})
+    out["by_victim"] = {
+        v: {**_successes([m for m in entries if m.get("victim", "") == v]),
+            "output_mse": mean_ci([m["mse"] for m in entries if m.get("victim", "") == v])}
+        for v in victims
+    }
+    verdicts = [r["verdict"] for i in present for r in samples[i] if "verdict" in r]
+    out["protected"] = wilson(sum(bool(v["protected"]) for v in verdicts), len(verdicts)) if verdicts else None
+    out["steps"] = mean_ci([float(v["steps"]) for v in verdicts]) if verdicts else None
+    out["passes"] = mean_ci([float(v["passes"]) for v in verdicts]) if verdicts else None
     robust = {}
     for t in transforms:
         te = [m for i in present for r in samples[i] for m in r.get("transformed", {}).get(t, ())]
         robust[t] = _successes(te)
+        robust[t]["by_victim"] = {v: _successes([m for m in te if m.get("victim", "") == v]) for v in victims}
     out["robustness"] = robust
     return out
 
