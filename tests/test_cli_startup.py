@@ -64,12 +64,12 @@ def test_lazy_namespaces_resolve_every_public_name():
 
 
 def test_light_option_names_match_their_implementations():
-    from faceshield.engine.evaluation import datasets, runner
+    from faceshield.engine.evaluation import datasets, plan
     from faceshield.engine.io import processing
 
     assert tuple(processing.TRANSFORMS) == TRANSFORM_NAMES
     assert set(processing.TRANSFORM_LABELS) == set(TRANSFORM_NAMES)
-    assert datasets.CROPS is CROPS and datasets.SPLITS is SPLITS and runner.PROTOCOLS is PROTOCOLS
+    assert datasets.CROPS is CROPS and datasets.SPLITS is SPLITS and plan.PROTOCOLS is PROTOCOLS
 
 
 def test_models_import_help_names_the_default_attributes(capsys):

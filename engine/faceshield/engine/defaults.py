@@ -14,3 +14,5 @@ EMBEDDED_SEED = 20240521  # weights of the untrained fallback models (no demo se
 # Resizing, everywhere an image or mask changes size: bilinear with half-pixel centres,
 # antialiased only when shrinking (as PIL and OpenCV's area filters do; upsampling needs none).
 RESIZE_MODE = "bilinear"
+EOT_SAMPLES = 9  # transforms an EoT-Blur step averages over (Ruiz et al.'s nine blurs)
+ROBUST_SAMPLES = 3  # transforms a robust-stage step averages over: JPEG, a down-up resize, the blur

@@ -12,12 +12,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .attack.protect import ProtectionResult, Protector
+from .attack.protect import Protector
+from .attack.result import ProtectionResult, concat_results
 from .compilation import compile_generator
 from .config import DEFAULT_MAX_STEPS, FIXED, AttackConfig, Policy
 from .errors import InvalidInputError
@@ -28,6 +29,7 @@ from .metrics import SUCCESS_MSE, InputMetrics, TargetMetrics, input_metrics, ou
 from .models.victims import Victim, qualified
 from .modelset import ModelSet
 from .ops.geometry import crop_resize
+from .outcome import EngineInfo, GeneratorOutput, ProtectOutcome, Verdict
 from .requests import CheckedRequest, ProtectRequest, check_image, check_request
 
 log = logging.getLogger(__name__)
@@ -40,83 +42,6 @@ class Limits:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_steps: int = DEFAULT_MAX_STEPS
     max_batch: int = 32
-
-
-@dataclass(frozen=True)
-class GeneratorOutput:
-    """G(I, c_t) and G(x_k, c_t) for one face, victim and target, (R, R, 3) uint8."""
-
-    victim: str
-    target: str
-    face: int
-    original: np.ndarray
-    protected: np.ndarray
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether the image the caller receives is protected, and what it took.
-
-    protected: every target of every victim disrupted (output MSE > 0.05) on every face, and,
-        where the policy asked, after each real processing in `after` too.
-    not_disrupted: "victim/target" (with "@face" past the first face) that were not.
-    after: processing name -> whether every target stayed disrupted after it.
-    steps / rounds: I-FGSM steps and rounds this image ran (rounds > 1 only under `ensure`).
-    """
-
-    protected: bool
-    not_disrupted: tuple[str, ...]
-    steps: int
-    rounds: int
-    after: dict[str, bool] = field(default_factory=dict)
-    passes: int = 0  # generator passes spent on this image (each forward+backward, and each check's forward)
-
-
-@dataclass
-class ProtectOutcome:
-    protected: np.ndarray  # (H, W, 3) uint8
-    input: InputMetrics
-    targets: list[TargetMetrics]  # per face, victim and target
-    verdict: Verdict
-    boxes: tuple[tuple[int, int, int, int], ...] = ()
-    masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (R_m, R_m) float32, first face
-    generator_outputs: list[GeneratorOutput] = field(default_factory=list)
-    compute_seconds: float = 0.0
-    # Share of the (first) face crop where the step mask exceeds 0.5: how much of the region the
-    # method may move freely (1.0 for the unmasked methods). A low share explains a miss.
-    mask_coverage: float = 1.0
-
-    @property
-    def outputs_original(self) -> np.ndarray | None:
-        """(T, R, R, 3) G(I, c_t) of the first face, where every victim shares one resolution."""
-        return _stacked(self.generator_outputs, "original")
-
-    @property
-    def outputs_protected(self) -> np.ndarray | None:
-        return _stacked(self.generator_outputs, "protected")
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    name: str
-    version: str
-    trained: bool
-    description: str
-    victims: list[Victim]
-    attributes: list[str]
-    saliency: str
-    hashes: dict[str, str]
-    providers: list[str]
-    device: str
-    precision: str
-    compile: str
-    saliency_runtime: str
-    memory_batch: int | None
-    limits: Limits
-
-    @property
-    def resolution(self) -> int:
-        return max(v.resolution for v in self.victims)
 
 
 class FaceShieldEngine:
@@ -245,7 +170,7 @@ class FaceShieldEngine:
                 )
 
             parts = [
-                (idx, split_on_oom(run, idx, _concat_results, self.execution, self._count_split))
+                (idx, split_on_oom(run, idx, concat_results, self.execution, self._count_split))
                 for idx in (list(range(s, min(s + chunk, len(checked)))) for s in range(0, len(checked), chunk))
             ]
             outcomes = self._outcomes(checked, images, labels, parts, config, policy, extras)
@@ -398,52 +323,6 @@ def _tag(m: TargetMetrics, victim: str, face: int) -> TargetMetrics:
     from dataclasses import replace
 
     return replace(m, victim=victim, face=face)
-
-
-def _stacked(outputs: list[GeneratorOutput], which: str) -> np.ndarray | None:
-    first = [getattr(o, which) for o in outputs if o.face == 0]
-    if not first or len({a.shape for a in first}) != 1:
-        return None
-    return np.stack(first)
-
-
-def _concat_results(a: ProtectionResult, b: ProtectionResult) -> ProtectionResult:
-    """Two results of consecutive parts of one batch, as one (views renumbered)."""
-    from .attack.protect import VictimResult
-
-    def cat(x, y):
-        return None if x is None or y is None else torch.cat([x, y])
-
-    offset = len(a.protected)
-    victims = [
-        VictimResult(
-            va.name,
-            va.targets,
-            torch.cat([va.references, vb.references]),
-            torch.cat([va.generator_inputs, vb.generator_inputs]),
-            cat(va.outputs, vb.outputs),
-            cat(va.manipulation_mask, vb.manipulation_mask),
-        )
-        for va, vb in zip(a.victims, b.victims, strict=True)
-    ]
-    return ProtectionResult(
-        protected=a.protected + b.protected,
-        views=a.views + [(i + offset, box) for i, box in b.views],
-        victims=victims,
-        saliency_mask=cat(a.saliency_mask, b.saliency_mask),
-        manipulation_mask=cat(a.manipulation_mask, b.manipulation_mask),
-        union_mask=cat(a.union_mask, b.union_mask),
-        start=a.start + b.start,
-        cancelled=a.cancelled + b.cancelled,
-        boxes=a.boxes + b.boxes,
-        image_steps=a.image_steps + b.image_steps,
-        check_passes=a.check_passes + b.check_passes,
-        steps=a.steps + b.steps,
-        rounds=a.rounds + b.rounds,
-        passes=a.passes + b.passes,
-        verified=a.verified + b.verified,
-        timings={k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in set(a.timings) | set(b.timings)},
-    )
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -18,10 +18,9 @@ import collections
 from collections.abc import Callable
 
 from faceshield.engine.config import AttackConfig
+from faceshield.engine.defaults import EOT_SAMPLES, ROBUST_SAMPLES
 
 WINDOW = 32  # batches; the warm-up's sample is soon outweighed by real ones
-EOT_BLURS = 9  # an EoT step averages the generator over nine blurs: nine passes
-ROBUST_TRANSFORMS = 3  # JPEG, resize and blur per step (attack/blurs.py)
 
 
 def default_image_steps(config: AttackConfig, targets: int, steps: int | None = None) -> int:
@@ -30,7 +29,7 @@ def default_image_steps(config: AttackConfig, targets: int, steps: int | None = 
     transforms), plus the noise generator's steps when the attack starts from it (tests check
     this against the engine's own counter). `steps`: the I-FGSM steps to count (default the
     config's; an `ensure` policy's budget for its worst case)."""
-    per_step = {"eot": EOT_BLURS, "robust": ROBUST_TRANSFORMS}.get(config.stages.blur, 1)
+    per_step = {"eot": EOT_SAMPLES, "robust": ROBUST_SAMPLES}.get(config.stages.blur, 1)
     noise = config.noise_steps if config.stages.start == "noise-generator" else 0
     return targets * ((config.steps if steps is None else steps) * per_step + noise)
 

@@ -119,3 +119,29 @@ def drop(active: list[Group], keep_rows: Callable[[Group], list[int]]) -> list[G
         elif rows:
             out.append(g.keep(rows))
     return out
+
+
+def resolve_boxes(arg, image: torch.Tensor) -> tuple[Box, ...]:
+    """A caller's box argument for one (3, H, W) image: None (the centre square), one box or several."""
+    from ..errors import InvalidInputError
+    from ..ops.geometry import resolve_box
+
+    h, w = image.shape[1], image.shape[2]
+    if arg is None:
+        return (resolve_box(None, h, w),)
+    items = list(arg)
+    if items and all(isinstance(v, (int, float)) or hasattr(v, "__index__") for v in items):
+        return (resolve_box(tuple(items), h, w),)
+    if not items:
+        raise InvalidInputError("face_box", "an empty list of face boxes")
+    return tuple(resolve_box(b, h, w) for b in items)
+
+
+def check_images(images: Sequence[torch.Tensor]) -> None:
+    from ..errors import InvalidInputError
+
+    for i, im in enumerate(images):
+        if im.ndim != 3 or im.shape[0] != 3:
+            raise InvalidInputError("image", f"image {i} must be (3, H, W), got {tuple(im.shape)}")
+        if not torch.isfinite(im).all():
+            raise InvalidInputError("image", f"image {i} holds non-finite values")

@@ -21,11 +21,11 @@ from collections.abc import Callable
 import torch
 
 from ..config import AttackConfig
+from ..defaults import EOT_SAMPLES
 from ..ops.filters import Blur, ruiz_blur_schedule
 from ..ops.transforms import JPEG, JPEG_QUALITY_RANGE, RESIZE_FACTOR_RANGE, ResizeDownUp
 
 Transform = Callable[[torch.Tensor], torch.Tensor] | None  # None: the identity, at no cost
-EOT_SAMPLES = 9  # Ruiz et al. average over nine blurs per step
 
 
 class TransformSchedule:

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..ops.geometry import Box, paste_mask, region_mask
+from ..errors import InvalidInputError
+from ..ops.geometry import Box, crop_resize, paste_mask, region_mask
 
 
 def manipulation_distance(references: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -63,3 +64,56 @@ def box_mask(boxes: Sequence[Box], n: int, height: int, width: int, like: torch.
     last round of `ensure`)."""
     out = torch.stack([region_mask(box, height, width, like) for box in boxes]).amax(dim=0)
     return out.expand(n, 1, height, width)
+
+
+def prepare(group, stages_mask: str, config, victims, size: int, given: dict, saliency) -> dict[str, torch.Tensor]:
+    """Stages 2-4 for one group: sets `group.mask` (n, 1, H, W), the step mask at the image's
+    resolution, and returns the per-view masks at `size` for the result ("saliency",
+    "manipulation", "union", and "manipulation:<victim>" per victim)."""
+    g = group
+    h, w = g.original.shape[-2:]
+    if stages_mask == "none":
+        g.mask = box_mask(g.boxes, g.n, h, w, g.original)
+        return {}
+    out: dict[str, torch.Tensor] = {"saliency": saliency_views(g, size, given, saliency)}
+    step = out["saliency"]
+    if stages_mask == "union":
+        per_victim = []
+        for v in victims:
+            m = manipulation_mask(g.refs[v.name], g.crops(g.original, v.resolution), config.manipulation_threshold)
+            out[f"manipulation:{v.name}"] = m
+            per_victim.append(m)
+        out["manipulation"] = across_victims(per_victim, size)
+        out["union"] = step = union_mask(out["saliency"], out["manipulation"], config.alpha, config.beta)
+    g.mask = paste_views(step, g.boxes, g.n, h, w)
+    return out
+
+
+def saliency_views(g, size: int, given: dict, saliency) -> torch.Tensor:
+    """M_sm per view at `size`: the caller's mask (cropped like the image) where given, else the
+    saliency model's on the face crop."""
+    crops = g.crops(g.original, size)
+    out = torch.empty(crops.shape[0], 1, size, size, device=crops.device)
+    rows = [(b * g.n + k, i) for b in range(len(g.boxes)) for k, i in enumerate(g.index)]
+    need = [row for row, i in rows if i not in given]
+    if need:
+        if saliency is None:
+            raise InvalidInputError(
+                "saliency_mask", "this method needs a saliency mask: pass one, or load a saliency model (TRACER)"
+            )
+        with torch.no_grad():
+            s = saliency((crops[need] + 1) / 2).to(crops.device, torch.float32)
+        out[need] = to_size(s, size)
+    shape = tuple(g.original.shape[-2:])
+    for row, i in rows:
+        if i not in given:
+            continue
+        m = torch.as_tensor(given[i], dtype=torch.float32, device=crops.device)
+        if m.ndim == 2:
+            m = m[None]
+        if m.ndim != 3 or m.shape[0] != 1 or tuple(m.shape[1:]) != shape:
+            raise InvalidInputError("saliency_mask", f"expected a mask of the image's size {shape}, got {tuple(m.shape)}")
+        if not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1:
+            raise InvalidInputError("saliency_mask", "values must be finite and lie in [0, 1]")
+        out[row] = crop_resize(m[None], g.boxes[row // g.n], size)[0]
+    return out

@@ -85,3 +85,64 @@ class SSIMPenalty(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return 1.0 - self.against((x + 1) / 2)
+
+
+def gradients(
+    active: Sequence,
+    points: Sequence[torch.Tensor],
+    transforms: Sequence[TransformFn],
+    gamma: float,
+    victims: Sequence,
+    run: Callable,
+    tally,
+    with_ssim: bool,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """grad_x J at `points` (one (n, 3, H, W) tensor per group of `active`), and per group the
+    smallest disruption term of each image over its victims, faces and targets (early stop's hint).
+
+    J of an image is the mean over the victims still in its J (`tally.pending`) of their mean over
+    faces and targets, minus gamma times its SSIM penalty (counted once). Each victim sees every
+    group's face crops at its own resolution in one generator batch.
+    """
+    xs = [p.detach().requires_grad_(True) for p in points]
+    device = xs[0].device
+    per_image = [torch.zeros(g.n, device=device) for g in active]
+    worst = [torch.full((g.n,), float("inf"), device=device) for g in active]
+    for v in victims:
+        rows = [[k for k in range(g.n) if v.name in tally.pending[g.index[k]]] for g in active]
+        parts = [(k, g, r) for k, (g, r) in enumerate(zip(active, rows, strict=True)) if r]
+        if not parts:
+            continue
+        inputs = torch.cat([g.crops(select(xs[k], r, g.n), v.resolution) for k, g, r in parts])
+        labs = torch.cat([per_view(g, select(g.labels[v.name], r, g.n)) for _, g, r in parts])
+        refs = torch.cat([select(g.refs[v.name], g.view_rows(r), len(g.boxes) * g.n) for _, g, r in parts])
+        terms = disruption_terms(lambda a, c, v=v: run(v, a, c), inputs, labs, refs, transforms)
+        tally.image_steps += terms.numel() * len(transforms)
+        for (k, g, r), t in zip(parts, terms.split([len(g.boxes) * len(r) for _, g, r in parts]), strict=True):
+            t = t.reshape(len(g.boxes), len(r), -1)  # face, image, target
+            sel = torch.tensor(r, device=device)
+            share = torch.tensor([1.0 / len(tally.pending[g.index[j]]) for j in r], device=device)
+            per_image[k] = per_image[k].index_add(0, sel, t.mean(dim=(0, 2)) * share)
+            worst[k][sel] = torch.minimum(worst[k][sel], t.detach().amin(dim=(0, 2)))
+            for j in r:  # this image's faces x targets x transforms
+                tally.passes[g.index[j]] += len(g.boxes) * t.shape[-1] * len(transforms)
+    total = sum(p.sum() for p in per_image)
+    if with_ssim and gamma > 0:
+        for g, x in zip(active, xs, strict=True):
+            if g.ssim is None:
+                g.ssim = SSIMPenalty(g.original, bounding_box(g.boxes))
+            total = total - gamma * g.ssim(x).sum()
+    return list(torch.autograd.grad(total, xs)), worst
+
+
+def per_view(g, labels: torch.Tensor) -> torch.Tensor:
+    """(n, T, c) per image -> (B * n, T, c) per view (box-major)."""
+    return labels.repeat(len(g.boxes), 1, 1)
+
+
+def select(t: torch.Tensor, rows, size: int) -> torch.Tensor:
+    """t[rows]; t itself when rows is all of it (no copy, the same autograd graph)."""
+    n = rows.numel() if isinstance(rows, torch.Tensor) else len(rows)
+    if n == size:
+        return t
+    return t[torch.as_tensor(rows, device=t.device)]

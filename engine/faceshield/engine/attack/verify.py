@@ -33,19 +33,17 @@ def margin_threshold(margin: float) -> float:
 @torch.no_grad()
 def worst_mse(
     group: Group, x: torch.Tensor, victims: Sequence[Victim], run: RunFn, refs: dict[str, torch.Tensor] | None = None
-) -> torch.Tensor:
-    """(n,) per image: the smallest output MSE over its face regions, victims and targets, of the
-    8-bit rounding of x (the least disrupted edit decides)."""
+) -> dict[str, torch.Tensor]:
+    """Victim name -> (n,) per image: the smallest output MSE over its face regions and targets,
+    for x as given (the least disrupted edit decides)."""
     refs = group.refs if refs is None else refs
-    worst = None
+    out = {}
     for v in victims:
         crops = group.crops(x, v.resolution)
         labels = group.labels[v.name].repeat(len(group.boxes), 1, 1)
         mse = (run(v, crops, labels) - refs[v.name]).pow(2).mean(dim=(2, 3, 4))  # (B * n, T)
-        per_image = mse.reshape(len(group.boxes), group.n, -1).amin(dim=(0, 2))
-        worst = per_image if worst is None else torch.minimum(worst, per_image)
-    assert worst is not None
-    return worst
+        out[v.name] = mse.reshape(len(group.boxes), group.n, -1).amin(dim=(0, 2))
+    return out
 
 
 def rounded(group: Group, x: torch.Tensor, epsilon: float) -> torch.Tensor:
@@ -55,7 +53,7 @@ def rounded(group: Group, x: torch.Tensor, epsilon: float) -> torch.Tensor:
 @torch.no_grad()
 def worst_mse_after(
     group: Group, x_q: torch.Tensor, processing: str, victims: Sequence[Victim], run: RunFn
-) -> torch.Tensor:
+) -> dict[str, torch.Tensor]:
     """`worst_mse` after real processing of the whole photo, against G(T(I)) (not G(I): the
     processing's own effect on the victim is not protection)."""
     transform = TRANSFORMS[processing]
@@ -77,18 +75,14 @@ def worst_mse_after(
 
 
 def disrupted(
-    group: Group,
-    x: torch.Tensor,
-    epsilon: float,
-    threshold: float,
-    victims: Sequence[Victim],
-    run: RunFn,
+    group: Group, x: torch.Tensor, epsilon: float, threshold: float, victims: Sequence[Victim], run: RunFn,
     after: Sequence[str] = (),
-) -> list[bool]:
-    """Per image of the group: every target of every victim disrupted above `threshold` on the
-    8-bit rounding of x, plainly and after each processing in `after`."""
+) -> list[dict[str, bool]]:
+    """Per image of the group, per victim: every target disrupted above `threshold` on the 8-bit
+    rounding of x, plainly and after each processing in `after`."""
     x_q = rounded(group, x, epsilon)
-    ok = worst_mse(group, x_q, victims, run) > threshold
+    ok = {name: m > threshold for name, m in worst_mse(group, x_q, victims, run).items()}
     for processing in after:
-        ok &= worst_mse_after(group, x_q, processing, victims, run) > threshold
-    return [bool(v) for v in ok]
+        for name, m in worst_mse_after(group, x_q, processing, victims, run).items():
+            ok[name] &= m > threshold
+    return [{name: bool(flags[k]) for name, flags in ok.items()} for k in range(group.n)]

@@ -96,3 +96,33 @@ def sample_grid(rows: Sequence[dict], title: str = "", tile: int = 128) -> Image
                     anchor="ma",
                 )
     return canvas
+
+
+def grid_rows(sample, outcome, joint: bool) -> list[dict]:
+    """The rows of one sample's grid for one outcome: one per target (of the first face).
+    Under the joint protocol one protected image serves every target: drawn once."""
+    first = [o for o in outcome.generator_outputs if o.face == 0]
+    metrics = [m for m in outcome.targets if m.face == 0]
+    several = len({o.victim for o in first}) > 1
+    return [
+        {
+            "target": f"{out.victim}/{out.target}" if several else out.target,
+            "original": sample.image,
+            "masks": outcome.masks,
+            "repeat": t > 0 and joint,
+            "g_original": out.original,
+            "protected": outcome.protected,
+            "g_protected": out.protected,
+            "mse": m.mse,
+            "psnr": outcome.input.psnr,
+        }
+        for t, (out, m) in enumerate(zip(first, metrics, strict=True))
+    ]
+
+
+def save_grid(path, rows: list[dict], title: str) -> None:
+    """Draw the grid and write it atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    sample_grid(rows, title=title).save(tmp)
+    tmp.replace(path)

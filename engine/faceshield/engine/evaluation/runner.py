@@ -14,25 +14,23 @@ chunks, same seeds, same batches).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-
-from ..config import AttackConfig
+from ..defaults import EOT_SAMPLES, ROBUST_SAMPLES
 from ..errors import InvalidInputError
-from ..models.victims import qualified, select_targets
+from ..models.victims import select_targets
 from ..pipeline import FaceShieldEngine, ProtectOutcome, ProtectRequest
 from .datasets import Dataset, Sample
-from .names import PROTOCOLS
-from .robustness import TRANSFORMS_VERSION, TransformedBatch, resolve_transforms
-from .rows import ALL_ROWS, DEFAULT_FIGURE_ROW, METHOD_ROWS, Row
+from .grids import grid_rows, save_grid
+from .identity import default_targets, model_fingerprint, sample_seed, state_hash  # noqa: F401 (re-exported)
+from .plan import EvaluationPlan, Progress  # noqa: F401 (re-exported)
+from .robustness import TRANSFORMS_VERSION, TransformedBatch
+from .rows import ALL_ROWS, Row
 from .store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -42,68 +40,6 @@ ALL_TARGETS = "*"
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
 FIGURES_DIR = "figures"
-EOT_BLURS = 9
-ROBUST_TRANSFORMS = 3
-
-
-def default_targets(engine: FaceShieldEngine) -> list[str]:
-    """Every edit of the model set: bare names for one victim (as the paper names them),
-    "victim/target" where there are several."""
-    victims = engine.models.victims
-    if len(victims) == 1:
-        return list(victims[0].targets)
-    return [qualified(v.name, t) for v in victims for t in v.targets]
-
-
-@dataclass(frozen=True)
-class EvaluationPlan:
-    """What to evaluate. `attack` carries the hyperparameters; each row sets the stages."""
-
-    rows: tuple[str, ...] = tuple(r.key for r in METHOD_ROWS)
-    protocols: tuple[str, ...] = PROTOCOLS
-    sizes: tuple[int, ...] = (50,)
-    targets: tuple[str, ...] | None = None
-    transforms: tuple[str, ...] = ()
-    seed: int = 0
-    batch_size: int = 8
-    figures: int = 4
-    figure_row: str = DEFAULT_FIGURE_ROW
-    attack: AttackConfig = field(default_factory=AttackConfig)
-
-    @property
-    def n(self) -> int:
-        return max(self.sizes)
-
-    def validate(self) -> None:
-        unknown = [r for r in self.rows if r not in ALL_ROWS]
-        if unknown:
-            raise InvalidInputError("methods", f"unknown row {unknown[0]!r}; choose from {', '.join(ALL_ROWS)}")
-        if not self.rows:
-            raise InvalidInputError("methods", "nothing to evaluate: name at least one method or ablation row")
-        bad = [p for p in self.protocols if p not in PROTOCOLS]
-        if bad or not self.protocols:
-            raise InvalidInputError("protocol", f"choose per-target, joint or both, got {list(self.protocols)}")
-        if not self.sizes or any(not isinstance(s, int) or s < 1 for s in self.sizes):
-            raise InvalidInputError("n", f"sample sizes must be positive integers, got {list(self.sizes)}")
-        if not 1 <= self.batch_size <= 256:
-            raise InvalidInputError("batch", f"must lie in [1, 256], got {self.batch_size}")
-        if self.figures < 0:
-            raise InvalidInputError("figures", f"must be 0 or more, got {self.figures}")
-        if self.figure_row not in ALL_ROWS:
-            raise InvalidInputError("figure_row", f"unknown row {self.figure_row!r}")
-        resolve_transforms(self.transforms)
-        self.attack.validate()
-
-
-@dataclass
-class Progress:
-    """Work done so far, weighted by generator passes so that the ETA means something."""
-
-    done_items: int = 0
-    total_items: int = 0
-    done_work: float = 0.0
-    total_work: float = 0.0
-    label: str = ""
 
 
 class _SampleCache:
@@ -117,47 +53,6 @@ class _SampleCache:
         if sample_id not in self.samples:
             self.samples[sample_id] = self.dataset.load(sample_id)
         return self.samples[sample_id]
-
-
-def sample_seed(base: int, sample_id: str) -> int:
-    """Each image's own random start, independent of its chunk and of the other images."""
-    digest = hashlib.sha256(f"{base}/{sample_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def state_hash(module) -> str | None:
-    """SHA-256 over a module's state dict (names, shapes, dtypes, values); None if it has none."""
-    state = getattr(module, "state_dict", None)
-    if not callable(state):
-        return None
-    h = hashlib.sha256()
-    for name, tensor in sorted(state().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    return h.hexdigest()
-
-
-def model_fingerprint(engine: FaceShieldEngine) -> dict:
-    m = engine.models
-    hashes = dict(m.hashes)
-    if len(m.victims) == 1:
-        hashes.setdefault("generator", state_hash(m.generator) or "unhashed")
-    else:
-        for v in m.victims:
-            hashes.setdefault(f"victim:{v.name}", v.sha256 or state_hash(v.generator) or "unhashed")
-    if m.saliency is not None:
-        hashes.setdefault("saliency", state_hash(m.saliency) or m.saliency_name)
-    return {
-        "name": m.name,
-        "version": m.version,
-        "trained": m.trained,
-        "resolution": m.resolution,
-        "attributes": list(m.attributes),
-        "victims": [[v.name, v.kind, v.resolution] for v in m.victims],
-        "saliency": m.saliency_name if m.saliency is not None else "none",
-        "hashes": hashes,
-    }
 
 
 class Evaluation:
@@ -276,7 +171,7 @@ class Evaluation:
 
     def _cost(self, row: Row, n_targets: int) -> float:
         a = self.plan.attack
-        per_step = {"eot": EOT_BLURS, "robust": ROBUST_TRANSFORMS}.get(row.stages.blur, 1)
+        per_step = {"eot": EOT_SAMPLES, "robust": ROBUST_SAMPLES}.get(row.stages.blur, 1)
         noise = a.noise_steps if row.stages.start == "noise-generator" else 0
         transforms = len(self.plan.transforms) / 3  # one forward per transform, ~1/3 of a step
         # ensure: about half its budget on average (early stop ends most images sooner)
@@ -374,9 +269,10 @@ class Evaluation:
             if need:  # the figure of a sample recorded earlier: recompute it, record nothing
                 got.update(zip(need, self._protect(need, load, row, call, extras=True), strict=True))
             for i in wanted:
-                figure_rows.setdefault(i, []).extend(self._figure_rows(load(i), got[i], call))
+                figure_rows.setdefault(i, []).extend(grid_rows(load(i), got[i], joint=call is None))
         for i, rows in figure_rows.items():
-            self._save_figure(i, protocol, row, rows)
+            title = f"{row.label}, {protocol} protocol, sample {self.sample_ids.index(i)}"
+            save_grid(self.figure_path(i, protocol), rows, title)
 
     def _chunk_has_work(self, ids: list[str]) -> bool:
         keys = [(CONTROL, CONTROL, i, ALL_TARGETS) for i in ids]
@@ -485,38 +381,6 @@ class Evaluation:
             return []
         first = set(self.sample_ids[: self.plan.figures])
         return [i for i in ids if i in first and not self.figure_path(i, protocol).exists()]
-
-    def _figure_rows(self, sample: Sample, outcome: ProtectOutcome, call: list[str] | None) -> list[dict]:
-        first = [o for o in outcome.generator_outputs if o.face == 0]
-        metrics = [m for m in outcome.targets if m.face == 0]
-        several = len({o.victim for o in first}) > 1
-        rows = []
-        for t, (out, m) in enumerate(zip(first, metrics, strict=True)):
-            # One protected image serves every target of a joint call: draw it (and its masks) once.
-            rows.append(
-                {
-                    "target": f"{out.victim}/{out.target}" if several else out.target,
-                    "original": sample.image,
-                    "masks": outcome.masks,
-                    "repeat": t > 0 and call is None,
-                    "g_original": out.original,
-                    "protected": outcome.protected,
-                    "g_protected": out.protected,
-                    "mse": m.mse,
-                    "psnr": outcome.input.psnr,
-                }
-            )
-        return rows
-
-    def _save_figure(self, sample_id: str, protocol: str, row: Row, rows: list[dict]) -> None:
-        from .grids import sample_grid
-
-        path = self.figure_path(sample_id, protocol)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        image = sample_grid(rows, title=f"{row.label}, {protocol} protocol, sample {self.sample_ids.index(sample_id)}")
-        tmp = path.with_suffix(".tmp.png")
-        image.save(tmp)
-        tmp.replace(path)
 
     # -- results -----------------------------------------------------------------------------
     def records(self) -> list[dict]:

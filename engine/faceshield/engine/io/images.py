@@ -139,8 +139,7 @@ def to_tensor(rgb: np.ndarray) -> torch.Tensor:
 def quantize(protected: torch.Tensor, original: np.ndarray, epsilon: float) -> np.ndarray:
     """(3, H, W) float result -> (H, W, 3) uint8, keeping |x - I| <= epsilon after rounding
     (`quantize_tensor`, on the original's own levels)."""
-    orig = torch.from_numpy(original).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-    out = quantize_tensor(protected.detach().cpu().float()[None], orig[None], epsilon)[0]
+    out = quantize_tensor(protected.detach().cpu().float()[None], to_tensor(original)[None], epsilon)[0]
     return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
