@@ -43,7 +43,7 @@ def test_no_face_is_refused_or_the_centre_square_when_asked():
         choose_faces(noise)
     assert refused.value.field == "faces" and "no face was found" in str(refused.value)
     centre = choose_faces(noise, no_face="centre")
-    assert centre.boxes is None and centre.source == "centre"
+    assert centre.boxes is None and centre.source == "no-face-centre"
     assert choose_faces(noise, detect=False).source == "centre"
     given = choose_faces(noise, given=[(0, 0, 50, 50)])
     assert given.boxes == ((0, 0, 50, 50),) and given.source == "given"

@@ -31,7 +31,8 @@ class NoFaceError(InvalidInputError):
 @dataclass(frozen=True)
 class FaceChoice:
     """boxes: what the engine gets as `face_box` (None: the centre square, which it chooses).
-    source: "given", "detected" or "centre". detected: the detector's tight boxes (all of them);
+    source: "given", "detected", "centre" (asked for) or "no-face-centre" (none found, the centre
+    square as the caller chose). detected: the detector's tight boxes (all of them);
     dropped: faces found past MAX_FACES, left unprotected (the smallest)."""
 
     boxes: tuple[BoxTuple, ...] | None
@@ -60,7 +61,7 @@ def choose_faces(
     if not found:
         if no_face == "refuse":
             raise NoFaceError(field)
-        return FaceChoice(None, "centre")
+        return FaceChoice(None, "no-face-centre")
     h, w = image.shape[:2]
     kept = found[:MAX_FACES]
     return FaceChoice(tuple(head_box(b, h, w) for b in kept), "detected", tuple(found), len(found) - len(kept))

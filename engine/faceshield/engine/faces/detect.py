@@ -12,7 +12,7 @@ The frontal cascade (`haarcascade_frontalface_alt2`, the most precise of OpenCV'
 on those photos) runs first; the profile cascade runs on the image and on its mirror (it knows
 faces turned one way only), and a profile box is kept where it overlaps no frontal box. Large
 photos are searched at DETECT_MAX_SIDE pixels on their longer side (a 12 MP photo in about a
-tenth of the time), faces down to MIN_FACE pixels at that scale.
+tenth of the time), faces down to MIN_FACE (20) pixels at that scale.
 
 `cv2` is imported on first use only. Classifiers are loaded once per thread (OpenCV's
 `CascadeClassifier` must not be shared by concurrent callers). Nothing is logged or written.
@@ -32,7 +32,7 @@ DETECTOR_NAME = "opencv-haar: frontalface_alt2 + profileface (both sides)"
 FRONTAL_FILE = "haarcascade_frontalface_alt2.xml"
 PROFILE_FILE = "haarcascade_profileface.xml"
 DETECT_MAX_SIDE = 1280
-MIN_FACE = 24
+MIN_FACE = 20  # both cascades scan a 20 x 20 window; nothing smaller is found
 SCALE_STEP = 1.1
 FRONTAL_NEIGHBOURS = 3
 PROFILE_NEIGHBOURS = 4
