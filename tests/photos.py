@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
 SITE = Path(np.__file__).resolve().parents[1]
 PHOTOS = {
@@ -58,3 +58,39 @@ def overlap(a, b) -> float:
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     return 0.0 if w <= 0 or h <= 0 else w * h / min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+
+
+GPS = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (52.0, 31.0, 12.0)}
+
+
+def exif_block(orientation: int | None = None, gps: bool = True, maker_note: bool = True) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PhoneCo"
+    exif[ExifTags.Base.Model] = "P1"
+    if orientation:
+        exif[ExifTags.Base.Orientation] = orientation
+    if gps:
+        exif[ExifTags.IFD.GPSInfo] = dict(GPS)
+    sub = {ExifTags.Base.DateTimeOriginal: "2026:11:30 10:00:00"}
+    if maker_note:
+        sub[ExifTags.Base.MakerNote] = b"serial 12345 at home"
+    exif[ExifTags.IFD.Exif] = sub
+    return exif
+
+
+def stored_as(upright: Image.Image, orientation: int) -> Image.Image:
+    """The pixels a camera stores for an upright scene under this EXIF orientation (the inverse
+    of the transform a viewer applies)."""
+    inverse = {
+        2: [Image.Transpose.FLIP_LEFT_RIGHT],
+        3: [Image.Transpose.ROTATE_180],
+        4: [Image.Transpose.FLIP_TOP_BOTTOM],
+        5: [Image.Transpose.TRANSPOSE],
+        6: [Image.Transpose.ROTATE_90],
+        7: [Image.Transpose.TRANSVERSE],
+        8: [Image.Transpose.ROTATE_270],
+    }
+    out = upright
+    for t in inverse.get(orientation, []):
+        out = out.transpose(t)
+    return out

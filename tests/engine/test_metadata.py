@@ -13,42 +13,7 @@ from PIL import ExifTags, Image, ImageOps
 from faceshield.engine.errors import InvalidInputError
 from faceshield.engine.io.images import decode_image, encode_png
 from faceshield.engine.io.metadata import kept_exif
-from tests.photos import photo
-
-GPS = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (52.0, 31.0, 12.0)}
-
-
-def exif_block(orientation: int | None = None, gps: bool = True, maker_note: bool = True) -> Image.Exif:
-    exif = Image.Exif()
-    exif[ExifTags.Base.Make] = "PhoneCo"
-    exif[ExifTags.Base.Model] = "P1"
-    if orientation:
-        exif[ExifTags.Base.Orientation] = orientation
-    if gps:
-        exif[ExifTags.IFD.GPSInfo] = dict(GPS)
-    sub = {ExifTags.Base.DateTimeOriginal: "2026:11:30 10:00:00"}
-    if maker_note:
-        sub[ExifTags.Base.MakerNote] = b"serial 12345 at home"
-    exif[ExifTags.IFD.Exif] = sub
-    return exif
-
-
-def stored_as(upright: Image.Image, orientation: int) -> Image.Image:
-    """The pixels a camera stores for an upright scene under this EXIF orientation (the inverse
-    of the transform a viewer applies)."""
-    inverse = {
-        2: [Image.Transpose.FLIP_LEFT_RIGHT],
-        3: [Image.Transpose.ROTATE_180],
-        4: [Image.Transpose.FLIP_TOP_BOTTOM],
-        5: [Image.Transpose.TRANSPOSE],
-        6: [Image.Transpose.ROTATE_90],
-        7: [Image.Transpose.TRANSVERSE],
-        8: [Image.Transpose.ROTATE_270],
-    }
-    out = upright
-    for t in inverse.get(orientation, []):
-        out = out.transpose(t)
-    return out
+from tests.photos import exif_block, photo, stored_as
 
 
 def chunks(png: bytes) -> list[bytes]:
