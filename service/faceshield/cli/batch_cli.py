@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,8 +63,11 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
 
 
 def is_batch(args: argparse.Namespace) -> bool:
+    """Several inputs, a folder, a list, --ray, or -o naming a folder: the folder job."""
     inputs = args.input or []
-    return bool(args.list or args.ray or len(inputs) != 1 or Path(inputs[0]).is_dir())
+    out = str(args.output)
+    folder_out = Path(out).is_dir() or out.endswith(("/", os.sep))
+    return bool(args.list or args.ray or len(inputs) != 1 or Path(inputs[0]).is_dir() or folder_out)
 
 
 def box_list(values: list[str] | None) -> list[tuple[int, ...]] | None:
