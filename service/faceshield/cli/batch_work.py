@@ -58,7 +58,7 @@ def _error(exc: Exception) -> dict:
 
 def prepare(item: Item, options: JobOptions) -> Prepared:
     """Read and decode one file and choose its face boxes; errors are kept, not raised."""
-    from faceshield.engine.faces import choose_faces
+    from faceshield.engine.faces import DetectorUnavailable, choose_faces
     from faceshield.engine.io.images import decode_image
     from faceshield.engine.io.metadata import kept_exif
 
@@ -74,8 +74,12 @@ def prepare(item: Item, options: JobOptions) -> Prepared:
         out.boxes = choice.boxes
         out.faces = {"source": choice.source, "detected": len(choice.detected), "dropped": choice.dropped}
         out.exif = kept_exif(data, options.keep_metadata)
+    except DetectorUnavailable:
+        raise  # every image would fail alike: stop the job and say what to install
     except FaceShieldError as exc:
         out.image, out.error = None, _error(exc)
+    except Exception as exc:  # anything else one file can cause fails that file alone
+        out.image, out.error = None, {"field": "input", "message": f"unreadable ({exc.__class__.__name__})"}
     out.seconds = time.perf_counter() - t0
     return out
 
