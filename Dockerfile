@@ -33,7 +33,8 @@ RUN pip install torch==2.14.1 torchvision==0.29.1 onnxruntime-gpu==1.31.1
 # Everything else, pinned to the versions the test suite ran with.
 RUN pip install onnx==1.23.2 numpy==2.4.6 pillow==13.0.0 protobuf==7.36.2 grpcio==1.85.3 \
         grpcio-health-checking==1.85.1 grpcio-reflection==1.85.1 grpcio-status==1.85.3 \
-        googleapis-common-protos==1.76.0 prometheus-client==0.26.0 matplotlib==3.11.2
+        googleapis-common-protos==1.76.0 prometheus-client==0.26.0 matplotlib==3.11.2 \
+        opencv-python-headless==4.14.0.94
 
 WORKDIR /opt/faceshield
 COPY pyproject.toml README.md ./

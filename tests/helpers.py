@@ -43,3 +43,23 @@ def png_from_samples(samples, bit_depth: int = 8, colour_type: int = 2) -> bytes
 
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def write_tiny_model_set(dest, resolution: int = 32):
+    """A model set directory holding a tiny seeded generator and no saliency model (methods pgd
+    and ifgsm), for commands run with `--models DIR`, in this process or another."""
+    from faceshield.engine import modelsets
+
+    gen = modelsets.export_generator(tiny_generator(), resolution, ATTRS)[0]
+    manifest = modelsets.build_manifest(
+        name="tiny",
+        version="1",
+        resolution=resolution,
+        attributes=ATTRS,
+        generator_bytes=gen,
+        generator_parameters={"conv_dim": 8, "c_dim": 5, "repeat_num": 2},
+        generator_source={"test": True},
+        saliency_bytes=None,
+        produced_by={"tool": "test"},
+    )
+    return modelsets.write_model_set(dest, manifest, {modelsets.GENERATOR_FILE: gen})

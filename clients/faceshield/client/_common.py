@@ -249,6 +249,19 @@ def _box(msg, face_box) -> None:
         target.CopyFrom(pb.FaceBox(left=left, top=top, right=right, bottom=bottom))
 
 
+NO_FACE = {"refuse": pb.FaceDetection.NO_FACE_REFUSE, "centre": pb.FaceDetection.NO_FACE_CENTRE}
+
+
+def _detection(msg, detect_faces, no_face) -> None:
+    """Ask the server to find the faces when no box is given; `no_face`: refuse or centre."""
+    if no_face not in NO_FACE:
+        raise InputError("no_face", f"expected one of {', '.join(NO_FACE)}, got {no_face!r}")
+    if not isinstance(detect_faces, bool):
+        raise InputError("detect_faces", f"expected True or False, got {detect_faces!r}")
+    if detect_faces:
+        msg.detect_faces.CopyFrom(pb.FaceDetection(enabled=True, no_face=NO_FACE[no_face]))
+
+
 def _policy(msg, policy) -> None:
     chosen = to_policy(policy)
     if chosen is not None:
@@ -271,12 +284,15 @@ def protect_request(
     return_masks: bool = False,
     return_generator_outputs: bool = False,
     policy: Policy | str | None = None,
+    detect_faces: bool = False,
+    no_face: str = "refuse",
 ) -> pb.ProtectImageRequest:
     """The ProtectImageRequest for these arguments; unset fields take the server's defaults."""
     msg = pb.ProtectImageRequest(request_id=request_id or "", image=to_image(image))
     _attack_fields(msg, method, epsilon, steps, step_size, seed)
     _labels(msg, targets, original_attributes)
     _box(msg, face_box)
+    _detection(msg, detect_faces, no_face)
     _policy(msg, policy)
     if saliency_mask is not None:
         msg.saliency_mask.CopyFrom(to_mask(saliency_mask))

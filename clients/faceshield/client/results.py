@@ -40,6 +40,14 @@ class Verdict:
     after: dict[str, bool]  # processing -> every edit still disrupted after it
 
 
+FACE_SOURCES = {
+    pb.FACE_SOURCE_GIVEN: "given",
+    pb.FACE_SOURCE_CENTRE: "centre",
+    pb.FACE_SOURCE_DETECTED: "detected",
+    pb.FACE_SOURCE_NO_FACE_CENTRE: "no-face-centre",
+}
+
+
 def _targets(rows) -> list[TargetResult]:
     return [
         TargetResult(t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction, t.victim,
@@ -97,6 +105,9 @@ class ProtectResult:
     generator_outputs: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # target -> (G(I), G(x)) PNGs
     verdict: Verdict = Verdict(False, (), 0, 0, {})
     faces: list[tuple[int, int, int, int]] = field(default_factory=list)  # the face boxes used
+    # Where `faces` came from: "given", "centre", "detected", "no-face-centre" ("" from an older server).
+    face_source: str = ""
+    faces_detected: int = 0  # with detect_faces: faces found (past 32, the smallest are not in `faces`)
     response: pb.ProtectImageResponse | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -131,6 +142,8 @@ class ProtectResult:
             generator_outputs=_outputs(r.generator_outputs),
             verdict=_verdict(r.verdict),
             faces=[(b.left, b.top, b.right, b.bottom) for b in r.faces],
+            face_source=FACE_SOURCES.get(r.face_source, ""),
+            faces_detected=r.faces_detected,
             response=r,
         )
 

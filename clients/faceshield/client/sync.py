@@ -94,6 +94,8 @@ class FaceShieldClient(c.ClientBase):
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
         face_box: c.FaceBoxes | None = None,
+        detect_faces: bool = False,
+        no_face: str = "refuse",
         policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         return_masks: bool = False,
@@ -109,7 +111,10 @@ class FaceShieldClient(c.ClientBase):
         `epsilon` the L-inf bound in [-1, 1] pixel units; `steps`, `step_size` of I-FGSM; `seed`
         of the random start. `targets`: attributes to protect against (default all);
         `original_attributes`: the image's own 0/1 values; `face_box`: (left, top, right,
-        bottom) in pixels (default: the centre square); `saliency_mask`: a float array in
+        bottom) in pixels, or a list of them (default: the centre square); `detect_faces`: let
+        the server find every face when no box is given (`no_face`: "refuse" an image with none,
+        the default, or protect its "centre" square; the result's `faces` and `face_source` say
+        what was used); `saliency_mask`: a float array in
         [0, 1] or grayscale PNG replacing the server's saliency model. `return_masks` and
         `return_generator_outputs` ask for extras. `timeout`: seconds, None for no deadline
         (default: see `default_timeout`)."""
@@ -124,6 +129,8 @@ class FaceShieldClient(c.ClientBase):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            detect_faces=detect_faces,
+            no_face=no_face,
             policy=policy,
             saliency_mask=saliency_mask,
             return_masks=return_masks,
@@ -209,6 +216,8 @@ class FaceShieldClient(c.ClientBase):
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
         face_box: c.FaceBoxes | None = None,
+        detect_faces: bool = False,
+        no_face: str = "refuse",
         policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         return_masks: bool = False,
@@ -230,6 +239,8 @@ class FaceShieldClient(c.ClientBase):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            detect_faces=detect_faces,
+            no_face=no_face,
             policy=policy,
             saliency_mask=saliency_mask,
             return_masks=return_masks,

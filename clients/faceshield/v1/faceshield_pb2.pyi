@@ -1,11 +1,25 @@
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class FaceSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FACE_SOURCE_UNSPECIFIED: _ClassVar[FaceSource]
+    FACE_SOURCE_GIVEN: _ClassVar[FaceSource]
+    FACE_SOURCE_CENTRE: _ClassVar[FaceSource]
+    FACE_SOURCE_DETECTED: _ClassVar[FaceSource]
+    FACE_SOURCE_NO_FACE_CENTRE: _ClassVar[FaceSource]
+FACE_SOURCE_UNSPECIFIED: FaceSource
+FACE_SOURCE_GIVEN: FaceSource
+FACE_SOURCE_CENTRE: FaceSource
+FACE_SOURCE_DETECTED: FaceSource
+FACE_SOURCE_NO_FACE_CENTRE: FaceSource
 
 class Image(_message.Message):
     __slots__ = ("encoded", "raw")
@@ -36,6 +50,20 @@ class FaceBox(_message.Message):
     right: int
     bottom: int
     def __init__(self, left: _Optional[int] = ..., top: _Optional[int] = ..., right: _Optional[int] = ..., bottom: _Optional[int] = ...) -> None: ...
+
+class FaceDetection(_message.Message):
+    __slots__ = ("enabled", "no_face")
+    class NoFace(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        NO_FACE_REFUSE: _ClassVar[FaceDetection.NoFace]
+        NO_FACE_CENTRE: _ClassVar[FaceDetection.NoFace]
+    NO_FACE_REFUSE: FaceDetection.NoFace
+    NO_FACE_CENTRE: FaceDetection.NoFace
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    NO_FACE_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    no_face: FaceDetection.NoFace
+    def __init__(self, enabled: _Optional[bool] = ..., no_face: _Optional[_Union[FaceDetection.NoFace, str]] = ...) -> None: ...
 
 class Mask(_message.Message):
     __slots__ = ("png", "float32")
@@ -68,7 +96,7 @@ class Policy(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., budget_steps: _Optional[int] = ..., margin: _Optional[float] = ..., early_stop: _Optional[bool] = ..., verify_after: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ProtectImageRequest(_message.Message):
-    __slots__ = ("request_id", "image", "original_attributes", "targets", "method", "epsilon", "steps", "step_size", "seed", "face_box", "saliency_mask", "extras", "policy", "face_boxes")
+    __slots__ = ("request_id", "image", "original_attributes", "targets", "method", "epsilon", "steps", "step_size", "seed", "face_box", "saliency_mask", "extras", "policy", "face_boxes", "detect_faces")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +111,7 @@ class ProtectImageRequest(_message.Message):
     EXTRAS_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     FACE_BOXES_FIELD_NUMBER: _ClassVar[int]
+    DETECT_FACES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     image: Image
     original_attributes: _containers.RepeatedScalarFieldContainer[float]
@@ -97,7 +126,8 @@ class ProtectImageRequest(_message.Message):
     extras: Extras
     policy: Policy
     face_boxes: _containers.RepeatedCompositeFieldContainer[FaceBox]
-    def __init__(self, request_id: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ..., extras: _Optional[_Union[Extras, _Mapping]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., face_boxes: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ...) -> None: ...
+    detect_faces: FaceDetection
+    def __init__(self, request_id: _Optional[str] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ..., extras: _Optional[_Union[Extras, _Mapping]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., face_boxes: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ..., detect_faces: _Optional[_Union[FaceDetection, _Mapping]] = ...) -> None: ...
 
 class InputMetrics(_message.Message):
     __slots__ = ("l1", "l2", "mse", "linf", "psnr", "ssim")
@@ -236,7 +266,7 @@ class GeneratorOutput(_message.Message):
     def __init__(self, target: _Optional[str] = ..., original_png: _Optional[bytes] = ..., protected_png: _Optional[bytes] = ..., victim: _Optional[str] = ..., face: _Optional[int] = ...) -> None: ...
 
 class ProtectImageResponse(_message.Message):
-    __slots__ = ("request_id", "protected_png", "width", "height", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "attack", "models", "timings", "masks", "generator_outputs", "verdict", "faces")
+    __slots__ = ("request_id", "protected_png", "width", "height", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "attack", "models", "timings", "masks", "generator_outputs", "verdict", "faces", "face_source", "faces_detected")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PROTECTED_PNG_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -252,6 +282,8 @@ class ProtectImageResponse(_message.Message):
     GENERATOR_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     FACES_FIELD_NUMBER: _ClassVar[int]
+    FACE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FACES_DETECTED_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     protected_png: bytes
     width: int
@@ -267,7 +299,9 @@ class ProtectImageResponse(_message.Message):
     generator_outputs: _containers.RepeatedCompositeFieldContainer[GeneratorOutput]
     verdict: Verdict
     faces: _containers.RepeatedCompositeFieldContainer[FaceBox]
-    def __init__(self, request_id: _Optional[str] = ..., protected_png: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., masks: _Optional[_Iterable[_Union[NamedMask, _Mapping]]] = ..., generator_outputs: _Optional[_Iterable[_Union[GeneratorOutput, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ...) -> None: ...
+    face_source: FaceSource
+    faces_detected: int
+    def __init__(self, request_id: _Optional[str] = ..., protected_png: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., masks: _Optional[_Iterable[_Union[NamedMask, _Mapping]]] = ..., generator_outputs: _Optional[_Iterable[_Union[GeneratorOutput, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ..., face_source: _Optional[_Union[FaceSource, str]] = ..., faces_detected: _Optional[int] = ...) -> None: ...
 
 class ProtectStreamResponse(_message.Message):
     __slots__ = ("request_id", "result", "error")

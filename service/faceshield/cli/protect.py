@@ -1,5 +1,9 @@
 """`faceshield protect IN -o OUT`: protect one image file, write a lossless PNG, say per victim
-whether its edit is disrupted.
+whether its edit is disrupted. Several files, folders or `--list FILE` with `-o DIR`: the folder
+job (`batch_cli`), on this machine or, with `--ray`, on a Ray cluster.
+
+Without `--box`, the face detector finds every face (`--faces centre`: the centre square); when
+it finds none the image is refused unless `--no-face centre`.
 
 By default the protection is *verified* (`--policy ensure`): after the method's steps, an image
 whose edits are not all disrupted gets further rounds (the SSIM weight halved each round, the
@@ -17,6 +21,7 @@ from pathlib import Path
 
 from faceshield.engine.errors import InvalidInputError
 
+from .batch_cli import add_batch_options, add_face_options, box_list, is_batch, run_batch
 from .common import add_model_options, add_policy_options, load_models, policy_from, read_image, resolve_device
 from .progress import StepProgress
 
@@ -26,9 +31,9 @@ LEVEL = 127.5  # generator space [-1, 1] spans 255 levels: epsilon 0.05 = 6.4 le
 def register(sub: argparse._SubParsersAction) -> None:
     from faceshield.engine.config import METHODS
 
-    p = sub.add_parser("protect", help="protect one face image", description=__doc__)
-    p.add_argument("input", help="PNG or JPEG image")
-    p.add_argument("-o", "--output", required=True, help="where to write the protected PNG")
+    p = sub.add_parser("protect", help="protect face images: a file, several, folders", description=__doc__)
+    p.add_argument("input", nargs="*", help="PNG or JPEG images, or folders of them (recursively)")
+    p.add_argument("-o", "--output", required=True, help="the protected PNG (one image), or the output folder")
     p.add_argument("--method", default="union-saliency", choices=list(METHODS))
     p.add_argument(
         "--epsilon", type=float, default=0.05,
@@ -40,9 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attrs", help="the image's original attribute values, comma-separated 0/1")
     p.add_argument(
         "--box", action="append",
-        help="face box left,top,right,bottom (default: the centre square); repeat for several faces",
+        help="face box left,top,right,bottom (default: the faces the detector finds); repeat for several faces",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    add_face_options(p)
+    add_batch_options(p)
     add_policy_options(p)
     add_model_options(p)
     p.set_defaults(func=run)
@@ -57,25 +64,30 @@ def _ints(text: str | None, field: str) -> list[int] | None:
         raise InvalidInputError(field, f"expected comma-separated integers, got {text!r}") from None
 
 
-def _boxes(values: list[str] | None):
-    if not values:
-        return None
-    boxes = [tuple(_ints(v, "box") or ()) for v in values]
-    if any(len(b) != 4 for b in boxes):
-        raise InvalidInputError("box", "a face box is four integers: left,top,right,bottom")
-    return boxes[0] if len(boxes) == 1 else boxes
-
-
 def run(args: argparse.Namespace) -> int:
+    if is_batch(args):
+        return run_batch(args)
     from faceshield.engine import AttackConfig, FaceShieldEngine, ProtectRequest
+    from faceshield.engine.faces import NoFaceError, choose_faces
     from faceshield.engine.io.images import encode_png
+    from faceshield.engine.io.metadata import kept_exif
     from faceshield.engine.pipeline import Limits
 
-    # Cheap checks first: parameters, then the image, then the (slower) model load.
+    from .batch_job import write_atomic
+
+    # Cheap checks first: parameters, then the image and its faces, then the (slower) model load.
     config = AttackConfig.for_method(args.method, epsilon=args.epsilon, steps=args.steps, seed=args.seed)
     policy = policy_from(args, config)
     limits = Limits()
-    image = read_image(args.input, limits.max_pixels)
+    source = args.input[0]
+    image = read_image(source, limits.max_pixels)
+    try:
+        faces = choose_faces(image, box_list(args.box), args.faces == "detect", args.no_face, field="input")
+    except NoFaceError:
+        raise InvalidInputError(
+            "input", f"no face was found in {source}; give its face with --box, or --no-face centre for the centre square"
+        ) from None
+    exif = kept_exif(Path(source).read_bytes(), tuple(args.keep_metadata))
     progress = StepProgress.for_stderr()
     progress.stage("loading models")
     models = load_models(args)
@@ -87,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             image,
             original_attributes=_ints(args.attrs, "attrs"),
             targets=args.targets.split(",") if args.targets else None,
-            face_box=_boxes(args.box),
+            face_box=None if faces.boxes is None else list(faces.boxes),
         )
     )
     outcome = engine.protect([request], config, policy=policy, progress=progress.step)[0]
@@ -95,12 +107,12 @@ def run(args: argparse.Namespace) -> int:
     assert outcome is not None
     out = Path(args.output)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(encode_png(outcome.protected))
+        write_atomic(out, encode_png(outcome.protected, exif=exif))
     except OSError as exc:
         raise InvalidInputError("output", f"cannot write {out}: {exc.strerror}") from None
     info = engine.info()
     report = build_report(out, image, args.method, config, policy, models, info, outcome)
+    report["faces"] = {"source": faces.source, "detected": len(faces.detected), "dropped": faces.dropped}
     if not models.trained:
         print(f"note: {models.description}", file=sys.stderr)
     if args.json:
@@ -154,7 +166,8 @@ def render_text(r: dict) -> str:
     lines = [
         f"wrote {r['output']} ({r['size'][0]}x{r['size'][1]}; {r['method']}, policy {p['kind']}: {schedule}; "
         f"{r['seconds']} s)",
-        f"face box{'es' if len(r['boxes']) > 1 else ''}: " + "; ".join(",".join(map(str, b)) for b in r["boxes"]),
+        f"face box{'es' if len(r['boxes']) > 1 else ''}: " + "; ".join(",".join(map(str, b)) for b in r["boxes"])
+        + _face_source(r.get("faces")),
         f"change: at most {r['epsilon_levels']:.1f} of 255 levels allowed (epsilon {r['epsilon']}), "
         f"largest made {i['linf_levels']:.0f}/255; PSNR {_num(i['psnr'], '.2f')} dB, SSIM {_num(i['ssim'], '.4f')}, "
         f"mean change {i['l1'] * 255:.2f}/255",
@@ -180,6 +193,16 @@ def render_text(r: dict) -> str:
         shown = ", ".join(missed[:6]) + (" ..." if len(missed) > 6 else "")
         lines.append(f"verdict: NOT protected: {len(missed)} of {total} edits not disrupted ({shown})")
     return "\n".join(lines)
+
+
+def _face_source(faces: dict | None) -> str:
+    if not faces:
+        return ""
+    if faces["source"] == "detected":
+        dropped = f"; {faces['dropped']} smaller ones left out, past the limit" if faces["dropped"] else ""
+        return f" (head regions of the {faces['detected']} face(s) the detector found{dropped})"
+    shown = {"given": " (given)", "centre": " (the centre square)"}
+    return shown.get(faces["source"], " (the centre square: no face found)")
 
 
 def _num(v, fmt: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from faceshield.engine import METHODS, AttackConfig, FaceShieldEngine, InvalidInputError, ProtectRequest
+from faceshield.engine import METHODS, AttackConfig, FaceShieldEngine, InvalidInputError, ProtectRequest, faces
 from faceshield.engine.config import (
     DEFAULT_BUDGET_STEPS,
     DEFAULT_EPSILON,
@@ -25,6 +25,7 @@ from faceshield.engine.config import (
     PROCESSINGS,
     Policy,
 )
+from faceshield.engine.faces import FaceChoice
 from faceshield.engine.io.images import decode_image, decode_raw_rgb, encode_png
 from faceshield.engine.metrics import InputMetrics, TargetMetrics
 from faceshield.engine.models.victims import qualified
@@ -155,6 +156,26 @@ def face_boxes(msg) -> list[tuple[int, int, int, int]] | tuple[int, int, int, in
     return None
 
 
+FACE_SOURCES = {
+    "given": pb.FACE_SOURCE_GIVEN,
+    "centre": pb.FACE_SOURCE_CENTRE,
+    "detected": pb.FACE_SOURCE_DETECTED,
+    "no-face-centre": pb.FACE_SOURCE_NO_FACE_CENTRE,
+}
+
+
+def choose_faces(msg, image: np.ndarray, detect: bool = True) -> FaceChoice:
+    """The request's boxes; else, where it asks (`detect_faces`, ProtectImageRequest only), the
+    detector's (this runs on a worker thread); else the centre square."""
+    given = face_boxes(msg)
+    if given is not None:
+        return FaceChoice(given, "given")  # type: ignore[arg-type]  # one box or several, as sent
+    if not (detect and msg.detect_faces.enabled):
+        return FaceChoice(None, "centre")
+    no_face = "centre" if msg.detect_faces.no_face == pb.FaceDetection.NO_FACE_CENTRE else "refuse"
+    return faces.choose_faces(image, None, True, no_face, field="detect_faces")
+
+
 def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str) -> ProtectJob:
     """A ProtectJob from the attack fields ProtectImageRequest and EvaluateRequest share; the
     image is `msg.<image_field>` and errors about it name that field."""
@@ -165,13 +186,14 @@ def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str) -> P
     check_sizes(engine, msg.original_attributes, msg.targets)
     image = decode_image_field(getattr(msg, image_field), limits.max_pixels, image_field)
     h, w = image.shape[:2]
+    chosen_faces = choose_faces(msg, image, detect=image_field == "image")
     try:
         request = engine.check(
             ProtectRequest(
                 image,
                 original_attributes=list(msg.original_attributes) or None,
                 targets=list(msg.targets) or None,
-                face_box=face_boxes(msg),
+                face_box=chosen_faces.boxes,
                 saliency_mask=decode_mask(msg.saliency_mask, h, w, limits.max_pixels),
                 seed=config.seed,
             )
@@ -185,7 +207,10 @@ def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str) -> P
             "runs without a saliency model: send one, or choose pgd/ifgsm",
         )
     extras = msg.extras if image_field == "image" else pb.Extras()
-    return ProtectJob(rid, request, seedless(config), chosen, extras.masks, extras.generator_outputs)
+    return ProtectJob(
+        rid, request, seedless(config), chosen, extras.masks, extras.generator_outputs,
+        face_source=chosen_faces.source, faces_detected=len(chosen_faces.detected),
+    )
 
 
 def protect_job(msg: pb.ProtectImageRequest, engine: FaceShieldEngine, rid: str) -> ProtectJob:
@@ -295,6 +320,8 @@ def protect_response(
         timings=timings,
         verdict=verdict(outcome.verdict),
         faces=boxes(outcome.boxes),
+        face_source=FACE_SOURCES[job.face_source],
+        faces_detected=job.faces_detected,
     )
     if job.want_masks:
         for name, m in outcome.masks.items():

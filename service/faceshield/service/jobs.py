@@ -27,6 +27,8 @@ class ProtectJob:
     policy: Policy
     want_masks: bool = False
     want_outputs: bool = False
+    face_source: str = "given"  # "given", "centre", "detected" or "no-face-centre" (faces.FaceChoice)
+    faces_detected: int = 0
 
     @property
     def key(self) -> Hashable:

@@ -19,6 +19,7 @@ import torch
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from ..errors import InvalidInputError
+from .metadata import normalized
 
 DEFAULT_MAX_PIXELS = 40_000_000  # ~ 7300 x 5500; a phone photo is 12-50 MP at most
 MIN_SIDE = 16
@@ -70,8 +71,9 @@ def _sixteen_bit(img: Image.Image, data: bytes) -> str | None:
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, field: str = "image") -> np.ndarray:
     """PNG or JPEG bytes -> (H, W, 3) uint8 RGB.
 
-    Grayscale and palette images are converted to RGB; CMYK JPEGs too; an alpha channel is
-    dropped only where it is fully opaque. 16-bit PNGs of every colour type are refused
+    Turned upright by the EXIF orientation and converted to sRGB by an embedded ICC profile
+    first (`metadata.normalized`). Grayscale and palette images are converted to RGB; CMYK JPEGs
+    too; an alpha channel is dropped only where it is fully opaque. 16-bit PNGs of every colour type are refused
     (convert them to 8-bit first): a silent conversion would change the pixels the caller wants
     protected.
     """
@@ -93,6 +95,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, field: str =
         img.load()
     except Exception as exc:  # truncated file, corrupt stream
         raise InvalidInputError(field, f"the image data is truncated or corrupt ({exc.__class__.__name__})") from None
+    img = normalized(img, field)  # EXIF orientation applied, ICC profile converted to sRGB (io/metadata.py)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = np.asarray(img.convert("RGBA"))
         if (rgba[..., 3] != 255).any():
@@ -124,10 +127,12 @@ def check_dimensions(height: int, width: int, max_pixels: int = DEFAULT_MAX_PIXE
         )
 
 
-def encode_png(rgb: np.ndarray) -> bytes:
-    """(H, W, 3) uint8 -> lossless PNG bytes."""
+def encode_png(rgb: np.ndarray, exif: bytes | None = None) -> bytes:
+    """(H, W, 3) uint8 -> lossless PNG bytes with no metadata chunk (no EXIF, XMP, ICC or text),
+    or with the one `exif` block the caller chose to keep (`metadata.kept_exif`)."""
     buffer = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=1)
+    extra = {"exif": exif} if exif else {}
+    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=1, **extra)
     return buffer.getvalue()
 
 

@@ -1,0 +1,76 @@
+"""Faces found in real photos: the detector, the head box, the no-face choice, and a group
+photo protected face by face with one perturbation and nothing touched outside the boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceshield.engine import AttackConfig, ProtectRequest
+from faceshield.engine import requests as engine_requests
+from faceshield.engine.faces import MAX_FACES, NoFaceError, choose_faces, detect_faces, head_box
+from faceshield.engine.faces import choice as choice_module
+from tests.photos import FACES, group_photo, overlap, photo
+from tests.service.servers import tiny_engine
+
+
+def test_head_box_is_the_square_grown_by_the_factor_and_kept_inside():
+    assert head_box((100, 100, 150, 150), 400, 400) == (85, 85, 165, 165)  # 50 x 1.6 = 80, same centre
+    assert head_box((100, 100, 150, 170), 400, 400) == (69, 79, 181, 191)  # the longer side, squared
+    assert head_box((0, 0, 50, 50), 400, 400) == (0, 0, 80, 80)  # moved inside, still square
+    assert head_box((350, 350, 400, 400), 400, 400) == (320, 320, 400, 400)
+    assert head_box((10, 10, 90, 90), 100, 300) == (0, 0, 100, 100)  # clipped to the short side
+
+
+@pytest.mark.parametrize("name", sorted(FACES))
+def test_the_face_of_each_real_photo_is_found(name):
+    found = detect_faces(photo(name))
+    assert len(found) == 1, found
+    assert overlap(found[0], FACES[name]) > 0.6
+
+
+def test_every_pasted_face_is_found_and_nothing_else():
+    scene, regions = group_photo()
+    choice = choose_faces(scene)
+    assert choice.source == "detected" and len(choice.boxes) == len(regions) == 3
+    for region in regions:  # each pasted face has exactly one tight box inside it
+        assert sum(overlap(f, region) > 0.9 for f in choice.detected) == 1
+
+
+def test_no_face_is_refused_or_the_centre_square_when_asked():
+    noise = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    with pytest.raises(NoFaceError) as refused:
+        choose_faces(noise)
+    assert refused.value.field == "faces" and "no face was found" in str(refused.value)
+    centre = choose_faces(noise, no_face="centre")
+    assert centre.boxes is None and centre.source == "no-face-centre"
+    assert choose_faces(noise, detect=False).source == "centre"
+    given = choose_faces(noise, given=[(0, 0, 50, 50)])
+    assert given.boxes == ((0, 0, 50, 50),) and given.source == "given"
+    with pytest.raises(ValueError, match="no_face"):
+        choose_faces(noise, no_face="guess")
+
+
+def test_past_the_engine_limit_the_largest_faces_are_kept_and_the_rest_counted(monkeypatch):
+    assert MAX_FACES == engine_requests.MAX_FACES
+    many = [(i * 10, 0, i * 10 + 20 + i, 20 + i) for i in range(MAX_FACES + 3)]
+    from faceshield.engine.faces import detect as detect_module
+
+    monkeypatch.setattr(detect_module, "detect_faces", lambda image: sorted(many, key=lambda b: -(b[2] - b[0])))
+    got = choice_module.choose_faces(np.zeros((100, 800, 3), np.uint8))
+    assert len(got.boxes) == MAX_FACES and got.dropped == 3 and len(got.detected) == MAX_FACES + 3
+
+
+def test_a_group_photo_is_perturbed_in_every_face_box_and_nowhere_else():
+    scene, _ = group_photo()
+    boxes = choose_faces(scene).boxes
+    engine = tiny_engine()
+    config = AttackConfig.for_method("pgd", steps=2, seed=1)
+    outcome = engine.protect([ProtectRequest(scene, targets=["Male"], face_box=list(boxes))], config)[0]
+    diff = np.abs(outcome.protected.astype(int) - scene.astype(int)).max(axis=2)
+    inside = np.zeros(diff.shape, bool)
+    for left, top, right, bottom in boxes:
+        inside[top:bottom, left:right] = True
+        assert (diff[top:bottom, left:right] > 0).mean() > 0.5  # this face carries the perturbation
+    assert diff[~inside].max() == 0  # not one pixel outside every box changed
+    assert outcome.boxes == boxes and {t.face for t in outcome.targets} == {0, 1, 2}
