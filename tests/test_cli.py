@@ -85,3 +85,24 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
     assert main(["protect", str(bad), "-o", str(tmp_path / "o.png"), "--epsilon", "2"]) == 2
     assert "epsilon" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
+
+
+def test_protect_with_a_generator_reads_only_tracer_from_the_demo_set(tmp_path, capsys, portrait, monkeypatch):
+    """`--generator CKPT` brings its own victim: the demo set's victims are never read."""
+    from faceshield.engine.modelsets import load as modelset_load
+    from faceshield.engine.modelsets import vintage
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a victim of the demo set (or vintagify) was loaded for --generator")
+
+    monkeypatch.setattr(modelset_load, "load_victim", refuse)
+    monkeypatch.setattr(vintage, "vintage_victim", refuse)
+    ckpt = tmp_path / "200000-G.ckpt"
+    torch.save(tiny_generator(conv_dim=8, repeat_num=2).state_dict(), ckpt)
+    src, out = tmp_path / "face.png", tmp_path / "p.png"
+    Image.fromarray(portrait).save(src)
+    args = ["protect", str(src), "-o", str(out), "--generator", str(ckpt), "--resolution", "32", "--faces", "centre"]
+    assert main([*args, "--steps", "1", "--targets", "Male", "--policy", "fixed", "--json"]) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert report["execution"]["saliency_runtime"] == "onnxruntime"  # TRACER came from the demo set
+    assert [v["name"] for v in report["victims"]] == ["stargan"]

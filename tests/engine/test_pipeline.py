@@ -84,3 +84,16 @@ def test_out_of_memory_splits_the_batch_without_losing_or_changing_items(portrai
     assert small.counters["oom_splits"] >= 2
     for a, b in zip(split, whole, strict=True):
         assert a is not None and np.abs(a.protected.astype(int) - b.protected.astype(int)).max() <= 3
+
+
+def test_engine_counters_change_only_under_its_lock(portrait):
+    engine = FaceShieldEngine(ModelSet("test", "1", tiny_generator(), ATTRS, 128, trained=False))
+
+    class Guarded(dict):
+        def __setitem__(self, key, value):
+            assert engine._lock.locked(), f"counter {key} updated outside the engine's lock"
+            super().__setitem__(key, value)
+
+    engine.counters = Guarded(engine.counters)
+    engine.protect([ProtectRequest(portrait, targets=["Male"])], AttackConfig.for_method("pgd", steps=1))
+    assert engine.counters["images_protected"] == 1 and engine.counters["image_steps"] == 1

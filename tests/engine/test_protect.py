@@ -189,15 +189,19 @@ def test_eot_and_spread_spectrum_follow_ruiz_blur_schedule():
 
 def test_stage_switches_are_data(setup):
     p, _, x, labels = setup
-    # saliency-aware without its mask is ifgsm-with-uniform-start-and-blur: both configurations
-    # must equal a hand-built Stages value, not a code path of their own.
-    custom = AttackConfig.for_method("pgd", steps=2).replace(
-        stages=Stages(start="uniform", mask="none", ssim=False, blur="none")
+    # A configuration that no method names (uniform start, Gaussian blur, no mask) is reachable by
+    # its stages alone, and equals saliency-aware given a mask of ones over the whole face box:
+    # the stages compose, they are not code paths of their own.
+    custom = AttackConfig.for_method("pgd", steps=3).replace(
+        stages=Stages(start="uniform", mask="none", ssim=False, blur="gaussian")
     )
-    assert torch.equal(
-        p.protect(x, labels, custom).protected[0],
-        p.protect(x, labels, AttackConfig.for_method("pgd", steps=2)).protected[0],
-    )
+    assert custom.stages not in METHODS.values()
+    ones = torch.ones(128, 128)
+    named = p.protect(x, labels, AttackConfig.for_method("saliency-aware", steps=3), saliency_masks=[ones])
+    built = p.protect(x, labels, custom)
+    assert torch.equal(built.protected[0], named.protected[0])
+    plain = p.protect(x, labels, AttackConfig.for_method("pgd", steps=3))
+    assert not torch.equal(built.protected[0], plain.protected[0])  # the blur stage did something
 
 
 def test_bad_inputs_raise_typed_errors(setup):

@@ -8,7 +8,7 @@ from faceshield.v1 import faceshield_pb2 as pb
 
 from .errors import InputError
 
-PROCESSINGS = ("jpeg95", "jpeg85", "jpeg75", "downscale2")
+PROCESSINGS = ("jpeg95", "jpeg85", "jpeg75", "downscale2")  # and any jpegQ (1-100), downscaleF (2-8); the server checks
 
 
 @dataclass(frozen=True)

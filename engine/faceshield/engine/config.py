@@ -152,7 +152,10 @@ def _int_in(field: str, value, low: int, high: int) -> None:
 DEFAULT_BUDGET_STEPS = 60  # I-FGSM steps in all, over every round of `ensure`
 DEFAULT_MARGIN = 0.2  # aim at output MSE > 0.05 * (1 + margin), so the verdict is not a coin toss
 MAX_MARGIN = 10.0
-PROCESSINGS = ("jpeg95", "jpeg85", "jpeg75", "downscale2")  # real (Pillow) processing a verdict may have to survive
+# Real (Pillow) processing a verdict may have to survive: these, or any "jpegQ" (Q 1-100) and
+# "downscaleF" (F 2-8); see io/processing.py.
+PROCESSINGS = ("jpeg95", "jpeg85", "jpeg75", "downscale2")
+MAX_PROCESSINGS = 8
 PolicyKind = Literal["fixed", "ensure"]
 
 
@@ -187,11 +190,12 @@ class Policy:
                 "budget_steps", f"must cover the first round's {steps} steps, got {self.budget_steps}"
             )
         _finite_in("margin", self.margin, 0.0, MAX_MARGIN)
-        unknown = [p for p in self.verify_after if p not in PROCESSINGS]
-        if unknown:
-            raise InvalidInputError(
-                "verify_after", f"unknown processing {unknown[0]!r}; choose from {', '.join(PROCESSINGS)}"
-            )
+        from .io.processing import processing
+
+        if len(self.verify_after) > MAX_PROCESSINGS:
+            raise InvalidInputError("verify_after", f"at most {MAX_PROCESSINGS} processings, got {len(self.verify_after)}")
+        for name in self.verify_after:
+            processing(name)  # refuses unknown names and out-of-range qualities, naming the field
 
     @property
     def active(self) -> bool:

@@ -49,5 +49,3 @@ class CheckpointMismatchError(ModelLoadError):
         super().__init__(f"{what} does not fit the architecture ({'; '.join(parts)})")
 
 
-class CancelledError(FaceShieldError):
-    """Every item of a batch was cancelled (deadline passed or caller went away)."""

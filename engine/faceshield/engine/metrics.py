@@ -47,12 +47,6 @@ class TargetMetrics:
         return asdict(self)
 
 
-def psnr(original: torch.Tensor, protected: torch.Tensor) -> torch.Tensor:
-    """10 log10(1 / MSE) per image, inputs in [0, 1]; +inf where identical."""
-    mse = (original - protected).pow(2).flatten(1).mean(dim=1)
-    return 10 * torch.log10(1.0 / mse)
-
-
 def input_metrics(original: torch.Tensor, protected: torch.Tensor) -> list[InputMetrics]:
     """Per image, for (N, 3, H, W) pairs in generator space [-1, 1]."""
     a, b = (original.double() + 1) / 2, (protected.double() + 1) / 2

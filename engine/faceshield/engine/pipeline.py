@@ -24,7 +24,7 @@ from .config import DEFAULT_MAX_STEPS, FIXED, AttackConfig, Policy
 from .errors import InvalidInputError
 from .execution import Execution, choose_precision, split_on_oom
 from .io.images import DEFAULT_MAX_PIXELS, quantize, to_tensor
-from .io.processing import TRANSFORMS
+from .io.processing import processing as named_processing
 from .metrics import SUCCESS_MSE, InputMetrics, TargetMetrics, input_metrics, output_metrics
 from .models.victims import Victim, qualified
 from .modelset import ModelSet
@@ -252,7 +252,7 @@ class FaceShieldEngine:
     @torch.no_grad()
     def _survives(self, processing: str, c: CheckedRequest, delivered: np.ndarray, labels, i: int, victims) -> bool:
         """Every edit still disrupted after real `processing` of both photos, G(T(x)) vs G(T(I))."""
-        transform = TRANSFORMS[processing]
+        transform = named_processing(processing)
         a = to_tensor(transform(c.image))[None].to(self.device)
         b = to_tensor(transform(delivered))[None].to(self.device)
         for v in victims:

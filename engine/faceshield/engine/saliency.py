@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from . import onnx_runtime
 from .defaults import EMBEDDED_SEED
 from .errors import InvalidInputError, ModelLoadError
-from .models.tracer import TRACER, SaliencyGraph, build_tracer, export_onnx, load_tracer
+from .models.tracer import TRACER, SaliencyGraph, build_tracer, export_onnx
 
 log = logging.getLogger(__name__)
 
@@ -198,17 +198,6 @@ class TracerSaliency(_SaliencyRunner):
         self.max_batch = max(1, int(max_batch))
         log.info("saliency model %s on %s (input %d)", self.name, ", ".join(self.providers), self.input_size)
 
-    @classmethod
-    def from_tracer(cls, tracer: TRACER, **kwargs) -> TracerSaliency:
-        """Export a PyTorch TRACER in memory and run it."""
-        kwargs.setdefault("name", f"TRACER {tracer.variant.name}")
-        return cls(export_onnx(tracer), **kwargs)
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, variant: str | int, **kwargs) -> TracerSaliency:
-        """An official `TRACER-Efficient-N.pth`, loaded strictly, exported, run."""
-        return cls.from_tracer(load_tracer(path, variant), **kwargs)
-
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
         x = np.ascontiguousarray(batch.cpu().numpy(), dtype=np.float32)
         (y,) = self.session.run([self._output_name], {self._input_name: x})
@@ -243,10 +232,6 @@ class TorchSaliency(_SaliencyRunner):
         self.name = name or f"TRACER {self.graph.tracer.variant.name}"
         self.providers = [f"torch:{self.device.type}"]
         self.max_batch = max(1, int(max_batch))
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path, variant: str | int, **kwargs) -> TorchSaliency:
-        return cls(load_tracer(path, variant), **kwargs)
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
         return self.graph(batch.to(self.device))

@@ -85,12 +85,6 @@ def _refuse_port_in_use(address: str) -> None:
                     raise SettingsError("port", f"cannot listen on {address}: the address is in use") from None
 
 
-def warm_up(engine: FaceShieldEngine) -> None:
-    """One tiny protection, so the first caller does not pay for lazy initialisation; on CUDA
-    the engine also sizes its device batches by the memory that run used."""
-    engine.warm_up()
-
-
 class _Observers:
     """The batcher's observer, fanned out to the metrics and the cost estimate."""
 
@@ -192,7 +186,7 @@ class FaceShieldServer:
         passes = engine.counters["image_steps"]
         if self.settings.warm_up:
             t_warm = time.monotonic()
-            await loop.run_in_executor(self.executor, warm_up, engine)
+            await loop.run_in_executor(self.executor, engine.warm_up)
             # The first measurement of seconds per generator pass (pessimistic: it includes
             # lazy initialisation); real batches soon outweigh it.
             self.cost.observe(time.monotonic() - t_warm, engine.counters["image_steps"] - passes)

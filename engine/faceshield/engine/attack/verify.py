@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..io.images import quantize_tensor, to_tensor
-from ..io.processing import TRANSFORMS
+from ..io.processing import processing as named_processing
 from ..metrics import SUCCESS_MSE
 from ..models.victims import Victim
 from .batch import Group
@@ -56,7 +56,7 @@ def worst_mse_after(
 ) -> dict[str, torch.Tensor]:
     """`worst_mse` after real processing of the whole photo, against G(T(I)) (not G(I): the
     processing's own effect on the victim is not protection)."""
-    transform = TRANSFORMS[processing]
+    transform = named_processing(processing)
     device = x_q.device
 
     def apply(batch: torch.Tensor) -> torch.Tensor:

@@ -63,3 +63,23 @@ TRANSFORM_LABELS = {
     "downscale2": "downscale x2 and back",
     "blur1": "Gaussian blur sigma 1",
 }
+
+
+def processing(name: str) -> Transform:
+    """A processing by name: the named ones above, "jpegQ" for any quality Q in 1-100, and
+    "downscaleF" for an integer factor F in 2-8. `InvalidInputError` (field "verify_after") says
+    what a name needs."""
+    from ..errors import InvalidInputError
+
+    if name in TRANSFORMS:
+        return TRANSFORMS[name]
+    for prefix, low, high, make in (("jpeg", 1, 100, jpeg), ("downscale", 2, 8, downscale)):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            value = int(name[len(prefix):])
+            if not low <= value <= high:
+                what = "JPEG quality" if prefix == "jpeg" else "downscale factor"
+                raise InvalidInputError("verify_after", f"{name}: the {what} must lie in {low}-{high}, got {value}")
+            return make(value)
+    raise InvalidInputError(
+        "verify_after", f"unknown processing {name!r}; use jpeg1..jpeg100, downscale2..downscale8 or blur1"
+    )

@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 
 @functools.lru_cache(maxsize=64)
@@ -24,17 +23,6 @@ def _gaussian_1d(kernel: int, sigma: float) -> torch.Tensor:
     return (w / w.sum()).to(torch.float32)
 
 
-def gaussian_kernel2d(kernel: int, sigma: float) -> torch.Tensor:
-    """Normalized (kernel, kernel) Gaussian weights."""
-    g = _gaussian_1d(kernel, float(sigma))
-    return torch.outer(g, g)
-
-
-# Up to this side length a filter on the CPU runs as matrix products: a (side x side) banded matrix costs
-# O(side) per pixel against the convolution's O(kernel), but dense products are so much faster
-# than depthwise convolutions that they win on generator-sized inputs. Measured on the 2-core dev
-# box (fp32, forward + backward, 11 taps): 128 px, 3 channels, batch 8: 2.1 ms against 15.6 ms
-# (2-D convolution); 15 channels: 10.7 against 19.0 ms; at 256 px the convolution wins.
 MATMUL_MAX_SIDE = 192
 
 
@@ -77,17 +65,6 @@ def gaussian_blur(x: torch.Tensor, kernel: int = 11, sigma: float = 1.0) -> torc
 def box_blur(x: torch.Tensor, kernel: int = 3) -> torch.Tensor:
     """Mean filter of (N, C, H, W) with a (kernel x kernel) window, zero padding."""
     return separable_filter(x, torch.full((kernel,), 1.0 / kernel))
-
-
-class GaussianBlur(nn.Module):
-    """Module form of `gaussian_blur`."""
-
-    def __init__(self, kernel: int = 11, sigma: float = 1.0):
-        super().__init__()
-        self.kernel, self.sigma = kernel, sigma
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return gaussian_blur(x, self.kernel, self.sigma)
 
 
 class Blur(NamedTuple):
