@@ -97,6 +97,16 @@ CASES = [
         "saliency_mask",
     ),
     ("saliency method, no mask, no model", dict(method="union-saliency"), "saliency_mask"),
+    ("policy unknown", dict(policy=pb.Policy(kind="sometimes")), "policy.kind"),
+    ("budget negative", dict(policy=pb.Policy(kind="ensure", budget_steps=-5)), "policy.budget_steps"),
+    ("budget below the first round", dict(steps=5, policy=pb.Policy(kind="ensure", budget_steps=3)), "policy.budget_steps"),
+    ("budget above the limit", dict(policy=pb.Policy(kind="ensure", budget_steps=MAX_STEPS * 10 + 1)), "policy.budget_steps"),
+    ("margin negative", dict(policy=pb.Policy(margin=-0.5)), "policy.margin"),
+    ("margin nan", dict(policy=pb.Policy(margin=float("nan"))), "policy.margin"),
+    ("margin too big", dict(policy=pb.Policy(margin=11.0)), "policy.margin"),
+    ("jpeg quality 0", dict(policy=pb.Policy(verify_after=["jpeg0"])), "policy.verify_after"),
+    ("jpeg quality 101", dict(policy=pb.Policy(verify_after=["jpeg101"])), "policy.verify_after"),
+    ("unknown processing", dict(policy=pb.Policy(verify_after=["sharpen"])), "policy.verify_after"),
 ]
 
 
@@ -151,3 +161,17 @@ def test_server_still_serves_after_bad_inputs(stub):
         pb.ProtectImageRequest(image=raw(GOOD), method="pgd", steps=1, targets=["Male"]), timeout=20
     )
     assert reply.width == 32
+
+
+def test_robust_stage_on_a_victim_too_small_for_it_says_what_is_needed():
+    from tests.service.servers import tiny_engine
+
+    settings = test_settings(metrics_port=-1)
+    with ServerThread(settings, tiny_engine(settings, resolution=16)) as s, grpc.insecure_channel(s.target) as channel:
+        stub = pb_grpc.FaceShieldStub(channel)
+        mask = pb.Mask(float32=np.full((32, 32), 0.5, "<f4").tobytes())
+        request = pb.ProtectImageRequest(image=raw(GOOD), method="union-saliency-robust", steps=1, saliency_mask=mask)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.ProtectImage(request, timeout=20)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_of(caught.value) == "method" and "at least 32x32" in caught.value.details()

@@ -59,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run without the saliency model (saliency methods then need the caller's mask)",
     )
     p.add_argument("--no-warm-up", action="store_true", help="report SERVING without a warm-up batch")
+    p.add_argument(
+        "--policy", choices=["ensure", "fixed"],
+        help="what a request that names no policy gets (default ensure: verified protection; fixed: the paper's)",
+    )
+    p.add_argument("--budget-steps", type=int, help="default I-FGSM budget under ensure (default 60)")
+    p.add_argument("--margin", type=float, help="default margin: aim at output MSE > 0.05 x (1 + margin) (default 0.2)")
     p.add_argument("--log-format", choices=["json", "text"])
     add_model_options(p)
     p.set_defaults(func=run)
@@ -88,6 +94,9 @@ def settings_from(args: argparse.Namespace):
         log_format=args.log_format,
         auth_tokens=read_token_file(args.auth_token_file) if args.auth_token_file else None,
         warm_up=False if args.no_warm_up else None,
+        policy=args.policy,
+        budget_steps=args.budget_steps,
+        margin=args.margin,
     )
 
 

@@ -16,9 +16,7 @@ import numpy as np
 
 from faceshield.engine import METHODS, AttackConfig, FaceShieldEngine, InvalidInputError, ProtectRequest, faces
 from faceshield.engine.config import (
-    DEFAULT_BUDGET_STEPS,
     DEFAULT_EPSILON,
-    DEFAULT_MARGIN,
     DEFAULT_METHOD,
     DEFAULT_STEP_SIZE,
     DEFAULT_STEPS,
@@ -107,9 +105,10 @@ def attack_config(method: str, msg, max_steps: int) -> AttackConfig:
     return AttackConfig.for_method(method or DEFAULT_METHOD, max_steps=max_steps, **overrides)
 
 
-def policy(msg: pb.Policy, config: AttackConfig, max_steps: int) -> Policy:
+def policy(msg: pb.Policy, config: AttackConfig, max_steps: int, defaults: Policy | None = None) -> Policy:
     """The request's policy, unset fields filled with the server's defaults, validated."""
-    kind = msg.kind or DEFAULT_POLICY
+    defaults = defaults or Policy(kind=DEFAULT_POLICY, early_stop=True)
+    kind = msg.kind or defaults.kind
     if len(kind) > len("ensure"):
         raise InvalidInputError("policy.kind", f"no policy has a name of {len(kind)} characters; choose ensure or fixed")
     if len(msg.verify_after) > len(PROCESSINGS) or any(len(p) > max(map(len, PROCESSINGS)) for p in msg.verify_after):
@@ -117,8 +116,8 @@ def policy(msg: pb.Policy, config: AttackConfig, max_steps: int) -> Policy:
     chosen = Policy(
         kind=kind,  # type: ignore[arg-type]
         # Unset: the default budget, or the first round's steps where those are more.
-        budget_steps=msg.budget_steps if msg.HasField("budget_steps") else max(DEFAULT_BUDGET_STEPS, config.steps),
-        margin=msg.margin if msg.HasField("margin") else DEFAULT_MARGIN,
+        budget_steps=msg.budget_steps if msg.HasField("budget_steps") else max(defaults.budget_steps, config.steps),
+        margin=msg.margin if msg.HasField("margin") else defaults.margin,
         early_stop=msg.early_stop if msg.HasField("early_stop") else kind == "ensure",
         verify_after=tuple(msg.verify_after),
     )
@@ -176,13 +175,21 @@ def choose_faces(msg, image: np.ndarray, detect: bool = True) -> FaceChoice:
     return faces.choose_faces(image, None, True, no_face, field="detect_faces")
 
 
-def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str) -> ProtectJob:
+def default_policy(settings) -> Policy:
+    """The policy a request that sets none gets, from the server's settings."""
+    if settings is None:
+        return Policy(kind=DEFAULT_POLICY, early_stop=True)
+    return Policy(kind=settings.policy, budget_steps=settings.budget_steps, margin=settings.margin,
+                  early_stop=settings.policy == "ensure")
+
+
+def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str, settings=None) -> ProtectJob:
     """A ProtectJob from the attack fields ProtectImageRequest and EvaluateRequest share; the
     image is `msg.<image_field>` and errors about it name that field."""
     check_request_id(msg.request_id)
     limits = engine.limits
     config = attack_config(msg.method, msg, limits.max_steps)
-    chosen = policy(msg.policy, config, limits.max_steps)
+    chosen = policy(msg.policy, config, limits.max_steps, default_policy(settings))
     check_sizes(engine, msg.original_attributes, msg.targets)
     image = decode_image_field(getattr(msg, image_field), limits.max_pixels, image_field)
     h, w = image.shape[:2]
@@ -213,14 +220,16 @@ def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str) -> P
     )
 
 
-def protect_job(msg: pb.ProtectImageRequest, engine: FaceShieldEngine, rid: str) -> ProtectJob:
-    return _protect_job(msg, "image", engine, rid)
+def protect_job(msg: pb.ProtectImageRequest, engine: FaceShieldEngine, rid: str, settings=None) -> ProtectJob:
+    return _protect_job(msg, "image", engine, rid, settings)
 
 
-def evaluate_job(msg: pb.EvaluateRequest, engine: FaceShieldEngine, rid: str) -> EvaluateJob | ProtectJob:
+def evaluate_job(
+    msg: pb.EvaluateRequest, engine: FaceShieldEngine, rid: str, settings=None
+) -> EvaluateJob | ProtectJob:
     """An EvaluateJob, or a ProtectJob when no protected image was sent (protect, then measure)."""
     if not msg.HasField("protected"):
-        return _protect_job(msg, "original", engine, rid)
+        return _protect_job(msg, "original", engine, rid, settings)
     check_request_id(msg.request_id)
     check_sizes(engine, msg.original_attributes, msg.targets)
     limits = engine.limits
@@ -382,8 +391,7 @@ def model_info(engine: FaceShieldEngine, settings, expected_seconds_per_image: f
             epsilon=DEFAULT_EPSILON,
             steps=DEFAULT_STEPS,
             step_size=DEFAULT_STEP_SIZE,
-            policy=pb.Policy(kind=DEFAULT_POLICY, budget_steps=DEFAULT_BUDGET_STEPS, margin=DEFAULT_MARGIN,
-                             early_stop=True),
+            policy=policy_message(default_policy(settings)),
         ),
         device=info.device,
         execution_providers=info.providers,

@@ -125,14 +125,14 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
     async def ProtectImage(self, request, context, rid, t0):
         engine = self.backend.ready_engine()
         self.backend.batcher.check_room()  # refuse before spending time on decoding
-        job = await asyncio.to_thread(convert.protect_job, request, engine, rid)
+        job = await asyncio.to_thread(convert.protect_job, request, engine, rid, self.backend.settings)
         return await self._protect(job, engine, _deadline(context), t0)
 
     @_unary("Evaluate")
     async def Evaluate(self, request, context, rid, t0):
         engine = self.backend.ready_engine()
         self.backend.batcher.check_room()
-        job = await asyncio.to_thread(convert.evaluate_job, request, engine, rid)
+        job = await asyncio.to_thread(convert.evaluate_job, request, engine, rid, self.backend.settings)
         if isinstance(job, ProtectJob):
             return convert.evaluate_from_protect(await self._protect(job, engine, _deadline(context), t0))
         done = await self.backend.batcher.submit(
@@ -182,7 +182,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
             try:
                 if isinstance(request, Unparsable):
                     raise request.error()
-                job = await asyncio.to_thread(convert.protect_job, request, engine, rid)
+                job = await asyncio.to_thread(convert.protect_job, request, engine, rid, self.backend.settings)
                 answer = pb.ProtectStreamResponse(
                     request_id=rid, result=await self._protect(job, engine, deadline, t0, wait_for_room=True)
                 )

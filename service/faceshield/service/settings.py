@@ -60,6 +60,10 @@ class Settings:
     grace_seconds: float = DEFAULT_GRACE_SECONDS
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
     warm_up: bool = True
+    # What a request that sets no policy gets (GetModelInfo.defaults.policy): verified protection.
+    policy: str = "ensure"
+    budget_steps: int = 60
+    margin: float = 0.2
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # set: mutual TLS, clients must present a certificate
@@ -83,6 +87,9 @@ class Settings:
         "grace_seconds": "FACESHIELD_GRACE_SECONDS",
         "drain_seconds": "FACESHIELD_DRAIN_SECONDS",
         "warm_up": "FACESHIELD_WARM_UP",
+        "policy": "FACESHIELD_POLICY",
+        "budget_steps": "FACESHIELD_BUDGET_STEPS",
+        "margin": "FACESHIELD_MARGIN",
         "tls_cert": "FACESHIELD_TLS_CERT",
         "tls_key": "FACESHIELD_TLS_KEY",
         "tls_client_ca": "FACESHIELD_TLS_CLIENT_CA",
@@ -112,6 +119,11 @@ class Settings:
             raise SettingsError("tls_cert", "TLS needs both a certificate and its key")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise SettingsError("tls_client_ca", "mutual TLS needs the server's own certificate and key too")
+        if self.policy not in ("ensure", "fixed"):
+            raise SettingsError("policy", f"expected ensure or fixed, got {self.policy!r}")
+        _at_least("budget_steps", self.budget_steps, 1)
+        if not 0 <= self.margin <= 10:
+            raise SettingsError("margin", f"must lie in [0, 10], got {self.margin}")
         if self.log_format not in ("json", "text"):
             raise SettingsError("log_format", f"expected json or text, got {self.log_format!r}")
         if any(not t or any(c.isspace() for c in t) for t in self.auth_tokens):
