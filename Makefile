@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml clients/pyproject.toml
 
 setup: $(STAMP)
 
-# The main job: protect the bundled sample portrait with the embedded default models.
+# The main job: protect the bundled sample portrait against the default victims (the demo set's
+# toy StarGAN and vintagify's real CycleGAN, built once into ~/.local/share/faceshield/models).
 demo: $(STAMP)
 	mkdir -p out
+	$(BIN)/faceshield models prepare
 	$(BIN)/faceshield protect assets/astronaut.png -o out/astronaut-protected.png
 
 # The whole test suite (CPU only, no downloads): what CI runs. About 4 minutes on the 2-core box.

@@ -1,8 +1,8 @@
 """Why union-saliency does not disrupt the demo generator: its stages switched off one by one.
 
-Runs SPEC 3's union-saliency on held-out synthetic faces, then the same attack without the SSIM
+Runs docs/method.md §3's union-saliency on held-out synthetic faces, then the same attack without the SSIM
 penalty, with a milder blur (sigma 0.5: what sigma 1.0 is at 128 px for this 64 px generator),
-without any blur, and the comparison configurations; prints success rate (SPEC 4, MSE > 0.05),
+without any blur, and the comparison configurations; prints success rate (docs/method.md §5, MSE > 0.05),
 mean output MSE and input PSNR per row. A second table compares, inside the face, the size of the
 two gradients the objective adds: the disruption term's and the SSIM penalty's. Writes markdown.
 
@@ -29,7 +29,7 @@ from faceshield.engine.pipeline import FaceShieldEngine, ProtectRequest
 from faceshield.engine.synthetic import held_out_faces
 
 ROWS = (  # label, method, overrides of SPEC's values
-    ("union-saliency (SPEC 3)", "union-saliency", {}),
+    ("union-saliency (docs/method.md §3)", "union-saliency", {}),
     ("  without the SSIM penalty (gamma 0)", "union-saliency", {"gamma": 0.0}),
     ("  blur sigma 0.5", "union-saliency", {"blur_sigma": 0.5}),
     ("  gamma 0 and blur sigma 0.5", "union-saliency", {"gamma": 0.0, "blur_sigma": 0.5}),
@@ -57,7 +57,7 @@ def sweep(engine: FaceShieldEngine, faces) -> list[tuple[str, float, float, floa
 
 def gradient_sizes(models, faces, scales=(0.01, 0.03, 0.05)) -> list[tuple[float, float, float]]:
     """Mean |d disruption / dx| and |d gamma*(1 - SSIM) / dx| inside the face, at I + uniform noise
-    of each scale confined to the true face mask, blur 11/1.0 as SPEC 3 applies it."""
+    of each scale confined to the true face mask, blur 11/1.0 as docs/method.md §3 applies it."""
     x = torch.stack([torch.from_numpy(f.image).permute(2, 0, 1).float() / 127.5 - 1 for f in faces])
     face = torch.stack([torch.from_numpy(f.mask) for f in faces])[:, None].float().expand_as(x) > 0.5
     original = torch.tensor(np.stack([f.attributes for f in faces]), dtype=torch.float32)

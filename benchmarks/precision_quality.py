@@ -1,5 +1,5 @@
 """Does reduced precision change the protection? Union-saliency on the same held-out synthetic
-faces at fp32 and at the engine's fast precision (bf16 autocast on CUDA): success rate (SPEC 4)
+faces at fp32 and at the engine's fast precision (bf16 autocast on CUDA): success rate (docs/method.md §5)
 and mean input PSNR, side by side. The issue's bar: within 1 point and 0.1 dB.
 
     python benchmarks/precision_quality.py --device cuda --models PATH --faces 64 --out results.md

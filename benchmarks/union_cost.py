@@ -24,7 +24,7 @@ from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
 
 ROWS = (  # label, method, overrides
     ("pgd", "pgd", {}),
-    ("union-saliency (SPEC 3)", "union-saliency", {}),
+    ("union-saliency (docs/method.md §3)", "union-saliency", {}),
     ("  no noise generator (K_ng 0)", "union-saliency", {"noise_steps": 0}),
     ("  no SSIM penalty (gamma 0)", "union-saliency", {"gamma": 0.0}),
     ("  no blur (kernel 1)", "union-saliency", {"blur_kernel": 1}),

@@ -13,7 +13,7 @@ synthetic renderer draws the same face under the target attributes, y', and the 
 also pulled towards it, lambda_pair * |G(x, c') - y'|_1. That term is what makes a useful
 generator in minutes instead of a day (`pair_decay_to` < 1 lets it fade over the last part of
 training, leaving the official losses in charge). Targets are half single-attribute edits (what the
-protection defends against, SPEC 2 `create_labels`) and half random attribute vectors
+protection defends against, docs/method.md §2 `create_labels`) and half random attribute vectors
 (StarGAN's shuffled labels).
 
 Run alone (writes a generator state dict) or through scripts/build_demo_models.py:

@@ -39,7 +39,7 @@ def fresh_faces(manifest, count: int, offset: int):
 # One of the targets is not met by the shipped pair; the tests below say so, strictly,
 # so that a pair which meets it turns these into failures that ask for the marks to go.
 MISSED_UNION = (
-    "union-saliency's blur (11 px, sigma 1) and SSIM penalty (SPEC 3) leave this small "
+    "union-saliency's blur (11 px, sigma 1) and SSIM penalty (docs/method.md §3) leave this small "
     "generator nearly unmoved: success 0% on the build's 32 faces while pgd reaches 86%; "
     "inside the face the SSIM penalty's gradient is several times the disruption term's, and "
     "with neither SSIM term nor blur the face mask alone leaves 28% "

@@ -1,4 +1,4 @@
-"""SPEC 4 metrics: SSIM and PSNR against scikit-image; Ruiz's rule; the masked variant."""
+"""docs/method.md §5 metrics: SSIM and PSNR against scikit-image; Ruiz's rule; the masked variant."""
 
 import numpy as np
 import pytest

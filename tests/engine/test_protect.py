@@ -1,4 +1,4 @@
-"""The protection loop (SPEC 3): reference equivalence, masks, bounds, batching, any size."""
+"""The protection loop (docs/method.md §3): reference equivalence, masks, bounds, batching, any size."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def setup(portrait):
 
 
 def ruiz_perturb(G, X_nat, y, c_trg, X_start, epsilon=0.05, k=10, a=0.01):
-    """Ruiz et al.'s LinfPGDAttack.perturb, written from SPEC 3: random start (given), sign
+    """Ruiz et al.'s LinfPGDAttack.perturb, written from docs/method.md §3: random start (given), sign
     step on the MSE to the clean output, projection to the epsilon ball, clamp to [-1, 1]."""
     X = X_start.clone()
     trajectory = []
@@ -64,7 +64,7 @@ def test_union_saliency_moves_only_masked_pixels_within_epsilon(setup):
     assert untouched.any()
     assert torch.equal(r.protected[0][untouched], x[0][untouched])  # exactly unchanged
     assert (delta[~untouched] != 0).float().mean() > 0.5
-    # M_un = alpha * M_sm + beta * M_ma (SPEC 3.4), with M_ma = d where d >= 0.5.
+    # M_un = alpha * M_sm + beta * M_ma (docs/method.md §3), with M_ma = d where d >= 0.5.
     torch.testing.assert_close(r.union_mask, r.saliency_mask + 0.1 * r.manipulation_mask)
     m = r.manipulation_mask
     assert ((m == 0) | (m >= 0.5)).all()

@@ -12,7 +12,7 @@ from faceshield.engine.models.stargan import load_generator
 
 def official_key_shapes(conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6) -> dict[str, tuple]:
     """Every key and shape of the official `Generator(64, 5, 6)` state dict, written out from
-    SPEC 2 (not from this project's module), so a layout change here is caught."""
+    docs/method.md §2 (not from this project's module), so a layout change here is caught."""
     shapes: dict[str, tuple] = {}
 
     def norm(prefix: str, ch: int) -> None:

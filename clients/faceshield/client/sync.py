@@ -158,7 +158,7 @@ class FaceShieldClient(c.ClientBase):
         timeout: c.Timeout = c.USE_DEFAULT,
         metadata: Sequence[tuple[str, str]] = (),
     ) -> EvaluateResult:
-        """SPEC 4 metrics of `protected` against `original`; without `protected`, the server
+        """docs/method.md §5 metrics of `protected` against `original`; without `protected`, the server
         protects `original` first with the attack fields (as in `protect`)."""
         request = c.evaluate_request(
             original,

@@ -87,7 +87,7 @@ class FaceShieldServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Evaluate(self, request, context):
-        """Every metric of SPEC 4, per target, for an original and its protected version; with only
+        """Every metric of docs/method.md §5, per target, for an original and its protected version; with only
         an original, protect it first (with the attack fields of the request), then measure.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -1,6 +1,6 @@
 """Throughput of the engine against Ruiz et al.'s reference loop, measured in one process.
 
-The reference is `LinfPGDAttack.perturb` written from SPEC 3 (random start, sign step,
+The reference is `LinfPGDAttack.perturb` written from docs/method.md §3 (random start, sign step,
 projection, clamp), run one image at a time as the reference evaluation runs it, fp32. The
 engine runs whole batches in the precision asked for. Figures are images per second (one image
 protected against one target, `steps` iterations, masks and noise generator included).

@@ -1,6 +1,6 @@
-"""Attack configuration: one frozen object, named defaults from the paper and SPEC 3.
+"""Attack configuration: one frozen object, named defaults from the paper and docs/method.md §3.
 
-The six attackers of SPEC 3 differ only in which stages are switched on, so a method is a
+The six attackers of docs/method.md §3 differ only in which stages are switched on, so a method is a
 `Stages` value, not a code path. `AttackConfig.for_method` builds the paper's defaults for a
 method; `dataclasses.replace` changes any single field (ablation rows are built that way).
 """
@@ -14,7 +14,7 @@ from typing import Literal
 
 from .errors import InvalidInputError
 
-# SPEC 1 / 3 defaults (generator space, [-1, 1]).
+# docs/method.md §1 and §3 defaults (generator space, [-1, 1]).
 DEFAULT_EPSILON = 0.05
 DEFAULT_STEP_SIZE = 0.01
 DEFAULT_STEPS = 10
@@ -62,7 +62,7 @@ DEFAULT_METHOD = "union-saliency"
 
 @dataclass(frozen=True)
 class AttackConfig:
-    """Hyperparameters of one protection run. Defaults are the paper's (SPEC 3).
+    """Hyperparameters of one protection run. Defaults are the paper's (docs/method.md §3).
 
     Args:
         method: name of the attacker (a key of `METHODS`); sets `stages`.
@@ -148,7 +148,7 @@ def _int_in(field: str, value, low: int, high: int) -> None:
         raise InvalidInputError(field, f"must lie in [{low}, {high}], got {value}")
 
 
-# -- the product's policy around a method (SPEC 3.10); the paper reproduction uses FIXED ------
+# -- the product's policy around a method (docs/method.md §4); the paper reproduction uses FIXED ------
 DEFAULT_BUDGET_STEPS = 60  # I-FGSM steps in all, over every round of `ensure`
 DEFAULT_MARGIN = 0.2  # aim at output MSE > 0.05 * (1 + margin), so the verdict is not a coin toss
 MAX_MARGIN = 10.0

@@ -1,4 +1,4 @@
-"""SPEC 4 metrics, on batches.
+"""docs/method.md §5 metrics, on batches.
 
 Input side (original I vs protected x_k, metric space [0, 1]): L1, L2 (RMS), MSE, L-inf, PSNR,
 SSIM. Output side (per target, generator space): L1 and MSE between G(x_k, c_t) and

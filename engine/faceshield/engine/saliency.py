@@ -1,4 +1,4 @@
-"""Saliency runners: M_sm (SPEC 2) from TRACER, over ONNX Runtime or PyTorch.
+"""Saliency runners: M_sm (docs/method.md §2) from TRACER, over ONNX Runtime or PyTorch.
 
 Both runners have one interface, the one `Protector` expects of a saliency model:
 

@@ -112,7 +112,7 @@ def load_models(args: argparse.Namespace) -> ModelSet:
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
-    """--policy and its budget, margin, early stop and processing (SPEC 3.10)."""
+    """--policy and its budget, margin, early stop and processing (docs/method.md §4)."""
     from faceshield.engine.config import DEFAULT_BUDGET_STEPS, DEFAULT_MARGIN, PROCESSINGS
 
     parser.add_argument(

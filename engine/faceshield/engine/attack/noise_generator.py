@@ -42,7 +42,7 @@ def noise_step(tau: torch.Tensor, grad: torch.Tensor, lr: float, epsilon: float)
 
 
 def apply_start(original: torch.Tensor, tau: torch.Tensor, mask: torch.Tensor, clip: bool) -> torch.Tensor:
-    """x_0 = I + M * tau, clipped to [-1, 1] after the noise generator (SPEC 3.6). A uniform start
+    """x_0 = I + M * tau, clipped to [-1, 1] after the noise generator (docs/method.md §3). A uniform start
     is not clipped, exactly as Ruiz et al.'s `perturb`: the first step's projection does that."""
     x = original + tau * mask
     return x.clamp(-1, 1) if clip else x

@@ -1,4 +1,4 @@
-"""The policy's rounds (SPEC 3.10) and the per-image bookkeeping that goes with them.
+"""The policy's rounds (docs/method.md §4) and the per-image bookkeeping that goes with them.
 
     plan_rounds   FIXED: the method's steps once; ensure: rounds of `steps` until the budget is
                   spent, the last widened to the whole face box (gamma halves each round)

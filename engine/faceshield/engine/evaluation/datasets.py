@@ -15,7 +15,7 @@ generator's resolution, with their true attributes. No real person's face is inv
 A plain folder holds PNG/JPEG files, taken in name order; each is centre-cropped to its largest
 square and resized to the generator's resolution, or kept as is (`crop="none"`, the engine then
 uses the centre square as the face box). A folder has no attribute annotations: every target is
-built from an all-zero original, as SPEC 2 says for callers who give none.
+built from an all-zero original, as docs/method.md §2 says for callers who give none.
 """
 
 from __future__ import annotations

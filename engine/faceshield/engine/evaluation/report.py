@@ -205,7 +205,7 @@ def _markdown(
         "interval over images is taken. **Joint protocol**: one protected image per image, attacked against all "
         "targets at once, as the service protects.",
         "- Intervals: Student t over images for means; Wilson score for rates (decisions treated as independent).",
-        "- Metrics are the engine's (SPEC 4) on the 8-bit protected image the caller would receive.",
+        "- Metrics are the engine's (docs/method.md §5) on the 8-bit protected image the caller would receive.",
         "- The comparison of methods counts as like-for-like only where success rates' intervals overlap.",
         f"- Data: {_data_note(fp['data'])}",
         "- Figures hold face images from the data set: treat this folder as you treat the data.",
@@ -270,5 +270,5 @@ def _data_note(d: dict) -> str:
         )
     return (
         "images in name order, each centre-cropped to a square and resized to the generator's size (crop "
-        f"`{d['crop']}`); no attribute annotations, so targets are built from an all-zero original (SPEC 2)."
+        f"`{d['crop']}`); no attribute annotations, so targets are built from an all-zero original (docs/method.md §2)."
     )

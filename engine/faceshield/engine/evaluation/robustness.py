@@ -39,7 +39,7 @@ def resolve_transforms(names: Sequence[str]) -> list[str]:
 
 @dataclass
 class PairEvaluation:
-    """SPEC 4 metrics of (original, protected), plainly and under each transform."""
+    """docs/method.md §5 metrics of (original, protected), plainly and under each transform."""
 
     input: InputMetrics
     targets: list[TargetMetrics]

@@ -1,6 +1,6 @@
 """The rows of the paper's tables, as data: which attack configuration each row runs.
 
-Tables I and II compare attackers (SPEC 3's methods); Table III adds the paper's components one
+Tables I and II compare attackers (docs/method.md §3's methods); Table III adds the paper's components one
 at a time to its baseline. Every row is a `Stages` value, so the runner has one code path, and
 two rows with the same stages (the spread-spectrum method and the ablation baseline) share
 their results instead of being computed twice.

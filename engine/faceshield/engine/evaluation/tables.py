@@ -3,7 +3,7 @@
 Statistics are over images. Under the per-target protocol an image is attacked once per target,
 and its input-side metrics are first averaged over its targets (an image's targets are not
 independent observations); the mean equals the mean over (image, target) pairs. Success rates
-pool every (image, target) decision, successes / (images x targets) as SPEC 4 defines them,
+pool every (image, target) decision, successes / (images x targets) as docs/method.md §5 defines them,
 with a Wilson interval that treats the decisions as independent (narrower than a clustered one).
 """
 

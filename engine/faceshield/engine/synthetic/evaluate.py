@@ -2,7 +2,7 @@
 
 - `edit_accuracy`: does G(x, c_t) show the attribute c_t asks for (read from the pixels)?
 - `saliency_mae`: mean |M_sm - ground-truth foreground| at the generator's resolution.
-- `protection_figures`: SPEC 4 success rates and input PSNR of protection methods through the
+- `protection_figures`: docs/method.md §5 success rates and input PSNR of protection methods through the
   engine (8-bit outputs, as a caller receives them), and of uniform noise of the same epsilon.
 """
 

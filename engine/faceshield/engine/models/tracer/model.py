@@ -30,7 +30,7 @@ class TRACER(nn.Module):
     the edge module's radius-16 high-pass removes the whole spectrum of its 1/4-size map and the
     edge branch sees only rounding noise). Output of
     `forward`: (sigmoid(final_map), sigmoid(edge), (sigmoid(ds_map0..2))), as the official
-    model; `saliency` returns only the first, which is the map the engine uses (SPEC 2).
+    model; `saliency` returns only the first, which is the map the engine uses (docs/method.md §2).
     """
 
     def __init__(self, variant: TracerVariant | str | int = "TE-0", input_size: int | None = None):

@@ -3,7 +3,7 @@
 The EfficientNet scaling coefficients and native resolutions are those of EfficientNet-B0..B7
 (Tan & Le, 2019). TRACER's official code builds its backbone with the native resolution, and
 that resolution fixes every "same" padding (see `layers.SameConv2d`), so it is part of the
-architecture even though the model runs at `input_size` (SPEC 2).
+architecture even though the model runs at `input_size` (docs/method.md §2).
 
 `block_idx` and `channels` are the official per-variant table (the blocks whose outputs feed
 the decoder, and their widths). They are not free parameters: they are the last block of
@@ -35,7 +35,7 @@ DEPTH_DIVISOR = 8
 BACKBONE_BN_EPS = 1e-3  # TensorFlow's EfficientNet epsilon; the decoder's norms keep PyTorch's 1e-5
 BACKBONE_BN_MOMENTUM = 0.01
 
-# Preprocessing of the official weights: ImageNet statistics (SPEC 2).
+# Preprocessing of the official weights: ImageNet statistics (docs/method.md §2).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
