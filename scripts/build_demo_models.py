@@ -39,10 +39,11 @@ import _training_env  # noqa: E402
 
 _training_env.prepare()
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import train_demo_stargan as stargan_training  # noqa: E402
 import train_demo_tracer as tracer_training  # noqa: E402
+from _demo_measure import TARGETS, _meets, _score, _training_summary, measure_candidate  # noqa: E402, F401
+from _weight_storage import STORAGE_MAE_SLACK, choose_weight_storage, compress_onnx_weights  # noqa: E402, F401
 
 from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES  # noqa: E402
 from faceshield.engine.models.stargan import Generator, load_generator  # noqa: E402
@@ -51,86 +52,12 @@ from faceshield.engine.synthetic import held_out_faces, render_pool  # noqa: E40
 
 log = logging.getLogger("build_demo_models")
 
-DEMO_NAME = "demo"
 TRACER_CKPT = "tracer.pt"
 RECORD = "record.json"
-TARGETS = {"edit_accuracy": 0.90, "saliency_mae": 0.05, "union_success": 0.95, "noise_success": 0.05}
 DEFAULT_CANDIDATES = ("g16:conv_dim=16", "g32:conv_dim=32,pair_decay_to=0.2")
 
 
 # -- ONNX weight storage ---------------------------------------------------------------------
-def compress_onnx_weights(data: bytes, mode: str) -> bytes:
-    """Store convolution kernels (4-D initializers feeding a Conv) as int8 with a per-output-
-    channel scale and a DequantizeLinear node, or as float16 with a Cast node. Computation stays
-    float32; every other tensor (biases, the edge module's DFT matrices) is left as it is."""
-    if mode == "float32":
-        return data
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    model = onnx.load_from_string(data)
-    graph = model.graph
-    conv_weights = {n.input[1] for n in graph.node if n.op_type == "Conv" and len(n.input) > 1}
-    keep, new_nodes = [], []
-    for init in graph.initializer:
-        if init.name not in conv_weights or init.data_type != TensorProto.FLOAT or len(init.dims) != 4:
-            keep.append(init)
-            continue
-        w = numpy_helper.to_array(init).astype(np.float32)
-        if mode == "float16":
-            keep.append(numpy_helper.from_array(w.astype(np.float16), init.name + "__f16"))
-            new_nodes.append(helper.make_node("Cast", [init.name + "__f16"], [init.name], to=TensorProto.FLOAT))
-        elif mode == "int8":
-            scale = np.abs(w).reshape(w.shape[0], -1).max(axis=1) / 127.0
-            scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-            q = np.clip(np.rint(w / scale[:, None, None, None]), -127, 127).astype(np.int8)
-            keep.append(numpy_helper.from_array(q, init.name + "__q"))
-            keep.append(numpy_helper.from_array(scale, init.name + "__scale"))
-            keep.append(numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), init.name + "__zero"))
-            new_nodes.append(
-                helper.make_node(
-                    "DequantizeLinear",
-                    [init.name + "__q", init.name + "__scale", init.name + "__zero"],
-                    [init.name],
-                    axis=0,
-                )
-            )
-        else:
-            raise ValueError(f"unknown weight storage {mode!r}; use float32, float16 or int8")
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
-    nodes = list(graph.node)
-    del graph.node[:]
-    graph.node.extend(new_nodes + nodes)  # the weights exist before any node reads them
-    onnx.helper.set_model_props(
-        model, {**{p.key: p.value for p in model.metadata_props}, "faceshield.weight_storage": mode}
-    )
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
-
-
-STORAGE_MAE_SLACK = 0.005  # compressed weights may cost at most this much held-out MAE
-
-
-def choose_weight_storage(t: TRACER, onnx_full: bytes, faces, wanted: str) -> tuple[str, bytes, dict]:
-    """ "auto": int8 when its held-out MAE is within `STORAGE_MAE_SLACK` of the PyTorch model's,
-    else float16 (half the size of float32, and under the 16 MiB a device run can return).
-    TRACER's thresholds (channel quantile, object-attention denoising) are discontinuous, so a
-    maximum difference on random inputs says little; the MAE on faces is what counts."""
-    from faceshield.engine.saliency import TorchSaliency, TracerSaliency
-    from faceshield.engine.synthetic.evaluate import saliency_mae
-
-    check = {"pytorch_mae": saliency_mae(TorchSaliency(t), faces)}
-    modes = ("int8", "float16") if wanted == "auto" else (wanted,)
-    for mode in modes:
-        data = compress_onnx_weights(onnx_full, mode)
-        check[f"{mode}_mae"] = saliency_mae(TracerSaliency(data, providers=["CPUExecutionProvider"]), faces)
-        if mode == modes[-1] or check[f"{mode}_mae"] <= check["pytorch_mae"] + STORAGE_MAE_SLACK:
-            return mode, data, check
-    raise AssertionError("unreachable: the last mode is always taken")
-
-
-# -- stages ----------------------------------------------------------------------------------
 def parse_candidate(text: str, base: stargan_training.StarGANSettings) -> tuple[str, stargan_training.StarGANSettings]:
     """ "name:field=value,field=value" -> (name, settings with those fields changed)."""
     name, _, spec = text.partition(":")
@@ -249,117 +176,6 @@ def quick_metrics(generators: dict[str, Generator], t: TRACER, args: argparse.Na
     return out
 
 
-def measure_candidate(
-    name: str,
-    g: Generator,
-    sal_bytes: bytes,
-    sal_params: dict,
-    t: TRACER,
-    record: dict,
-    args: argparse.Namespace,
-    resolution: int,
-    faces,
-    out: Path,
-):
-    """Export one generator, pair it with the exported TRACER in a scratch set, load that set
-    as FaceShield will, and measure it. Returns (metrics, manifest, files)."""
-    from faceshield.engine import modelsets as repo
-    from faceshield.engine.synthetic.evaluate import edit_accuracy, protection_figures, saliency_mae
-
-    attributes = list(CELEBA_DEFAULT_ATTRIBUTES)
-    gen_bytes, ts_diff = repo.export_generator(g, resolution, attributes, {"trained_on": "faceshield synthetic faces"})
-    g_record, t_record = record["candidates"].get(name, {}), record.get("tracer", {})
-    produced = {
-        "tool": "scripts/build_demo_models.py",
-        "seed": args.seed,
-        "candidate": name,
-        "training": {k: _training_summary(v) for k, v in (("stargan", g_record), ("tracer", t_record))},
-        "data": "faceshield.engine.synthetic (procedural faces), train split; held-out figures on the test split",
-        "checks": {"torchscript_max_diff": ts_diff, **record.get("saliency_checks", {})},
-        "settings": {"stargan": g_record.get("settings", {}), "tracer": t_record.get("settings", {})},
-    }
-    description = (
-        f"Demo pair trained by FaceShield on synthetic faces: StarGAN (official architecture, conv_dim "
-        f"{g.conv_dim}, repeat_num {g.repeat_num}, {resolution}px) and TRACER {t.variant.name} (input "
-        f"{t.input_size}). For trying FaceShield out; no protection against real deepfake models."
-    )
-    manifest = repo.build_manifest(
-        name=DEMO_NAME,
-        version=args.version,
-        resolution=resolution,
-        attributes=attributes,
-        generator_bytes=gen_bytes,
-        generator_parameters={"conv_dim": g.conv_dim, "c_dim": g.c_dim, "repeat_num": g.repeat_num},
-        generator_source={"script": "scripts/train_demo_stargan.py", "candidate": name},
-        saliency_bytes=sal_bytes,
-        saliency_parameters=sal_params,
-        saliency_source={"script": "scripts/train_demo_tracer.py"},
-        produced_by=produced,
-        trained=True,
-        description=description,
-    )
-    files = {repo.GENERATOR_FILE: gen_bytes, repo.SALIENCY_FILE: sal_bytes}
-    scratch = out.parent / f".{out.name}.measure-{name}"
-    if scratch.exists():
-        shutil.rmtree(scratch)
-    repo.write_model_set(scratch, manifest, files)
-    try:
-        providers = None if args.device.startswith("cuda") else ["CPUExecutionProvider"]
-        models = repo.load_model_set(scratch, providers=providers)
-        dev = torch.device(args.device)
-        metrics = {
-            "held_out": {
-                "split": "test",
-                "seed": args.seed,
-                "faces": args.eval_faces,
-                "protection_faces": args.protect_faces,
-            },
-            "edit_accuracy": edit_accuracy(models.generator.to(dev), faces, dev),
-            "saliency_mae": saliency_mae(models.saliency, faces),
-        }
-        models.generator.cpu()
-        metrics["protection"] = protection_figures(
-            models, faces[: args.protect_faces], device=args.device, seed=args.seed
-        )
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    metrics["targets"] = dict(TARGETS)
-    metrics["meets_targets"] = _meets(metrics)
-    log.info("candidate %s: %s", name, json.dumps(metrics))
-    return metrics, manifest, files
-
-
-def _training_summary(stage: dict) -> dict:
-    """What the manifest says about one model's training: the run, and any refinement runs."""
-    keys = ("iterations", "train_seconds", "device", "torch", "seed")
-    summary = {k: stage.get(k) for k in keys}
-    if stage.get("refinements"):
-        summary["refinements"] = [
-            {
-                **{k: r.get(k) for k in keys},
-                "lr": r.get("settings", {}).get("lr"),
-                "batch": r.get("settings", {}).get("batch"),
-            }
-            for r in stage["refinements"]
-        ]
-    return summary
-
-
-def _score(metrics: dict, generator_bytes: int) -> tuple:
-    """Which candidate to ship: one that meets every target, the smallest such (faster on a
-    CPU, smaller to ship); else the most targets met, then union-saliency success, then edits."""
-    met = metrics["meets_targets"]
-    if all(met.values()):
-        return (1, -generator_bytes)
-    return (
-        0,
-        met["edit_accuracy"],
-        sum(met.values()),
-        metrics["protection"]["union-saliency"]["success_rate"],
-        metrics["edit_accuracy"]["overall"],
-    )
-
-
 def export_and_measure(
     generators: dict[str, Generator], t: TRACER, record: dict, args: argparse.Namespace, out: Path
 ) -> dict:
@@ -413,18 +229,6 @@ def _resolution(record: dict, args: argparse.Namespace) -> int:
     return int(args.g_resolution or stargan_training.StarGANSettings().resolution)
 
 
-def _meets(m: dict) -> dict:
-    p = m["protection"]
-    return {
-        "edit_accuracy": m["edit_accuracy"]["overall"] >= TARGETS["edit_accuracy"],
-        "saliency_mae": m["saliency_mae"] <= TARGETS["saliency_mae"],
-        "union_success": p["union-saliency"]["success_rate"] >= TARGETS["union_success"],
-        "union_psnr_above_pgd": p["union-saliency"]["psnr"] > p["pgd"]["psnr"],
-        "noise_success": p["uniform-noise"]["success_rate"] <= TARGETS["noise_success"],
-    }
-
-
-# -- plumbing --------------------------------------------------------------------------------
 def _save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _training_env.save_atomically(obj, path)

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidInputError
-from .datasets import Dataset, Sample
+from .sample import Dataset, Sample
 
 REAL = "real"
 SUBSETS = ("portraits", "scenes", "lfw")

@@ -1,0 +1,183 @@
+"""Every shell command in the README's "Quick start" and "Using it" sections runs, as a new user
+would type it, and does what the text beside it says.
+
+Commands are read from the README itself, so an example that is edited or added is run too; a
+command this file has no check for fails the test rather than passing unexamined. Paths the
+examples invent (face.jpg, photos/, todo.txt, 200000-G.ckpt) are created in a scratch folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.helpers import tiny_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def section(text: str, title: str) -> str:
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def commands(title: str) -> list[tuple[str, str]]:
+    """(command, its comment) for every line of the section's sh blocks."""
+    text = section((ROOT / "README.md").read_text(), title)
+    out = []
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            if line.strip():
+                cmd, _, comment = line.partition("#")
+                out.append((cmd.strip(), comment.strip()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    d = tmp_path_factory.mktemp("readme")
+    (d / "assets").mkdir()
+    shutil.copy(ROOT / "assets" / "astronaut.png", d / "assets" / "astronaut.png")
+    face = Image.open(ROOT / "assets" / "astronaut.png").convert("RGB")
+    face.save(d / "face.jpg", quality=95)
+    face.save(d / "more.jpg", quality=95)
+    (d / "photos" / "trip").mkdir(parents=True)
+    face.resize((256, 256)).save(d / "photos" / "a.png")
+    face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((256, 256)).save(d / "photos" / "trip" / "b.png")
+    face.resize((200, 200)).save(d / "listed.png")
+    (d / "todo.txt").write_text("listed.png\n")
+    torch.save(tiny_generator(conv_dim=8, repeat_num=2).state_dict(), d / "200000-G.ckpt")
+    return d
+
+
+def run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "faceshield.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def report(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_quick_start(scratch):
+    quick = commands("Quick start")
+    assert [c for c, _ in quick] == ["make demo", "make test-fast", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    demo = re.search(r"^demo: .*?\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    steps = [line.strip().replace("$(BIN)/faceshield ", "") for line in demo.splitlines() if "faceshield" in line]
+    assert steps == ["models prepare", "protect assets/astronaut.png -o out/astronaut-protected.png"]
+    assert "vintagify victim 'vintage'" in report(run(shlex.split(steps[0]), scratch))
+    out = report(run(shlex.split(steps[1]), scratch))
+    # What the Quick start says make demo prints: the face found, both victims, the real one disrupted.
+    assert "head regions of the 1 face(s) the detector found" in out
+    assert "victim stargan" in out and "victim vintage" in out
+    assert re.search(r"vintage +output MSE [0-9.]+  disrupted", out), out
+    assert "verdict: NOT protected" in out and "stargan/Black_Hair" in out
+    assert Image.open(scratch / "out" / "astronaut-protected.png").size == (512, 512)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^test-fast:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+# A check for every command of "Using it", keyed by a part of the command that names it.
+def _every_victim(out: str) -> None:
+    assert "victim stargan" in out and "victim vintage" in out and "verdict:" in out
+
+
+def _protected(out: str) -> None:
+    assert "victim vintage" in out and "victim stargan" not in out
+    assert "verdict: protected against every edit of 1 victim(s)" in out, out
+
+
+def _fixed(out: str) -> None:
+    assert "policy fixed: 10 steps;" in out and "rounds" not in out.splitlines()[0]
+
+
+def _pgd_json(out: str) -> None:
+    r = json.loads(out)
+    assert r["method"] == "pgd" and r["policy"]["kind"] == "ensure"
+    assert [(v["name"], v["targets"][0]["success"]) for v in r["victims"]] == [("vintage", True)]
+
+
+def _robust(out: str) -> None:
+    assert "after jpeg75:" in out and "after downscale2:" in out and "union-saliency-robust" in out
+
+
+def _box(out: str) -> None:
+    assert "face box: 120,0,330,210" in out and "detector" not in out
+
+
+def _folder(cwd: Path) -> None:
+    for rel in ("a.png", "trip/b.png", "more.png", "listed.png"):
+        assert (cwd / "protected" / rel).is_file() or any((cwd / "protected").rglob(Path(rel).name)), rel
+
+
+def _generator(out: str) -> None:
+    assert "victim stargan" in out and "victim vintage" not in out
+
+
+def _models_list(out: str) -> None:
+    assert "demo" in out and "victim stargan" in out and "vintagify" in out
+
+
+def _help(out: str) -> None:
+    assert all(word in out for word in ("protect", "evaluate", "serve", "models"))
+
+
+CHECKS = [
+    ("-o out/protected.png", _every_victim),
+    ("-o out/real.png --targets vintage", _protected),
+    ("--policy fixed", _fixed),
+    ("--method pgd", _pgd_json),
+    ("--method union-saliency-robust", _robust),
+    ("--box 120,0,330,210", _box),
+    ("--list todo.txt", None),
+    ("--ray auto", None),
+    ("--generator 200000-G.ckpt", _generator),
+    ("models list", _models_list),
+    ("--help", _help),
+]
+FAST = ["--steps", "3", "--budget-steps", "3"]  # where the check does not depend on how strong the result is
+
+
+def test_using_it(scratch):
+    listed = commands("Using it")
+    assert listed, "no commands found"
+    run(["models", "prepare"], scratch)
+    for cmd, comment in listed:
+        matches = [(key, check) for key, check in CHECKS if key in cmd]
+        assert matches, f"no check for the README command {cmd!r} ({comment})"
+        key, check = matches[0]
+        args = shlex.split(cmd)
+        assert args[0] == "faceshield", cmd
+        args = args[1:]
+        if key in ("-o out/protected.png", "--method union-saliency-robust"):
+            args += FAST
+        if key in ("--list todo.txt", "--ray auto"):
+            args += [*FAST, "--targets", "vintage", "--policy", "fixed"]
+        if key == "--ray auto":  # the same job again, on Ray, into a fresh folder (the local one is done)
+            shutil.rmtree(scratch / "protected", ignore_errors=True)
+        result = run(args, scratch)
+        if key == "--ray auto":
+            assert result.returncode == 0, result.stderr[-2000:]
+            _folder(scratch)
+        elif key == "--list todo.txt":
+            assert result.returncode == 0, result.stderr[-2000:]
+            _folder(scratch)
+        else:
+            check(report(result))
+    assert np.asarray(Image.open(scratch / "out" / "box.png")).shape == (512, 512, 3)
