@@ -44,8 +44,9 @@ class Verdict:
 
 def _targets(rows: Iterable[pb.TargetMetrics]) -> list[TargetResult]:
     return [
-        TargetResult(t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction, t.victim,
-                     t.face)
+        TargetResult(
+            t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction, t.victim, t.face
+        )
         for t in rows
     ]
 
@@ -55,8 +56,13 @@ def _verdict(v: pb.Verdict) -> Verdict:
 
 
 def _policy(p: pb.Policy) -> dict[str, Any]:
-    return {"kind": p.kind, "budget_steps": p.budget_steps, "margin": p.margin, "early_stop": p.early_stop,
-            "verify_after": list(p.verify_after)}
+    return {
+        "kind": p.kind,
+        "budget_steps": p.budget_steps,
+        "margin": p.margin,
+        "early_stop": p.early_stop,
+        "verify_after": list(p.verify_after),
+    }
 
 
 def _input(m: pb.InputMetrics) -> dict[str, float]:
@@ -208,8 +214,13 @@ class ModelInfo:
             r.resolution,
             list(r.attributes),
             list(r.methods),
-            {"method": d.method, "epsilon": d.epsilon, "steps": d.steps, "step_size": d.step_size,
-             "policy": _policy(d.policy)},
+            {
+                "method": d.method,
+                "epsilon": d.epsilon,
+                "steps": d.steps,
+                "step_size": d.step_size,
+                "policy": _policy(d.policy),
+            },
             r.device,
             list(r.execution_providers),
             {
@@ -229,8 +240,15 @@ class ModelInfo:
             r.expected_seconds_per_image,
             r,
             [
-                {"name": v.name, "kind": v.kind, "resolution": v.resolution, "targets": list(v.targets),
-                 "attributes": list(v.attributes), "sha256": v.sha256, "description": v.description}
+                {
+                    "name": v.name,
+                    "kind": v.kind,
+                    "resolution": v.resolution,
+                    "targets": list(v.targets),
+                    "attributes": list(v.attributes),
+                    "sha256": v.sha256,
+                    "description": v.description,
+                }
                 for v in r.victims
             ],
         )
