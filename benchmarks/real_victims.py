@@ -22,15 +22,23 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE_ROWS = ("pgd", "pgd+early", "union-saliency", "union-saliency+early", "union-saliency+ensure",
-             "union-saliency-robust+ensure")
+CORE_ROWS = (
+    "pgd",
+    "pgd+early",
+    "union-saliency",
+    "union-saliency+early",
+    "union-saliency+ensure",
+    "union-saliency-robust+ensure",
+)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="real")
     p.add_argument("--n", type=int, default=None, help="samples (default: all of --data)")
-    p.add_argument("--rows", default="all", help="'all' (methods, ablation, policies) or 'core' (" + ", ".join(CORE_ROWS) + ")")
+    p.add_argument(
+        "--rows", default="all", help="'all' (methods, ablation, policies) or 'core' (" + ", ".join(CORE_ROWS) + ")"
+    )
     p.add_argument("--out", default=str(ROOT / "reports" / "real-victims"))
     p.add_argument("--summary", default=str(ROOT / "benchmarks" / "results" / "real-victims.md"))
     p.add_argument("--threads", type=int, default=1)
@@ -54,13 +62,22 @@ def main() -> int:
     dataset = open_dataset(args.data, models.resolution, models.attributes)
     rows = [r.key for r in (*METHOD_ROWS, *ABLATION_ROWS, *POLICY_ROWS)] if args.rows == "all" else list(CORE_ROWS)
     n = args.n or len(dataset)
-    plan = EvaluationPlan(rows=tuple(rows), protocols=("joint",), sizes=(n,), targets=("vintage",),
-                          transforms=("jpeg75", "downscale2"), batch_size=4, figures=3)
+    plan = EvaluationPlan(
+        rows=tuple(rows),
+        protocols=("joint",),
+        sizes=(n,),
+        targets=("vintage",),
+        transforms=("jpeg75", "downscale2"),
+        batch_size=4,
+        figures=3,
+    )
     ev = Evaluation(engine, dataset, plan, args.out)
     ev.command = "python benchmarks/real_victims.py " + " ".join(sys.argv[1:])
     ev.open()
     if not args.summary_only:
-        ev.run(on_progress=lambda pr: print(f"\r{pr.done_items}/{pr.total_items} {pr.label:<40}", end="", file=sys.stderr))
+        ev.run(
+            on_progress=lambda pr: print(f"\r{pr.done_items}/{pr.total_items} {pr.label:<40}", end="", file=sys.stderr)
+        )
         print(file=sys.stderr)
     write_report(ev, ev.command)
     text = summarize(ev, args)
@@ -101,9 +118,12 @@ def summarize(ev, args) -> str:
     have = lambda row: [i for i in ids if i in by.get(key.get(row, ""), {})]  # noqa: E731
     if "union-saliency" in key and "pgd" in key:
         both = [i for i in have("union-saliency") if i in by[key["pgd"]]]
-        lines += ["## Union-saliency against PGD, photo by photo", "",
-                  "| photo | PSNR union | PSNR pgd | Δ (≥ 3?) | MSE union | MSE pgd | union after JPEG q75 | pgd after JPEG q75 | mask coverage |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "## Union-saliency against PGD, photo by photo",
+            "",
+            "| photo | PSNR union | PSNR pgd | Δ (≥ 3?) | MSE union | MSE pgd | union after JPEG q75 | pgd after JPEG q75 | mask coverage |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         deltas = []
         for i in both:
             u, g = by[key["union-saliency"]][i], by[key["pgd"]][i]
@@ -119,12 +139,20 @@ def summarize(ev, args) -> str:
             hit_g = sum(_mse(by[key["pgd"]][i]) > 0.05 for i in both)
             j_u = sum(_mse(by[key["union-saliency"]][i], "jpeg75") > 0.05 for i in both)
             j_g = sum(_mse(by[key["pgd"]][i], "jpeg75") > 0.05 for i in both)
-            lines += ["", f"- PSNR(union) ≥ PSNR(pgd) + 3 dB on {sum(d >= 3 for d in deltas)} of {len(both)} photos "
-                      f"(smallest Δ {min(deltas):+.2f} dB, median {statistics.median(deltas):+.2f}).",
-                      f"- Success: union-saliency {hit}/{len(both)}, pgd {hit_g}/{len(both)}; after JPEG q75: "
-                      f"union-saliency {j_u}/{len(both)}, pgd {j_g}/{len(both)}.", ""]
-    lines += ["## Every row", "", "| row | photos | success | after JPEG q75 | after 0.5x resize | protected | PSNR (mean) | steps | passes |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            lines += [
+                "",
+                f"- PSNR(union) ≥ PSNR(pgd) + 3 dB on {sum(d >= 3 for d in deltas)} of {len(both)} photos "
+                f"(smallest Δ {min(deltas):+.2f} dB, median {statistics.median(deltas):+.2f}).",
+                f"- Success: union-saliency {hit}/{len(both)}, pgd {hit_g}/{len(both)}; after JPEG q75: "
+                f"union-saliency {j_u}/{len(both)}, pgd {j_g}/{len(both)}.",
+                "",
+            ]
+    lines += [
+        "## Every row",
+        "",
+        "| row | photos | success | after JPEG q75 | after 0.5x resize | protected | PSNR (mean) | steps | passes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in ev.rows:
         got = [by[key[r.key]][i] for i in have(r.key)]
         if not got:
@@ -136,8 +164,10 @@ def summarize(ev, args) -> str:
         psnr = statistics.fmean(x["input"]["psnr"] for x in got)
         steps = statistics.fmean(x.get("verdict", {}).get("steps", 0) for x in got)
         passes = statistics.fmean(x.get("verdict", {}).get("passes", 0) for x in got)
-        lines.append(f"| {ALL_ROWS[r.key].label} | {len(got)} | {ok}/{len(got)} | {jp}/{len(got)} | {rs}/{len(got)} | "
-                     f"{prot}/{len(got)} | {psnr:.2f} | {steps:.1f} | {passes:.1f} |")
+        lines.append(
+            f"| {ALL_ROWS[r.key].label} | {len(got)} | {ok}/{len(got)} | {jp}/{len(got)} | {rs}/{len(got)} | "
+            f"{prot}/{len(got)} | {psnr:.2f} | {steps:.1f} | {passes:.1f} |"
+        )
     lines += ["", *checks(by, key, ids), ""]
     return "\n".join(lines) + "\n"
 
@@ -153,13 +183,17 @@ def checks(by, key, ids) -> list[str]:
             rate = sum(_mse(x) > 0.05 for x in got) / len(got)
             psnr = statistics.fmean(x["input"]["psnr"] for x in got)
             pp = [by[pgd][i]["input"]["psnr"] for i in portraits if i in by[pgd]]
-            out.append(f"- ensure on portraits: {rate:.1%} disrupted (target ≥ 99%), mean PSNR {psnr:.2f} dB vs pgd "
-                       f"{statistics.fmean(pp) if pp else float('nan'):.2f} (target: above pgd's).")
+            out.append(
+                f"- ensure on portraits: {rate:.1%} disrupted (target ≥ 99%), mean PSNR {psnr:.2f} dB vs pgd "
+                f"{statistics.fmean(pp) if pp else float('nan'):.2f} (target: above pgd's)."
+            )
         every = [by[ens][i] for i in ids if i in by[ens]]
         wrong = [x["sample"] for x in every if x.get("verdict", {}).get("protected") and _mse(x) <= 0.05]
         unprot = [x["sample"] for x in every if not x.get("verdict", {}).get("protected")]
-        out.append(f"- every photo: reported protected and not disrupted when re-measured: {len(wrong)} "
-                   f"({', '.join(wrong) or 'none'}); reported NOT protected: {', '.join(unprot) or 'none'}.")
+        out.append(
+            f"- every photo: reported protected and not disrupted when re-measured: {len(wrong)} "
+            f"({', '.join(wrong) or 'none'}); reported NOT protected: {', '.join(unprot) or 'none'}."
+        )
     rob = key.get("union-saliency-robust+ensure")
     if rob:
         got = [by[rob][i] for i in portraits if i in by[rob]]
@@ -167,8 +201,10 @@ def checks(by, key, ids) -> list[str]:
             jp = sum(_mse(x, "jpeg75") > 0.05 for x in got) / len(got)
             rs = sum(_mse(x, "downscale2") > 0.05 for x in got) / len(got)
             psnr = min(x["input"]["psnr"] for x in got)
-            out.append(f"- robust + ensure on portraits: after JPEG q75 {jp:.1%}, after 0.5x resize {rs:.1%} "
-                       f"(targets ≥ 90%); lowest PSNR {psnr:.2f} dB (target ≥ 35).")
+            out.append(
+                f"- robust + ensure on portraits: after JPEG q75 {jp:.1%}, after 0.5x resize {rs:.1%} "
+                f"(targets ≥ 90%); lowest PSNR {psnr:.2f} dB (target ≥ 35)."
+            )
     for method in ("pgd", "union-saliency"):
         early, fixed = key.get(f"{method}+early"), key.get(method)
         if not (early and fixed):
@@ -179,9 +215,11 @@ def checks(by, key, ids) -> list[str]:
             pf = statistics.fmean(by[fixed][i]["verdict"]["passes"] for i in common)
             se = sum(_mse(by[early][i]) > 0.05 for i in common)
             sf = sum(_mse(by[fixed][i]) > 0.05 for i in common)
-            out.append(f"- early stop, {method}: {pe:.1f} generator passes per image (checks counted as passes) "
-                       f"against {pf:.1f} for the fixed schedule ({1 - pe / pf:.0%} fewer; target ≥ 30%), success "
-                       f"{se}/{len(common)} vs {sf}/{len(common)}.")
+            out.append(
+                f"- early stop, {method}: {pe:.1f} generator passes per image (checks counted as passes) "
+                f"against {pf:.1f} for the fixed schedule ({1 - pe / pf:.0%} fewer; target ≥ 30%), success "
+                f"{se}/{len(common)} vs {sf}/{len(common)}."
+            )
     return out
 
 

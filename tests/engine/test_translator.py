@@ -33,18 +33,36 @@ def reference_resnet(sd: dict, x: torch.Tensor, name: str, n_blocks: int, dropou
     """junyanz's ResnetGenerator / vintagify's: reflect-pad 3, conv7, norm, ReLU; two stride-2 conv3;
     residual blocks (reflect-pad 1, conv3, norm, ReLU, [dropout], reflect-pad 1, conv3, norm);
     two stride-2 transposed conv3 (output padding 1); reflect-pad 3, conv7, tanh."""
-    h = F.relu(_norm(F.conv2d(F.pad(x, (3,) * 4, mode="reflect"), sd["model.1.weight"], sd.get("model.1.bias")), sd, "model.2"))
+    h = F.relu(
+        _norm(F.conv2d(F.pad(x, (3,) * 4, mode="reflect"), sd["model.1.weight"], sd.get("model.1.bias")), sd, "model.2")
+    )
     for i in (4, 7):
-        h = F.relu(_norm(F.conv2d(h, sd[f"model.{i}.weight"], sd.get(f"model.{i}.bias"), stride=2, padding=1), sd, f"model.{i + 1}"))
+        h = F.relu(
+            _norm(
+                F.conv2d(h, sd[f"model.{i}.weight"], sd.get(f"model.{i}.bias"), stride=2, padding=1),
+                sd,
+                f"model.{i + 1}",
+            )
+        )
     second = 6 if dropout else 5
     for i in range(10, 10 + n_blocks):
         p = f"model.{i}.{name}"
-        r = F.relu(_norm(F.conv2d(F.pad(h, (1,) * 4, mode="reflect"), sd[f"{p}.1.weight"], sd.get(f"{p}.1.bias")), sd, f"{p}.2"))
-        r = _norm(F.conv2d(F.pad(r, (1,) * 4, mode="reflect"), sd[f"{p}.{second}.weight"], sd.get(f"{p}.{second}.bias")), sd, f"{p}.{second + 1}")
+        r = F.relu(
+            _norm(
+                F.conv2d(F.pad(h, (1,) * 4, mode="reflect"), sd[f"{p}.1.weight"], sd.get(f"{p}.1.bias")), sd, f"{p}.2"
+            )
+        )
+        r = _norm(
+            F.conv2d(F.pad(r, (1,) * 4, mode="reflect"), sd[f"{p}.{second}.weight"], sd.get(f"{p}.{second}.bias")),
+            sd,
+            f"{p}.{second + 1}",
+        )
         h = h + r
     j = 10 + n_blocks
     for i in (j, j + 3):
-        h = F.conv_transpose2d(h, sd[f"model.{i}.weight"], sd.get(f"model.{i}.bias"), stride=2, padding=1, output_padding=1)
+        h = F.conv_transpose2d(
+            h, sd[f"model.{i}.weight"], sd.get(f"model.{i}.bias"), stride=2, padding=1, output_padding=1
+        )
         h = F.relu(_norm(h, sd, f"model.{i + 1}"))
     h = F.conv2d(F.pad(h, (3,) * 4, mode="reflect"), sd[f"model.{j + 7}.weight"], sd[f"model.{j + 7}.bias"])
     return torch.tanh(h)
@@ -58,14 +76,20 @@ def reference_unet(sd: dict, x: torch.Tensor, depth: int) -> torch.Tensor:
         if d == 1:  # outermost
             down = F.conv2d(h, sd[f"{prefix}.0.weight"], sd.get(f"{prefix}.0.bias"), stride=2, padding=1)
             inner = level(down, f"{prefix}.1.model", 2)
-            up = F.conv_transpose2d(F.relu(inner), sd[f"{prefix}.3.weight"], sd[f"{prefix}.3.bias"], stride=2, padding=1)
+            up = F.conv_transpose2d(
+                F.relu(inner), sd[f"{prefix}.3.weight"], sd[f"{prefix}.3.bias"], stride=2, padding=1
+            )
             return torch.tanh(up)
         down = F.conv2d(F.leaky_relu(h, 0.2), sd[f"{prefix}.1.weight"], sd.get(f"{prefix}.1.bias"), stride=2, padding=1)
         if d == depth:  # innermost
-            up = F.conv_transpose2d(F.relu(down), sd[f"{prefix}.3.weight"], sd.get(f"{prefix}.3.bias"), stride=2, padding=1)
+            up = F.conv_transpose2d(
+                F.relu(down), sd[f"{prefix}.3.weight"], sd.get(f"{prefix}.3.bias"), stride=2, padding=1
+            )
             return torch.cat([h, _norm(up, sd, f"{prefix}.4")], 1)
         inner = level(_norm(down, sd, f"{prefix}.2"), f"{prefix}.3.model", d + 1)
-        up = F.conv_transpose2d(F.relu(inner), sd[f"{prefix}.5.weight"], sd.get(f"{prefix}.5.bias"), stride=2, padding=1)
+        up = F.conv_transpose2d(
+            F.relu(inner), sd[f"{prefix}.5.weight"], sd.get(f"{prefix}.5.bias"), stride=2, padding=1
+        )
         return torch.cat([h, _norm(up, sd, f"{prefix}.6")], 1)
 
     return level(x, "model.model", 1)
@@ -84,7 +108,9 @@ def test_resnet_layouts_load_strictly_and_match_the_reference(spec):
     model = load_translator(sd)
     assert infer_translator(sd) == spec
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    ref = reference_resnet({k: v for k, v in sd.items() if "running" not in k}, x, spec.block_name, spec.blocks, spec.dropout)
+    ref = reference_resnet(
+        {k: v for k, v in sd.items() if "running" not in k}, x, spec.block_name, spec.blocks, spec.dropout
+    )
     torch.testing.assert_close(model(x), ref, atol=1e-5, rtol=0)
 
 

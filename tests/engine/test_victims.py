@@ -93,7 +93,9 @@ def test_targets_are_selected_by_name_or_by_victim(victims):
 def test_model_set_names_each_victim_once():
     g = tiny_generator()
     with pytest.raises(InvalidInputError, match="named twice: a"):
-        ModelSet("x", "1", victims=[Victim("a", "stargan", g, R, list(ATTRS)), Victim("a", "stargan", g, R, list(ATTRS))])
+        ModelSet(
+            "x", "1", victims=[Victim("a", "stargan", g, R, list(ATTRS)), Victim("a", "stargan", g, R, list(ATTRS))]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +112,17 @@ def test_import_several_victims_with_their_resolutions_and_load_them(checkpoints
         name="trio",
         generator_checkpoint=checkpoints / "200000-G.ckpt",
         resolution=R,
-        translators=[TranslatorCheckpoint("sepia", checkpoints / "sepia.pth", R),
-                     TranslatorCheckpoint("sketch", checkpoints / "sketch.pth", 48)],
+        translators=[
+            TranslatorCheckpoint("sepia", checkpoints / "sepia.pth", R),
+            TranslatorCheckpoint("sketch", checkpoints / "sketch.pth", 48),
+        ],
         dest=tmp_path / "trio",
     )
     m = read_manifest(path)
     assert [(v.name, v.kind, v.resolution) for v in m.victims] == [
-        ("stargan", "stargan", R), ("sepia", "translator", R), ("sketch", "translator", 48)
+        ("stargan", "stargan", R),
+        ("sepia", "translator", R),
+        ("sketch", "translator", 48),
     ]
     assert m.victims[1].parameters["architecture"] == "resnet" and m.victims[1].parameters["blocks"] == 1
     models = load_model_set(path)
@@ -134,22 +140,32 @@ def test_bad_victims_are_clear_errors_and_write_nothing(checkpoints, tmp_path):
     with pytest.raises(InvalidInputError, match="multiple of 4"):
         import_official(name="bad", translators=[TranslatorCheckpoint("s", checkpoints / "sepia.pth", 30)], dest=dest)
     with pytest.raises(InvalidInputError, match="named twice: s"):
-        import_official(name="bad", translators=[TranslatorCheckpoint("s", checkpoints / "sepia.pth", R),
-                                                 TranslatorCheckpoint("s", checkpoints / "sketch.pth", R)], dest=dest)
+        import_official(
+            name="bad",
+            translators=[
+                TranslatorCheckpoint("s", checkpoints / "sepia.pth", R),
+                TranslatorCheckpoint("s", checkpoints / "sketch.pth", R),
+            ],
+            dest=dest,
+        )
     with pytest.raises(Exception, match="neither the ResNet layout"):
-        import_official(name="bad", translators=[TranslatorCheckpoint("g", checkpoints / "200000-G.ckpt", R)], dest=dest)
+        import_official(
+            name="bad", translators=[TranslatorCheckpoint("g", checkpoints / "200000-G.ckpt", R)], dest=dest
+        )
     with quiet_jit():
         wrong = torch.jit.trace(torch.nn.Conv2d(3, 1, 3, padding=1).eval(), torch.zeros(1, 3, R, R))
         torch.jit.save(wrong, str(tmp_path / "one-channel.pt"))
         ok = torch.jit.trace(torch.nn.Conv2d(3, 3, 3, padding=1).eval(), torch.zeros(1, 3, R, R))
         torch.jit.save(ok, str(tmp_path / "rgb.pt"))
     with pytest.raises(InvalidInputError, match="returns") as err:
-        import_official(name="bad", torchscripts=[DeclaredTorchScript("c", tmp_path / "one-channel.pt", "translator", R)],
-                        dest=dest)
+        import_official(
+            name="bad", torchscripts=[DeclaredTorchScript("c", tmp_path / "one-channel.pt", "translator", R)], dest=dest
+        )
     assert err.value.field == "torchscript"
     with pytest.raises(InvalidInputError, match=r"G\(x, c\)"):
-        import_official(name="bad", torchscripts=[DeclaredTorchScript("c", tmp_path / "rgb.pt", "stargan", R, ATTRS)],
-                        dest=dest)
+        import_official(
+            name="bad", torchscripts=[DeclaredTorchScript("c", tmp_path / "rgb.pt", "stargan", R, ATTRS)], dest=dest
+        )
     assert not dest.exists()
     assert not dest.parent.exists() or not list(dest.parent.glob(".*"))  # no half-written set left
 
@@ -158,15 +174,19 @@ def test_declared_torchscript_translator_is_a_victim(tmp_path):
     with quiet_jit():
         scripted = torch.jit.trace(translator(3), torch.zeros(1, 3, R, R), check_trace=False)
         torch.jit.save(scripted, str(tmp_path / "mine.pt"))
-    path = import_official(name="mine", torchscripts=[DeclaredTorchScript("mine", tmp_path / "mine.pt", "translator", R)],
-                           dest=tmp_path / "set")
+    path = import_official(
+        name="mine",
+        torchscripts=[DeclaredTorchScript("mine", tmp_path / "mine.pt", "translator", R)],
+        dest=tmp_path / "set",
+    )
     models = load_model_set(path)
     assert models.victims[0].kind == "translator" and models.targets == ["mine"]
 
 
 def test_a_manifest_naming_a_victim_twice_is_refused(checkpoints, tmp_path):
-    path = import_official(name="pair", translators=[TranslatorCheckpoint("sepia", checkpoints / "sepia.pth", R)],
-                           dest=tmp_path / "pair")
+    path = import_official(
+        name="pair", translators=[TranslatorCheckpoint("sepia", checkpoints / "sepia.pth", R)], dest=tmp_path / "pair"
+    )
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["victims"].append(dict(manifest["victims"][0]))
     (path / "manifest.json").write_text(json.dumps(manifest))

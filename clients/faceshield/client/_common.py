@@ -6,22 +6,25 @@ from __future__ import annotations
 import json
 import numbers
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import grpc
-from grpc_health.v1 import health_pb2_grpc
 
 from faceshield.v1 import faceshield_pb2 as pb
-from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
+from . import _stubs
 from .errors import DeadlineExceededError, FaceShieldError, InputError, OverloadedError
 from .images import ImageInput, to_image, to_mask
 from .policy import Policy, to_policy
+from .results import ModelInfo
 
 FaceBoxes = Sequence[int] | Sequence[Sequence[int]]  # one (left, top, right, bottom), or one per face
+Pem = bytes | str | Path  # PEM bytes, or the path of a PEM file
+# A stream element: an image, a (request_id, image) pair, or a ready ProtectImageRequest.
+StreamItem = ImageInput | tuple[str, ImageInput] | pb.ProtectImageRequest
 
 SERVICE = "faceshield.v1.FaceShield"
 DEFAULT_TARGET = "localhost:50051"
@@ -80,7 +83,7 @@ DEFAULT_RETRY = RetryPolicy()
 
 
 def service_config(retry: RetryPolicy | None, load_balancing: str | None) -> str:
-    config: dict = {}
+    config: dict[str, Any] = {}
     if retry is not None:
         config["methodConfig"] = [
             {
@@ -114,13 +117,15 @@ def channel_options(
     ]
 
 
-def _pem(value: bytes | str | Path | None) -> bytes | None:
+def _pem(value: Pem | None) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return Path(value).read_bytes()
 
 
-def credentials(tls: bool, root_certificates, certificate_chain, private_key) -> grpc.ChannelCredentials | None:
+def credentials(
+    tls: bool, root_certificates: Pem | None, certificate_chain: Pem | None, private_key: Pem | None
+) -> grpc.ChannelCredentials | None:
     """None for plaintext; TLS with optional custom CA and client certificate (mTLS)."""
     if not (tls or root_certificates or certificate_chain):
         return None
@@ -135,13 +140,18 @@ def call_metadata(token: str | None, metadata: Sequence[tuple[str, str]]) -> lis
 
 
 # -- request building ----------------------------------------------------------------------
-class ClientBase:
+_Stub = TypeVar("_Stub")
+_Health = TypeVar("_Health")
+
+
+class ClientBase(Generic[_Stub, _Health]):
     """What the blocking and the asyncio client share: the channel (their `_secure_channel` /
     `_insecure_channel` make it, grpc's or grpc.aio's), its stubs, call metadata and deadlines.
-    Arguments: see `FaceShieldClient`."""
+    Arguments: see `FaceShieldClient`. `_Stub` and `_Health` are the typed views (`_stubs`) of
+    the stubs over that kind of channel."""
 
-    _secure_channel: Callable
-    _insecure_channel: Callable
+    _secure_channel: Callable[..., Any]
+    _insecure_channel: Callable[..., Any]
 
     def __init__(
         self,
@@ -149,9 +159,9 @@ class ClientBase:
         *,
         token: str | None = None,
         tls: bool = False,
-        root_certificates=None,
-        certificate_chain=None,
-        private_key=None,
+        root_certificates: Pem | None = None,
+        certificate_chain: Pem | None = None,
+        private_key: Pem | None = None,
         timeout: Timeout = USE_DEFAULT,
         load_balancing: str | None = None,
         retry: RetryPolicy | None = DEFAULT_RETRY,
@@ -159,7 +169,7 @@ class ClientBase:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         metadata: Sequence[tuple[str, str]] = (),
         options: Sequence[tuple[str, object]] = (),
-    ):
+    ) -> None:
         self.target = target
         self.timeout = timeout
         self._estimate: tuple[float, int, float] | None = None  # seconds per image, default steps, when asked
@@ -168,20 +178,20 @@ class ClientBase:
         opts = channel_options(max_message_bytes, retry, load_balancing, options)
         creds = credentials(tls, root_certificates, certificate_chain, private_key)
         self.channel = self._secure_channel(target, creds, opts) if creds else self._insecure_channel(target, opts)
-        self.stub = pb_grpc.FaceShieldStub(self.channel)
-        self._health = health_pb2_grpc.HealthStub(self.channel)
+        self.stub = cast(_Stub, _stubs.faceshield_stub(self.channel))
+        self._health = cast(_Health, _stubs.health_stub(self.channel))
 
     def _fixed(self, timeout: Timeout, fallback: float | None = None) -> Deadline:
-        if timeout is not USE_DEFAULT:
+        if not isinstance(timeout, _Unset):  # i.e. not USE_DEFAULT, the only _Unset
             return Deadline(timeout, "set by this call's timeout=")
-        if self.timeout is not USE_DEFAULT:
+        if not isinstance(self.timeout, _Unset):
             return Deadline(self.timeout, "set by the client's timeout=")
         return Deadline(fallback, f"the SDK's default of {DEFAULT_TIMEOUT:g} s")
 
     def _estimate_fresh(self) -> bool:
         return self._estimate is not None and time.monotonic() - self._estimate[2] < ESTIMATE_TTL
 
-    def _remember(self, info) -> None:
+    def _remember(self, info: ModelInfo) -> None:
         """Keep a GetModelInfo answer's estimate (every model_info call refreshes it)."""
         r = info.response
         if r is not None:
@@ -204,47 +214,60 @@ class ClientBase:
         )
 
 
-def _number(name: str, value, kind=numbers.Real):
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise InputError(name, f"expected a {'number' if kind is numbers.Real else 'whole number'}, got {value!r}")
-    return value
+# Requests hold what callers pass, checked here: the helpers take `object` where a caller may
+# pass anything (the annotations of the public methods are not enforced at run time).
+Request = pb.ProtectImageRequest | pb.EvaluateRequest
 
 
-def _attack_fields(msg, method, epsilon, steps, step_size, seed) -> None:
+def _real(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(name, f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _whole(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(name, f"expected a whole number, got {value!r}")
+    return int(value)
+
+
+def _attack_fields(
+    msg: Request, method: object, epsilon: object, steps: object, step_size: object, seed: object
+) -> None:
     if method is not None:
         if not isinstance(method, str):
             raise InputError("method", f"expected a method name, got {method!r}")
         msg.method = method
     if epsilon is not None:
-        msg.epsilon = float(_number("epsilon", epsilon))
+        msg.epsilon = _real("epsilon", epsilon)
     if steps is not None:
-        msg.steps = int(_number("steps", steps, numbers.Integral))
+        msg.steps = _whole("steps", steps)
     if step_size is not None:
-        msg.step_size = float(_number("step_size", step_size))
+        msg.step_size = _real("step_size", step_size)
     if seed is not None:
-        msg.seed = int(_number("seed", seed, numbers.Integral))
+        msg.seed = _whole("seed", seed)
 
 
-def _labels(msg, targets, original_attributes) -> None:
+def _labels(msg: Request, targets: Sequence[str] | None, original_attributes: Iterable[object] | None) -> None:
     if targets is not None:
         if isinstance(targets, str) or not all(isinstance(t, str) for t in targets):
             raise InputError("targets", "expected a list of attribute names")
         msg.targets.extend(targets)
     if original_attributes is not None:
-        values = [float(_number("original_attributes", v)) for v in original_attributes]
+        values = [_real("original_attributes", v) for v in original_attributes]
         msg.original_attributes.extend(values)
 
 
-def _box(msg, face_box) -> None:
+def _box(msg: Request, face_box: FaceBoxes | None) -> None:
     """One box (left, top, right, bottom), or a list of them: every face of the photo."""
     if face_box is None:
         return
     several = len(face_box) > 0 and not isinstance(face_box[0], numbers.Number)
-    boxes = list(face_box) if several else [face_box]
+    boxes = cast(list[Sequence[object]], list(face_box) if several else [face_box])  # several: a list of boxes
     for box in boxes:
         if len(box) != 4:
             raise InputError("face_box", "expected (left, top, right, bottom), or a list of such boxes")
-        left, top, right, bottom = (int(_number("face_box", v, numbers.Integral)) for v in box)
+        left, top, right, bottom = (_whole("face_box", v) for v in box)
         target = msg.face_boxes.add() if several else msg.face_box
         target.CopyFrom(pb.FaceBox(left=left, top=top, right=right, bottom=bottom))
 
@@ -329,12 +352,12 @@ def evaluate_request(
     return msg
 
 
-def stream_options(**options) -> dict:
+def stream_options(**options: Any) -> dict[str, Any]:
     """The keyword arguments of `protect_request` that a stream applies to each of its items."""
     return options
 
 
-def stream_item(index: int, item, options: dict) -> pb.ProtectImageRequest:
+def stream_item(index: int, item: StreamItem, options: dict[str, Any]) -> pb.ProtectImageRequest:
     """A stream element: an image, a (request_id, image) pair, or a ready ProtectImageRequest."""
     if isinstance(item, pb.ProtectImageRequest):
         return item if item.request_id else _with_id(item, str(index))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, cast
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -18,20 +19,30 @@ from grpc_health.v1 import health_pb2
 from faceshield.v1 import faceshield_pb2 as pb
 
 from . import _common as c
+from . import _stubs
 from .errors import FaceShieldError, UnavailableError, from_rpc_error
 from .images import ImageInput
 from .policy import Policy
 from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult
 from .sync import _stream_result
 
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
-class AsyncFaceShieldClient(c.ClientBase):
+
+class AsyncFaceShieldClient(c.ClientBase[_stubs.AsyncFaceShieldStub, _stubs.AsyncHealthStub]):
     """See `FaceShieldClient` for the arguments. Create it inside a running event loop."""
 
     _secure_channel = staticmethod(grpc.aio.secure_channel)
     _insecure_channel = staticmethod(grpc.aio.insecure_channel)
 
-    async def _unary(self, method, request, deadline: c.Deadline, metadata):
+    async def _unary(
+        self,
+        method: _stubs.UnaryUnary[_Request, Awaitable[_Response]],
+        request: _Request,
+        deadline: c.Deadline,
+        metadata: _stubs.Metadata,
+    ) -> _Response:
         end = None if deadline.seconds is None else time.monotonic() + deadline.seconds
         attempt = 0
         while True:
@@ -155,7 +166,7 @@ class AsyncFaceShieldClient(c.ClientBase):
     async def health(self, service: str = "", *, timeout: c.Timeout = c.USE_DEFAULT) -> str:
         deadline = self._fixed(timeout, c.DEFAULT_TIMEOUT)
         reply = await self._unary(self._health.Check, health_pb2.HealthCheckRequest(service=service), deadline, ())
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))  # str: grpc_health is untyped
 
     async def wait_until_serving(self, timeout: float = 60.0, poll: float = 0.2) -> None:
         end = time.monotonic() + timeout
@@ -171,7 +182,7 @@ class AsyncFaceShieldClient(c.ClientBase):
 
     async def protect_stream(
         self,
-        images: Iterable | AsyncIterable,
+        images: Iterable[c.StreamItem] | AsyncIterable[c.StreamItem],
         *,
         window: int = c.DEFAULT_STREAM_WINDOW,
         method: str | None = None,
@@ -211,13 +222,17 @@ class AsyncFaceShieldClient(c.ClientBase):
         deadline = self._fixed(timeout)
         slots = asyncio.Semaphore(window)
 
-        async def requests():
+        async def requests() -> AsyncIterator[pb.ProtectImageRequest]:
             source = images.__aiter__() if isinstance(images, AsyncIterable) else iter(images)
             i = 0
             while True:
                 await slots.acquire()  # a slot first, then the next image: none is read early
                 try:
-                    item = await source.__anext__() if isinstance(images, AsyncIterable) else next(source)
+                    # which of the two `source` is follows from `images`
+                    if isinstance(images, AsyncIterable):
+                        item = await cast(AsyncIterator[Any], source).__anext__()
+                    else:
+                        item = next(cast(Iterator[Any], source))
                 except (StopIteration, StopAsyncIteration):
                     return
                 yield c.stream_item(i, item, options)
@@ -239,5 +254,5 @@ class AsyncFaceShieldClient(c.ClientBase):
     async def __aenter__(self) -> AsyncFaceShieldClient:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()

@@ -12,7 +12,9 @@ Each carries the `grpc.StatusCode`, the server's message, and the google.rpc det
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -30,7 +32,7 @@ class FaceShieldError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
-    def __init__(self, message: str, code: grpc.StatusCode | None = None, details: list | None = None):
+    def __init__(self, message: str, code: grpc.StatusCode | None = None, details: Sequence[Any] | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:

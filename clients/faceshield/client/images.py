@@ -22,11 +22,11 @@ JPEG_MAGIC = b"\xff\xd8\xff"
 ImageInput = Any  # str | os.PathLike | bytes | np.ndarray | PIL.Image.Image
 
 
-def _is_pil(obj) -> bool:
+def _is_pil(obj: object) -> bool:
     return type(obj).__module__.startswith("PIL.") and hasattr(obj, "save") and hasattr(obj, "mode")
 
 
-def _read(path: str | os.PathLike, field: str) -> bytes:
+def _read(path: str | os.PathLike[str], field: str) -> bytes:
     p = Path(path)
     if not p.is_file():
         raise InputError(field, f"{p} does not exist or is not a file")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +52,9 @@ FACE_SOURCES = {
 
 def _targets(rows) -> list[TargetResult]:
     return [
-        TargetResult(t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction, t.victim,
-                     t.face)
+        TargetResult(
+            t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction, t.victim, t.face
+        )
         for t in rows
     ]
 
@@ -60,9 +63,14 @@ def _verdict(v: pb.Verdict) -> Verdict:
     return Verdict(v.protected, tuple(v.not_disrupted), v.steps, v.rounds, dict(v.after))
 
 
-def _policy(p: pb.Policy) -> dict:
-    return {"kind": p.kind, "budget_steps": p.budget_steps, "margin": p.margin, "early_stop": p.early_stop,
-            "verify_after": list(p.verify_after)}
+def _policy(p: pb.Policy) -> dict[str, Any]:
+    return {
+        "kind": p.kind,
+        "budget_steps": p.budget_steps,
+        "margin": p.margin,
+        "early_stop": p.early_stop,
+        "verify_after": list(p.verify_after),
+    }
 
 
 def _input(m: pb.InputMetrics) -> dict[str, float]:
@@ -78,7 +86,7 @@ def _timings(t: pb.Timings) -> dict[str, float]:
     }
 
 
-def _models(m: pb.ModelVersions) -> dict:
+def _models(m: pb.ModelVersions) -> dict[str, Any]:
     return {
         "name": m.name,
         "version": m.version,
@@ -98,8 +106,8 @@ class ProtectResult:
     targets: list[TargetResult]
     success_rate: float
     masked_success_rate: float
-    attack: dict
-    models: dict
+    attack: dict[str, Any]
+    models: dict[str, Any]
     timings: dict[str, float]
     masks: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (R, R) float32
     generator_outputs: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)  # target -> (G(I), G(x)) PNGs
@@ -167,7 +175,7 @@ class EvaluateResult:
     masked_success_rate: float
     protected_by_server: bool
     png: bytes  # the server's protected image, when it made one
-    models: dict
+    models: dict[str, Any]
     timings: dict[str, float]
     response: pb.EvaluateResponse | None = field(default=None, repr=False, compare=False)
     verdict: Verdict = Verdict(False, (), 0, 0, {})
@@ -195,20 +203,20 @@ class EvaluateResult:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    models: dict
+    models: dict[str, Any]
     description: str
     resolution: int
     attributes: list[str]
     methods: list[str]
-    defaults: dict
+    defaults: dict[str, Any]
     device: str
     execution_providers: list[str]
     limits: dict[str, int]
-    execution: dict = field(default_factory=dict)  # precision, saliency_runtime, memory_batch, compile
+    execution: dict[str, Any] = field(default_factory=dict)  # precision, saliency_runtime, memory_batch, compile
     # engine seconds the server expects per image at its defaults, all targets; 0: not measured
     expected_seconds_per_image: float = 0.0
     response: pb.GetModelInfoResponse | None = field(default=None, repr=False, compare=False)
-    victims: list[dict] = field(default_factory=list)  # name, kind, resolution, targets, attributes, ...
+    victims: list[dict[str, Any]] = field(default_factory=list)  # name, kind, resolution, targets, attributes, ...
 
     @classmethod
     def from_response(cls, r: pb.GetModelInfoResponse) -> ModelInfo:
@@ -219,8 +227,13 @@ class ModelInfo:
             r.resolution,
             list(r.attributes),
             list(r.methods),
-            {"method": d.method, "epsilon": d.epsilon, "steps": d.steps, "step_size": d.step_size,
-             "policy": _policy(d.policy)},
+            {
+                "method": d.method,
+                "epsilon": d.epsilon,
+                "steps": d.steps,
+                "step_size": d.step_size,
+                "policy": _policy(d.policy),
+            },
             r.device,
             list(r.execution_providers),
             {
@@ -240,20 +253,27 @@ class ModelInfo:
             r.expected_seconds_per_image,
             r,
             [
-                {"name": v.name, "kind": v.kind, "resolution": v.resolution, "targets": list(v.targets),
-                 "attributes": list(v.attributes), "sha256": v.sha256, "description": v.description}
+                {
+                    "name": v.name,
+                    "kind": v.kind,
+                    "resolution": v.resolution,
+                    "targets": list(v.targets),
+                    "attributes": list(v.attributes),
+                    "sha256": v.sha256,
+                    "description": v.description,
+                }
                 for v in r.victims
             ],
         )
 
 
-def _outputs(rows) -> dict[str, tuple[bytes, bytes]]:
+def _outputs(rows: Sequence[pb.GeneratorOutput]) -> dict[str, tuple[bytes, bytes]]:
     """Target name -> (G(I), G(x)) PNGs; "victim/target" ("@face" past the first face) where a
     bare name would be ambiguous (several victims share a target name, or several faces)."""
     plain = [g.target for g in rows]
     unique = len(set(plain)) == len(plain) and not any(g.face for g in rows)
 
-    def key(g) -> str:
+    def key(g: pb.GeneratorOutput) -> str:
         return g.target if unique else f"{g.victim}/{g.target}" + (f"@{g.face}" if g.face else "")
 
     return {key(g): (g.original_png, g.protected_png) for g in rows}

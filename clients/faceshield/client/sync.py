@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2
@@ -21,13 +22,17 @@ from grpc_health.v1 import health_pb2
 from faceshield.v1 import faceshield_pb2 as pb
 
 from . import _common as c
+from . import _stubs
 from .errors import FaceShieldError, UnavailableError, from_rpc_error, from_status
 from .images import ImageInput
 from .policy import Policy
 from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult
 
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
 
-class FaceShieldClient(c.ClientBase):
+
+class FaceShieldClient(c.ClientBase[_stubs.FaceShieldStub, _stubs.HealthStub]):
     """One reusable channel to a FaceShield server (or several, with load_balancing="round_robin").
 
     Args:
@@ -47,7 +52,13 @@ class FaceShieldClient(c.ClientBase):
     _insecure_channel = staticmethod(grpc.insecure_channel)
 
     # -- plumbing --------------------------------------------------------------------------
-    def _unary(self, method, request, deadline: c.Deadline, metadata):
+    def _unary(
+        self,
+        method: _stubs.UnaryUnary[_Request, _Response],
+        request: _Request,
+        deadline: c.Deadline,
+        metadata: _stubs.Metadata,
+    ) -> _Response:
         end = None if deadline.seconds is None else time.monotonic() + deadline.seconds
         attempt = 0
         while True:
@@ -188,7 +199,7 @@ class FaceShieldClient(c.ClientBase):
         """ "SERVING", "NOT_SERVING", ... for the server ("") or a service name."""
         deadline = self._fixed(timeout, c.DEFAULT_TIMEOUT)
         reply = self._unary(self._health.Check, health_pb2.HealthCheckRequest(service=service), deadline, ())
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))  # str: grpc_health is untyped
 
     def wait_until_serving(self, timeout: float = 60.0, poll: float = 0.2) -> None:
         """Block until health says SERVING (models loaded and warm)."""
@@ -205,7 +216,7 @@ class FaceShieldClient(c.ClientBase):
 
     def protect_stream(
         self,
-        images: Iterable,
+        images: Iterable[c.StreamItem],
         *,
         window: int = c.DEFAULT_STREAM_WINDOW,
         method: str | None = None,
@@ -250,7 +261,7 @@ class FaceShieldClient(c.ClientBase):
         slots = threading.Semaphore(window)
         done = threading.Event()
 
-        def requests():
+        def requests() -> Iterator[pb.ProtectImageRequest]:
             source = iter(images)
             i = 0
             while True:
@@ -284,7 +295,7 @@ class FaceShieldClient(c.ClientBase):
     def __enter__(self) -> FaceShieldClient:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -88,11 +88,8 @@ class EngineInfo:
         return max(v.resolution for v in self.victims)
 
 
-
 def _stacked(outputs: list[GeneratorOutput], which: str) -> np.ndarray | None:
     first = [getattr(o, which) for o in outputs if o.face == 0]
     if not first or len({a.shape for a in first}) != 1:
         return None
     return np.stack(first)
-
-

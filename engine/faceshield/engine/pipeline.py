@@ -225,8 +225,14 @@ class FaceShieldEngine:
                 missed = tuple(
                     qualified(m.victim, m.target) + (f"@{m.face}" if m.face else "") for m in rows if not m.success
                 )
-                verdict = Verdict(not missed and all(after.values()), missed, result.steps[k], result.rounds[k], after,
-                                  result.passes[k])
+                verdict = Verdict(
+                    not missed and all(after.values()),
+                    missed,
+                    result.steps[k],
+                    result.rounds[k],
+                    after,
+                    result.passes[k],
+                )
                 original = images[i][None].to(self.device)
                 outcome = ProtectOutcome(
                     delivered,

@@ -116,24 +116,34 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
     from faceshield.engine.config import DEFAULT_BUDGET_STEPS, DEFAULT_MARGIN, PROCESSINGS
 
     parser.add_argument(
-        "--policy", choices=("ensure", "fixed"), default="ensure",
+        "--policy",
+        choices=("ensure", "fixed"),
+        default="ensure",
         help="ensure (default): further rounds until every edit is disrupted with margin or the budget is spent; "
         "fixed: the method's steps once (the paper)",
     )
     parser.add_argument(
-        "--budget-steps", type=int, default=None,
+        "--budget-steps",
+        type=int,
+        default=None,
         help=f"I-FGSM steps in all under ensure (default {DEFAULT_BUDGET_STEPS}, or --steps where that is more)",
     )
     parser.add_argument(
-        "--margin", type=float, default=DEFAULT_MARGIN,
+        "--margin",
+        type=float,
+        default=DEFAULT_MARGIN,
         help=f"aim at output MSE > 0.05 x (1 + margin) (default {DEFAULT_MARGIN})",
     )
     parser.add_argument(
-        "--early-stop", action=argparse.BooleanOptionalAction, default=None,
+        "--early-stop",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="stop an image as soon as every edit is disrupted with margin (default: on with ensure, off with fixed)",
     )
     parser.add_argument(
-        "--verify-after", default="", metavar="P,...",
+        "--verify-after",
+        default="",
+        metavar="P,...",
         help=f"real processing the verdict must survive, comma-separated: {', '.join(PROCESSINGS)}",
     )
 

@@ -70,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         const="all",
         default=None,
         metavar="T,...",
-        help="also measure success after real processing: all of " + ", ".join(TRANSFORM_NAMES)
+        help="also measure success after real processing: all of "
+        + ", ".join(TRANSFORM_NAMES)
         + " (JPEG q95/85/75, downscale x2, blur), or the comma list given",
     )
     p.add_argument("--targets", help="attributes to attack, comma-separated (default: all the model's)")

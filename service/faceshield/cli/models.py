@@ -31,7 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "as TorchScript and TRACER as ONNX, each checked against the PyTorch model, plus a manifest with their "
         "hashes. One protection then disrupts every victim of the set.",
     )
-    imp.add_argument("--generator", metavar="CKPT", help="StarGAN generator checkpoint (*-G.ckpt): the victim 'stargan'")
+    imp.add_argument(
+        "--generator", metavar="CKPT", help="StarGAN generator checkpoint (*-G.ckpt): the victim 'stargan'"
+    )
     imp.add_argument(
         "--attributes",
         help="the generator's attribute names in label order, comma-separated (default: the CelebA five "
@@ -69,7 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one victim's input size (e.g. vintage=256 where a GPU serves). Repeatable",
     )
     imp.add_argument(
-        "--tracer", metavar="PTH", help="TRACER checkpoint (TRACER-Efficient-N.pth); without it the set has no saliency model"
+        "--tracer",
+        metavar="PTH",
+        help="TRACER checkpoint (TRACER-Efficient-N.pth); without it the set has no saliency model",
     )
     imp.add_argument("--tracer-variant", metavar="TE-N", help="TRACER variant (default: read from the file name)")
     imp.add_argument("--tracer-size", type=int, help="TRACER input size (default: the variant's, e.g. 320 for TE-0)")
@@ -172,7 +176,7 @@ def _figures(metrics: dict) -> list[str]:
 
 
 def _pairs(values: list[str], option: str) -> list[tuple[str | None, str]]:
-    """"NAME=VALUE" or "VALUE" -> (NAME or None, VALUE)."""
+    """ "NAME=VALUE" or "VALUE" -> (NAME or None, VALUE)."""
     out: list[tuple[str | None, str]] = []
     for v in values:
         name, sep, rest = v.partition("=")
@@ -203,7 +207,9 @@ def _victim_sources(args: argparse.Namespace):
     for name, spec in _pairs(args.torchscript, "torchscript"):
         file, _, kind = spec.rpartition(":")
         if not name or not file or kind not in ("translator", "stargan"):
-            raise InvalidInputError("torchscript", f"expected NAME=FILE:KIND (KIND translator or stargan), got {spec!r}")
+            raise InvalidInputError(
+                "torchscript", f"expected NAME=FILE:KIND (KIND translator or stargan), got {spec!r}"
+            )
         attributes = (args.attributes or "").split(",") if kind == "stargan" else ()
         scripts.append(DeclaredTorchScript(name, Path(file), kind, sizes.get(name, args.resolution), attributes))
     unknown = set(sizes) - {t.name for t in translators} - {t.name for t in scripts} - {"stargan"}

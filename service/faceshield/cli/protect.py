@@ -36,12 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="the protected PNG (one image), or the output folder")
     p.add_argument("--method", default="union-saliency", choices=list(METHODS))
     p.add_argument(
-        "--epsilon", type=float, default=0.05,
+        "--epsilon",
+        type=float,
+        default=0.05,
         help="largest change of any pixel, in [-1, 1] pixel units (default 0.05 = 6 of 255 levels)",
     )
     p.add_argument("--steps", type=int, default=10, help="I-FGSM steps per round (default 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--targets", help="edits to disrupt, comma-separated: Male, vintage, stargan/Young ... (default: all)")
+    p.add_argument(
+        "--targets", help="edits to disrupt, comma-separated: Male, vintage, stargan/Young ... (default: all)"
+    )
     p.add_argument("--attrs", help="the image's original attribute values, comma-separated 0/1")
     p.add_argument(
         "--box", action="append",
@@ -133,18 +137,32 @@ def build_report(out, image, method, config, policy, models, info, outcome) -> d
         "output": str(out),
         "size": [int(image.shape[1]), int(image.shape[0])],
         "method": method,
-        "policy": {"kind": policy.kind, "budget_steps": policy.budget_steps, "margin": policy.margin,
-                   "early_stop": policy.early_stop, "verify_after": list(policy.verify_after)},
+        "policy": {
+            "kind": policy.kind,
+            "budget_steps": policy.budget_steps,
+            "margin": policy.margin,
+            "early_stop": policy.early_stop,
+            "verify_after": list(policy.verify_after),
+        },
         "epsilon": config.epsilon,
         "epsilon_levels": config.epsilon * LEVEL,
         "models": {"name": models.name, "version": models.version, "trained": models.trained},
-        "execution": {"device": info.device, "precision": info.precision, "compile": info.compile,
-                      "saliency_runtime": info.saliency_runtime},
+        "execution": {
+            "device": info.device,
+            "precision": info.precision,
+            "compile": info.compile,
+            "saliency_runtime": info.saliency_runtime,
+        },
         "boxes": [list(b) for b in outcome.boxes],
         "input": {**_finite(outcome.input.as_dict()), "linf_levels": outcome.input.linf * 255},
         "victims": [
-            {"name": name, "kind": victims[name].kind, "resolution": victims[name].resolution,
-             "description": victims[name].description, "targets": rows}
+            {
+                "name": name,
+                "kind": victims[name].kind,
+                "resolution": victims[name].resolution,
+                "description": victims[name].description,
+                "targets": rows,
+            }
             for name, rows in per_victim.items()
         ],
         "targets": [_finite(t.as_dict()) for t in outcome.targets],

@@ -83,7 +83,9 @@ def decode_mask(mask: pb.Mask, height: int, width: int, max_pixels: int) -> np.n
         if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
             raise InvalidInputError(field, "values must be finite and lie in [0, 1]")
     if values.shape != (height, width):
-        raise InvalidInputError(field, f"the mask is {values.shape[1]}x{values.shape[0]}; the image is {width}x{height}")
+        raise InvalidInputError(
+            field, f"the mask is {values.shape[1]}x{values.shape[0]}; the image is {width}x{height}"
+        )
     return values
 
 
@@ -110,7 +112,9 @@ def policy(msg: pb.Policy, config: AttackConfig, max_steps: int, defaults: Polic
     defaults = defaults or Policy(kind=DEFAULT_POLICY, early_stop=True)
     kind = msg.kind or defaults.kind
     if len(kind) > len("ensure"):
-        raise InvalidInputError("policy.kind", f"no policy has a name of {len(kind)} characters; choose ensure or fixed")
+        raise InvalidInputError(
+            "policy.kind", f"no policy has a name of {len(kind)} characters; choose ensure or fixed"
+        )
     if len(msg.verify_after) > len(PROCESSINGS) or any(len(p) > max(map(len, PROCESSINGS)) for p in msg.verify_after):
         raise InvalidInputError("policy.verify_after", f"choose from {', '.join(PROCESSINGS)}")
     chosen = Policy(
@@ -137,11 +141,14 @@ def check_sizes(engine: FaceShieldEngine, attrs: Sequence[float], targets: Seque
     longest = max(map(len, known))
     for t in targets:
         if len(t) > longest:
-            raise InvalidInputError("targets", f"no target has a name of {len(t)} characters; this set edits {', '.join(known)}")
+            raise InvalidInputError(
+                "targets", f"no target has a name of {len(t)} characters; this set edits {', '.join(known)}"
+            )
     names = engine.attributes
     if len(attrs) > len(names):
         raise InvalidInputError(
-            "original_attributes", f"expected {len(names)} values of 0 or 1 ({', '.join(names)}), got {len(attrs)} values"
+            "original_attributes",
+            f"expected {len(names)} values of 0 or 1 ({', '.join(names)}), got {len(attrs)} values",
         )
 
 
@@ -279,8 +286,9 @@ def target_metrics(rows: Sequence[TargetMetrics]) -> list[pb.TargetMetrics]:
 
 
 def verdict(v: Verdict) -> pb.Verdict:
-    return pb.Verdict(protected=v.protected, not_disrupted=list(v.not_disrupted), steps=v.steps, rounds=v.rounds,
-                      after=dict(v.after))
+    return pb.Verdict(
+        protected=v.protected, not_disrupted=list(v.not_disrupted), steps=v.steps, rounds=v.rounds, after=dict(v.after)
+    )
 
 
 def boxes(values) -> list[pb.FaceBox]:
@@ -293,8 +301,13 @@ def rates(rows: Sequence[TargetMetrics]) -> tuple[float, float]:
 
 
 def policy_message(p: Policy) -> pb.Policy:
-    return pb.Policy(kind=p.kind, budget_steps=p.budget_steps, margin=p.margin, early_stop=p.early_stop,
-                     verify_after=list(p.verify_after))
+    return pb.Policy(
+        kind=p.kind,
+        budget_steps=p.budget_steps,
+        margin=p.margin,
+        early_stop=p.early_stop,
+        verify_after=list(p.verify_after),
+    )
 
 
 def attack_parameters(job: ProtectJob) -> pb.AttackParameters:
@@ -337,8 +350,13 @@ def protect_response(
             resp.masks.add(name=name, width=m.shape[1], height=m.shape[0], float32=m.astype("<f4").tobytes())
     if job.want_outputs:
         for o in outcome.generator_outputs:
-            resp.generator_outputs.add(target=o.target, victim=o.victim, face=o.face,
-                                       original_png=encode_png(o.original), protected_png=encode_png(o.protected))
+            resp.generator_outputs.add(
+                target=o.target,
+                victim=o.victim,
+                face=o.face,
+                original_png=encode_png(o.original),
+                protected_png=encode_png(o.protected),
+            )
     return resp
 
 
@@ -411,8 +429,15 @@ def model_info(engine: FaceShieldEngine, settings, expected_seconds_per_image: f
         ),
         expected_seconds_per_image=expected_seconds_per_image,
         victims=[
-            pb.Victim(name=v.name, kind=v.kind, resolution=v.resolution, targets=v.targets, attributes=v.attributes,
-                      sha256=v.sha256, description=v.description)
+            pb.Victim(
+                name=v.name,
+                kind=v.kind,
+                resolution=v.resolution,
+                targets=v.targets,
+                attributes=v.attributes,
+                sha256=v.sha256,
+                description=v.description,
+            )
             for v in info.victims
         ],
     )

@@ -112,7 +112,9 @@ def saliency_views(g, size: int, given: dict, saliency) -> torch.Tensor:
         if m.ndim == 2:
             m = m[None]
         if m.ndim != 3 or m.shape[0] != 1 or tuple(m.shape[1:]) != shape:
-            raise InvalidInputError("saliency_mask", f"expected a mask of the image's size {shape}, got {tuple(m.shape)}")
+            raise InvalidInputError(
+                "saliency_mask", f"expected a mask of the image's size {shape}, got {tuple(m.shape)}"
+            )
         if not torch.isfinite(m).all() or m.min() < 0 or m.max() > 1:
             raise InvalidInputError("saliency_mask", "values must be finite and lie in [0, 1]")
         out[row] = crop_resize(m[None], g.boxes[row // g.n], size)[0]

@@ -168,8 +168,8 @@ class Protector:
         cancel = Cancellation(cancelled, n)
         tally = Tally(n, [v.name for v in attacked])
         threshold = margin_threshold(policy.margin)
-        checks_per_image = lambda sub: len(sub.boxes) * sum(sub.labels[v.name].shape[1] for v in attacked) * (  # noqa: E731
-            1 + 2 * len(policy.verify_after)
+        checks_per_image = lambda sub: (  # noqa: E731
+            len(sub.boxes) * sum(sub.labels[v.name].shape[1] for v in attacked) * (1 + 2 * len(policy.verify_after))
         )
 
         def grad(active, points, gamma):
@@ -248,8 +248,14 @@ class Protector:
             res = VictimResult(v.name, [], refs, inputs, manipulation_mask=man)  # type: ignore[arg-type]
             if compute_outputs and any(p is not None for p in protected):
                 adv = torch.stack(
-                    [crop_resize((protected[i] if protected[i] is not None else images[i])[None], resolved[i][b],
-                                 v.resolution)[0] for i, b in views]
+                    [
+                        crop_resize(
+                            (protected[i] if protected[i] is not None else images[i])[None],
+                            resolved[i][b],
+                            v.resolution,
+                        )[0]
+                        for i, b in views
+                    ]
                 )
                 res.outputs = self.generate(v, adv, torch.stack([labels[v.name][i] for i, _ in views]))
             results.append(res)
@@ -288,7 +294,9 @@ class Protector:
             lab = lab.to(self.device, torch.float32)
             c_dim = known[name].c_dim
             if lab.ndim != 3 or lab.shape[0] != n or lab.shape[1] == 0 or lab.shape[2] != c_dim:
-                raise InvalidInputError("targets", f"labels of {name} must be (N={n}, T, {c_dim}), got {tuple(lab.shape)}")
+                raise InvalidInputError(
+                    "targets", f"labels of {name} must be (N={n}, T, {c_dim}), got {tuple(lab.shape)}"
+                )
             out[name] = lab
         if not out:
             raise InvalidInputError("targets", "no victim to protect against: pass labels for at least one")

@@ -85,7 +85,10 @@ def caller_order(groups: Sequence[Group], views: Sequence[tuple[int, int]]):
     """A function stacking per-group view tensors (rows box-major inside each group) into the
     caller's view order; None where any group has none."""
     where = {
-        (g.index[k], b): (gi, b * g.n + k) for gi, g in enumerate(groups) for b in range(len(g.boxes)) for k in range(g.n)
+        (g.index[k], b): (gi, b * g.n + k)
+        for gi, g in enumerate(groups)
+        for b in range(len(g.boxes))
+        for k in range(g.n)
     }
 
     def gather(per_group: Callable[[int], torch.Tensor | None]) -> torch.Tensor | None:
@@ -105,9 +108,14 @@ def concat_results(a: ProtectionResult, b: ProtectionResult) -> ProtectionResult
 
     offset = len(a.protected)
     victims = [
-        VictimResult(va.name, va.targets, torch.cat([va.references, vb.references]),
-                     torch.cat([va.generator_inputs, vb.generator_inputs]), cat(va.outputs, vb.outputs),
-                     cat(va.manipulation_mask, vb.manipulation_mask))
+        VictimResult(
+            va.name,
+            va.targets,
+            torch.cat([va.references, vb.references]),
+            torch.cat([va.generator_inputs, vb.generator_inputs]),
+            cat(va.outputs, vb.outputs),
+            cat(va.manipulation_mask, vb.manipulation_mask),
+        )
         for va, vb in zip(a.victims, b.victims, strict=True)
     ]
     return ProtectionResult(

@@ -61,12 +61,22 @@ class Tally:
         (without a transform it is the MSE the check measures, one step late; with a blur it also
         holds the blur's own effect on G, which is why the schedule bounds the checks)."""
         return {
-            gi: [row for row in range(g.n) if float(w[row]) > threshold and self.steps[g.index[row]] >= self.next_check[g.index[row]]]
+            gi: [
+                row
+                for row in range(g.n)
+                if float(w[row]) > threshold and self.steps[g.index[row]] >= self.next_check[g.index[row]]
+            ]
             for gi, (g, w) in enumerate(zip(active, worst, strict=True))
         }
 
-    def settle(self, active: list[Group], candidates: dict[int, list[int]] | None, measure: Measure,
-               cost_per_image: Callable[[Group], int], focus: bool) -> list[Group]:
+    def settle(
+        self,
+        active: list[Group],
+        candidates: dict[int, list[int]] | None,
+        measure: Measure,
+        cost_per_image: Callable[[Group], int],
+        focus: bool,
+    ) -> list[Group]:
         """Measure the candidate images of each group (all where None); those disrupted with
         margin leave the loop with their x. `focus`: drop disrupted victims from J (ensure)."""
         out = []

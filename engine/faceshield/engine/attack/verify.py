@@ -75,7 +75,12 @@ def worst_mse_after(
 
 
 def disrupted(
-    group: Group, x: torch.Tensor, epsilon: float, threshold: float, victims: Sequence[Victim], run: RunFn,
+    group: Group,
+    x: torch.Tensor,
+    epsilon: float,
+    threshold: float,
+    victims: Sequence[Victim],
+    run: RunFn,
     after: Sequence[str] = (),
 ) -> list[dict[str, bool]]:
     """Per image of the group, per victim: every target disrupted above `threshold` on the 8-bit

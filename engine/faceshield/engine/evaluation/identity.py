@@ -59,5 +59,3 @@ def model_fingerprint(engine: FaceShieldEngine) -> dict:
         "saliency": m.saliency_name if m.saliency is not None else "none",
         "hashes": hashes,
     }
-
-

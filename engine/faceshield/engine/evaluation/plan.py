@@ -60,5 +60,3 @@ class Progress:
     done_work: float = 0.0
     total_work: float = 0.0
     label: str = ""
-
-

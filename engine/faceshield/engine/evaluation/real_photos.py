@@ -44,29 +44,77 @@ class Photo:
 
 
 PHOTOS: tuple[Photo, ...] = (
-    Photo("astronaut", "scikit-image", "skimage/data/astronaut.png",
-          "Eileen Collins, NASA (scikit-image data)", "public domain", (120, 0, 330, 210)),
-    Photo("grace_hopper", "matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
-          "Grace Hopper, U.S. Navy (matplotlib sample data)", "public domain", (110, 30, 410, 330)),
-    Photo("camera", "scikit-image", "skimage/data/camera.png",
-          "'cameraman', Lav Varshney (scikit-image data)", "CC0", (140, 55, 280, 195)),
+    Photo(
+        "astronaut",
+        "scikit-image",
+        "skimage/data/astronaut.png",
+        "Eileen Collins, NASA (scikit-image data)",
+        "public domain",
+        (120, 0, 330, 210),
+    ),
+    Photo(
+        "grace_hopper",
+        "matplotlib",
+        "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+        "Grace Hopper, U.S. Navy (matplotlib sample data)",
+        "public domain",
+        (110, 30, 410, 330),
+    ),
+    Photo(
+        "camera",
+        "scikit-image",
+        "skimage/data/camera.png",
+        "'cameraman', Lav Varshney (scikit-image data)",
+        "CC0",
+        (140, 55, 280, 195),
+    ),
     Photo("coffee", "scikit-image", "skimage/data/coffee.png", "Rachel Michetti (scikit-image data)", "CC0"),
     Photo("chelsea", "scikit-image", "skimage/data/chelsea.png", "Stefan van der Walt (scikit-image data)", "CC0"),
     Photo("rocket", "scikit-image", "skimage/data/rocket.jpg", "SpaceX (scikit-image data)", "public domain"),
-    Photo("hubble_deep_field", "scikit-image", "skimage/data/hubble_deep_field.jpg",
-          "NASA, Hubble eXtreme Deep Field (scikit-image data)", "public domain"),
-    Photo("motorcycle", "scikit-image", "skimage/data/motorcycle_left.png",
-          "Middlebury stereo data set (scikit-image data)", "public domain (scikit-image's notes)"),
-    Photo("coins", "scikit-image", "skimage/data/coins.png", "Greek coins, Brooklyn Museum (scikit-image data)",
-          "no known copyright restrictions"),
-    Photo("retina", "scikit-image", "skimage/data/retina.jpg", "Häggström, Mikael (scikit-image data)",
-          "public domain dedication"),
-    Photo("immunohistochemistry", "scikit-image", "skimage/data/ihc.png",
-          "Immunohistochemical staining (scikit-image data)", "public domain"),
+    Photo(
+        "hubble_deep_field",
+        "scikit-image",
+        "skimage/data/hubble_deep_field.jpg",
+        "NASA, Hubble eXtreme Deep Field (scikit-image data)",
+        "public domain",
+    ),
+    Photo(
+        "motorcycle",
+        "scikit-image",
+        "skimage/data/motorcycle_left.png",
+        "Middlebury stereo data set (scikit-image data)",
+        "public domain (scikit-image's notes)",
+    ),
+    Photo(
+        "coins",
+        "scikit-image",
+        "skimage/data/coins.png",
+        "Greek coins, Brooklyn Museum (scikit-image data)",
+        "no known copyright restrictions",
+    ),
+    Photo(
+        "retina",
+        "scikit-image",
+        "skimage/data/retina.jpg",
+        "Häggström, Mikael (scikit-image data)",
+        "public domain dedication",
+    ),
+    Photo(
+        "immunohistochemistry",
+        "scikit-image",
+        "skimage/data/ihc.png",
+        "Immunohistochemical staining (scikit-image data)",
+        "public domain",
+    ),
     Photo("colorwheel", "scikit-image", "skimage/data/color.png", "a colour wheel (scikit-image data)", "CC0"),
 )
-LFW = Photo("lfw", "scikit-image", "skimage/data/lfw_subset.npy",
-            "Labeled Faces in the Wild subset (Huang et al. 2007; scikit-image data)", "research use (LFW)")
+LFW = Photo(
+    "lfw",
+    "scikit-image",
+    "skimage/data/lfw_subset.npy",
+    "Labeled Faces in the Wild subset (Huang et al. 2007; scikit-image data)",
+    "research use (LFW)",
+)
 
 
 def locate(photo: Photo) -> Path:
@@ -87,8 +135,12 @@ def _scaled(box: tuple[int, int, int, int], scale: float, height: int, width: in
     left, top, right, bottom = box
     cx, cy = (left + right) / 2, (top + bottom) / 2
     half_w, half_h = (right - left) * scale / 2, (bottom - top) * scale / 2
-    return (max(0, round(cx - half_w)), max(0, round(cy - half_h)), min(width, round(cx + half_w)),
-            min(height, round(cy + half_h)))
+    return (
+        max(0, round(cx - half_w)),
+        max(0, round(cy - half_h)),
+        min(width, round(cx + half_w)),
+        min(height, round(cy + half_h)),
+    )
 
 
 class RealPhotos(Dataset):

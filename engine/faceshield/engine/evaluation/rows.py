@@ -60,7 +60,7 @@ def stage_key(stages: Stages) -> str:
 
 
 def policy_key(policy: Policy) -> str:
-    """"" for the paper's fixed schedule (so older runs keep their keys), else the policy's settings."""
+    """ "" for the paper's fixed schedule (so older runs keep their keys), else the policy's settings."""
     if policy == FIXED:
         return ""
     after = "+".join(policy.verify_after) or "-"
@@ -139,18 +139,45 @@ ABLATION_ROWS: tuple[Row, ...] = (
 
 _ENSURE = Policy(kind="ensure", early_stop=True)
 POLICY_ROWS: tuple[Row, ...] = (
-    Row("union-saliency+early", "Union-Saliency, fixed schedule with early stop", TABLE_POLICIES,
-        METHODS["union-saliency"], policy=Policy(early_stop=True), method="union-saliency"),
-    Row("union-saliency+ensure", "Union-Saliency, verified (ensure)", TABLE_POLICIES, METHODS["union-saliency"],
-        policy=_ENSURE, method="union-saliency"),
-    Row("union-saliency-robust", "Union-Saliency, robust stage", TABLE_POLICIES, METHODS["union-saliency-robust"],
-        method="union-saliency-robust"),
-    Row("union-saliency-robust+ensure", "Union-Saliency, robust stage, verified after JPEG q75 and 0.5x resize",
-        TABLE_POLICIES, METHODS["union-saliency-robust"],
+    Row(
+        "union-saliency+early",
+        "Union-Saliency, fixed schedule with early stop",
+        TABLE_POLICIES,
+        METHODS["union-saliency"],
+        policy=Policy(early_stop=True),
+        method="union-saliency",
+    ),
+    Row(
+        "union-saliency+ensure",
+        "Union-Saliency, verified (ensure)",
+        TABLE_POLICIES,
+        METHODS["union-saliency"],
+        policy=_ENSURE,
+        method="union-saliency",
+    ),
+    Row(
+        "union-saliency-robust",
+        "Union-Saliency, robust stage",
+        TABLE_POLICIES,
+        METHODS["union-saliency-robust"],
+        method="union-saliency-robust",
+    ),
+    Row(
+        "union-saliency-robust+ensure",
+        "Union-Saliency, robust stage, verified after JPEG q75 and 0.5x resize",
+        TABLE_POLICIES,
+        METHODS["union-saliency-robust"],
         policy=Policy(kind="ensure", early_stop=True, verify_after=("jpeg75", "downscale2")),
-        method="union-saliency-robust"),
-    Row("pgd+early", "PGD (Ruiz), fixed schedule with early stop", TABLE_POLICIES, METHODS["pgd"],
-        policy=Policy(early_stop=True), method="pgd"),
+        method="union-saliency-robust",
+    ),
+    Row(
+        "pgd+early",
+        "PGD (Ruiz), fixed schedule with early stop",
+        TABLE_POLICIES,
+        METHODS["pgd"],
+        policy=Policy(early_stop=True),
+        method="pgd",
+    ),
     Row("pgd+ensure", "PGD (Ruiz), verified (ensure)", TABLE_POLICIES, METHODS["pgd"], policy=_ENSURE, method="pgd"),
 )
 

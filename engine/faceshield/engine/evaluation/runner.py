@@ -362,8 +362,12 @@ class Evaluation:
                 "input": o.input.as_dict(),
                 "targets": [m.as_dict() for m in o.targets],
                 "seconds": round(o.compute_seconds / len(ids), 4),
-                "verdict": {"protected": o.verdict.protected, "steps": o.verdict.steps, "rounds": o.verdict.rounds,
-                            "passes": o.verdict.passes},
+                "verdict": {
+                    "protected": o.verdict.protected,
+                    "steps": o.verdict.steps,
+                    "rounds": o.verdict.rounds,
+                    "passes": o.verdict.passes,
+                },
                 "mask_coverage": round(o.mask_coverage, 4),
             }
             if self.plan.transforms:

@@ -120,15 +120,30 @@ def disruption_table(ev, tables: dict, method_rows: list[Row], n: int) -> list[s
         "",
     ]
     for protocol in ev.plan.protocols:
-        header = ["Attacker", "success (Ruiz)", "success (masked)", *_victim_columns(ev), "output MSE",
-                  "masked output MSE", "PSNR (dB)", "s / image"]
+        header = [
+            "Attacker",
+            "success (Ruiz)",
+            "success (masked)",
+            *_victim_columns(ev),
+            "output MSE",
+            "masked output MSE",
+            "PSNR (dB)",
+            "s / image",
+        ]
         body = []
         for r in method_rows:
             st = tables["protocols"][protocol][n][r.key]
             body.append(
-                [r.label, pct(st["success"]), pct(st["masked_success"]), *_victim_cells(ev, st),
-                 fmt(st["output_mse"], 4), fmt(st["output_masked_mse"], 4), fmt(st["input"]["psnr"], 2),
-                 "–" if st["seconds_per_image"] is None else f"{st['seconds_per_image']:.2f}"]
+                [
+                    r.label,
+                    pct(st["success"]),
+                    pct(st["masked_success"]),
+                    *_victim_cells(ev, st),
+                    fmt(st["output_mse"], 4),
+                    fmt(st["output_masked_mse"], 4),
+                    fmt(st["input"]["psnr"], 2),
+                    "–" if st["seconds_per_image"] is None else f"{st['seconds_per_image']:.2f}",
+                ]
             )
         out += [f"**{protocol} protocol, {n} images**", "", table(header, body), ""]
     return out
@@ -150,8 +165,19 @@ def ablation_table(ev, tables: dict, n: int) -> list[str]:
     grouped = _group(ev.records())
     base = ALL_ROWS["b"]
     for protocol in ev.plan.protocols:
-        header = ["Row", "L1", "L2", "PSNR (dB)", "SSIM", "Δ PSNR vs baseline", "success (Ruiz)", "success (masked)",
-                  *_victim_columns(ev), "paper PSNR", "paper SSIM"]
+        header = [
+            "Row",
+            "L1",
+            "L2",
+            "PSNR (dB)",
+            "SSIM",
+            "Δ PSNR vs baseline",
+            "success (Ruiz)",
+            "success (masked)",
+            *_victim_columns(ev),
+            "paper PSNR",
+            "paper SSIM",
+        ]
         body = []
         ids = ev.sample_ids[:n]
         base_psnr = per_image(grouped.get((base.work_key, protocol), {}), ids, "psnr")
@@ -159,10 +185,19 @@ def ablation_table(ev, tables: dict, n: int) -> list[str]:
             st = tables["protocols"][protocol][n][r.key]
             d = paired_difference(per_image(grouped.get((r.work_key, protocol), {}), ids, "psnr"), base_psnr)
             body.append(
-                [r.label, fmt(st["input"]["l1"], 4), fmt(st["input"]["l2"], 4), fmt(st["input"]["psnr"], 2),
-                 fmt(st["input"]["ssim"], 4), "–" if r.key == "b" else fmt(d, 2), pct(st["success"]),
-                 pct(st["masked_success"]), *_victim_cells(ev, st), f"{r.paper.psnr:.2f}" if r.paper else "–",
-                 f"{r.paper.ssim:.4f}" if r.paper else "–"]
+                [
+                    r.label,
+                    fmt(st["input"]["l1"], 4),
+                    fmt(st["input"]["l2"], 4),
+                    fmt(st["input"]["psnr"], 2),
+                    fmt(st["input"]["ssim"], 4),
+                    "–" if r.key == "b" else fmt(d, 2),
+                    pct(st["success"]),
+                    pct(st["masked_success"]),
+                    *_victim_cells(ev, st),
+                    f"{r.paper.psnr:.2f}" if r.paper else "–",
+                    f"{r.paper.ssim:.4f}" if r.paper else "–",
+                ]
             )
         out += [f"**{protocol} protocol, {n} images**", "", table(header, body), ""]
     return out
@@ -186,15 +221,32 @@ def policy_table(ev, tables: dict, n: int) -> list[str]:
     ]
     cats = list(ev.plan.transforms)
     for protocol in ev.plan.protocols:
-        header = ["Row", "PSNR (dB)", "SSIM", "success (Ruiz)", *_victim_columns(ev), "protected", "steps",
-                  "passes", *[f"after {TRANSFORM_LABELS[t]}" for t in cats]]
+        header = [
+            "Row",
+            "PSNR (dB)",
+            "SSIM",
+            "success (Ruiz)",
+            *_victim_columns(ev),
+            "protected",
+            "steps",
+            "passes",
+            *[f"after {TRANSFORM_LABELS[t]}" for t in cats],
+        ]
         body = []
         for r in rows:
             st = tables["protocols"][protocol][n][r.key]
             body.append(
-                [r.label, fmt(st["input"]["psnr"], 2), fmt(st["input"]["ssim"], 4), pct(st["success"]),
-                 *_victim_cells(ev, st), pct(st.get("protected")), fmt(st.get("steps"), 1), fmt(st.get("passes"), 1),
-                 *[pct(st["robustness"][t]["success"]) for t in cats]]
+                [
+                    r.label,
+                    fmt(st["input"]["psnr"], 2),
+                    fmt(st["input"]["ssim"], 4),
+                    pct(st["success"]),
+                    *_victim_cells(ev, st),
+                    pct(st.get("protected")),
+                    fmt(st.get("steps"), 1),
+                    fmt(st.get("passes"), 1),
+                    *[pct(st["robustness"][t]["success"]) for t in cats],
+                ]
             )
         out += [f"**{protocol} protocol, {n} images**", "", table(header, body), ""]
     return out

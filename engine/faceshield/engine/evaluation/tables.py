@@ -61,8 +61,10 @@ def row_statistics(samples: dict[str, list[dict]], ids: Sequence[str], transform
     out["seconds_per_image"] = sum(secs) / len(secs) if secs else None
     victims = sorted({m.get("victim", "") for m in entries})
     out["by_victim"] = {
-        v: {**_successes([m for m in entries if m.get("victim", "") == v]),
-            "output_mse": mean_ci([m["mse"] for m in entries if m.get("victim", "") == v])}
+        v: {
+            **_successes([m for m in entries if m.get("victim", "") == v]),
+            "output_mse": mean_ci([m["mse"] for m in entries if m.get("victim", "") == v]),
+        }
         for v in victims
     }
     verdicts = [r["verdict"] for i in present for r in samples[i] if "verdict" in r]

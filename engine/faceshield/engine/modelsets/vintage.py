@@ -120,8 +120,9 @@ def vintage_victim(resolution: int = DEFAULT_RESOLUTION) -> Victim | None:
         victim, _ = translator_victim(TranslatorCheckpoint(VICTIM_NAME, weights_path(), resolution))
         module, _ = load_generator_artifact(victim.data)
         log.info("vintagify victim built in memory; `faceshield models prepare` keeps it for the next start")
-        return Victim(VICTIM_NAME, "translator", Unconditional(module), resolution, [], WEIGHTS_SHA256,
-                      description=DESCRIPTION)
+        return Victim(
+            VICTIM_NAME, "translator", Unconditional(module), resolution, [], WEIGHTS_SHA256, description=DESCRIPTION
+        )
     except (FaceShieldError, OSError) as exc:
         log.warning("vintage victim unavailable: %s", exc)
         return None
