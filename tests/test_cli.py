@@ -102,7 +102,9 @@ def test_protect_with_a_generator_reads_only_tracer_from_the_demo_set(tmp_path, 
     src, out = tmp_path / "face.png", tmp_path / "p.png"
     Image.fromarray(portrait).save(src)
     args = ["protect", str(src), "-o", str(out), "--generator", str(ckpt), "--resolution", "32", "--faces", "centre"]
-    assert main([*args, "--steps", "1", "--targets", "Male", "--policy", "fixed", "--json"]) == 0, capsys.readouterr().err
+    assert main([*args, "--steps", "1", "--targets", "Male", "--policy", "fixed", "--json"]) == 0, (
+        capsys.readouterr().err
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["execution"]["saliency_runtime"] == "onnxruntime"  # TRACER came from the demo set
     assert [v["name"] for v in report["victims"]] == ["stargan"]

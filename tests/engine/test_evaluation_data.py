@@ -115,5 +115,3 @@ def test_sample_grid_marks_missing_masks():
 
 
 # -- the command line ------------------------------------------------------------------------
-
-

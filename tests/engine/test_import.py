@@ -213,5 +213,3 @@ def test_import_refuses_bad_checkpoints_and_writes_nothing(checkpoints, tmp_path
     assert not dest.exists() and leftovers(dest.parent) == []
     rc = cli(["models", "import", "--generator", str(truncated), "--output", str(dest)])
     assert rc == 2 and "not a readable PyTorch checkpoint" in capsys.readouterr().err
-
-

@@ -40,8 +40,11 @@ def test_differentiable_jpeg_agrees_with_pillow(photo, quality):
     assert diff < float((original - theirs).abs().mean()) or quality == 95
 
 
-@pytest.mark.parametrize("transform", [lambda x: jpeg(x, 80), lambda x: resize_down_up(x, 0.6),
-                                       Blur("gaussian", 11, 1.0)], ids=["jpeg", "resize", "blur"])
+@pytest.mark.parametrize(
+    "transform",
+    [lambda x: jpeg(x, 80), lambda x: resize_down_up(x, 0.6), Blur("gaussian", 11, 1.0)],
+    ids=["jpeg", "resize", "blur"],
+)
 def test_gradients_flow_through_every_transform(photo, transform):
     x = to_tensor(photo)[None].requires_grad_(True)
     (grad,) = torch.autograd.grad(transform(x).square().sum(), x)
@@ -63,8 +66,10 @@ def sensitive_victims() -> list[Victim]:
         t = build_translator(TranslatorSpec("resnet", ngf=4, blocks=1, norm="instance-affine"))
         for p in t.parameters():
             p.data.add_(torch.randn_like(p) * 0.3)
-    return [Victim("stargan", "stargan", tiny_generator(conv_dim=8, repeat_num=2), 32, list(ATTRS)),
-            Victim("tone", "translator", Unconditional(t.eval().requires_grad_(False)), 32)]
+    return [
+        Victim("stargan", "stargan", tiny_generator(conv_dim=8, repeat_num=2), 32, list(ATTRS)),
+        Victim("tone", "translator", Unconditional(t.eval().requires_grad_(False)), 32),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +117,11 @@ def test_a_verdict_never_calls_an_undisrupted_image_protected(photo):
 
 def test_processing_the_verdict_must_survive(engine, photo):
     config = AttackConfig.for_method("pgd", steps=3, seed=1)
-    out = engine.protect([ProtectRequest(photo, seed=1)], config,
-                         policy=Policy(kind="ensure", early_stop=True, verify_after=("jpeg75", "downscale2")))[0]
+    out = engine.protect(
+        [ProtectRequest(photo, seed=1)],
+        config,
+        policy=Policy(kind="ensure", early_stop=True, verify_after=("jpeg75", "downscale2")),
+    )[0]
     assert set(out.verdict.after) == {"jpeg75", "downscale2"}
     assert out.verdict.protected == (all(out.verdict.after.values()) and not out.verdict.not_disrupted)
 
@@ -142,6 +150,8 @@ def test_the_robust_stage_needs_room_for_its_transforms(photo):
     small = Victim("small", "stargan", tiny_generator(), 16, list(ATTRS))
     engine = FaceShieldEngine(ModelSet("small", "1", victims=[small]))
     with pytest.raises(InvalidInputError, match="at least 32x32") as err:
-        engine.protect([ProtectRequest(photo, saliency_mask=np.ones(photo.shape[:2]))],
-                       AttackConfig.for_method("union-saliency-robust", steps=1))
+        engine.protect(
+            [ProtectRequest(photo, saliency_mask=np.ones(photo.shape[:2]))],
+            AttackConfig.for_method("union-saliency-robust", steps=1),
+        )
     assert err.value.field == "method"

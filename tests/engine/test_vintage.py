@@ -74,8 +74,12 @@ def test_hash_checked_and_missing_or_changed_is_a_warning_not_a_failure(monkeypa
 def test_prepare_is_atomic_and_two_processes_at_once_leave_one_whole_set(tmp_path):
     env = {**__import__("os").environ, "XDG_DATA_HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
     code = "from faceshield.engine.modelsets.vintage import prepare; print(prepare(64))"
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
     sets = tmp_path / "faceshield" / "models"

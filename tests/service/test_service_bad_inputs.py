@@ -99,8 +99,16 @@ CASES = [
     ("saliency method, no mask, no model", dict(method="union-saliency"), "saliency_mask"),
     ("policy unknown", dict(policy=pb.Policy(kind="sometimes")), "policy.kind"),
     ("budget negative", dict(policy=pb.Policy(kind="ensure", budget_steps=-5)), "policy.budget_steps"),
-    ("budget below the first round", dict(steps=5, policy=pb.Policy(kind="ensure", budget_steps=3)), "policy.budget_steps"),
-    ("budget above the limit", dict(policy=pb.Policy(kind="ensure", budget_steps=MAX_STEPS * 10 + 1)), "policy.budget_steps"),
+    (
+        "budget below the first round",
+        dict(steps=5, policy=pb.Policy(kind="ensure", budget_steps=3)),
+        "policy.budget_steps",
+    ),
+    (
+        "budget above the limit",
+        dict(policy=pb.Policy(kind="ensure", budget_steps=MAX_STEPS * 10 + 1)),
+        "policy.budget_steps",
+    ),
     ("margin negative", dict(policy=pb.Policy(margin=-0.5)), "policy.margin"),
     ("margin nan", dict(policy=pb.Policy(margin=float("nan"))), "policy.margin"),
     ("margin too big", dict(policy=pb.Policy(margin=11.0)), "policy.margin"),

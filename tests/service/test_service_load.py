@@ -24,6 +24,9 @@ def raw(image: np.ndarray) -> pb.Image:
     return pb.Image(raw=pb.RawImage(data=image.tobytes(), width=image.shape[1], height=image.shape[0]))
 
 
+FIXED = pb.Policy(kind="fixed")  # the paper's schedule: this test is about the stream, not the verdict
+
+
 def test_stream_of_200_with_bad_items():
     """Every valid image answered, every bad one answered with its own error, ids all matched."""
     good_png = png_bytes(random_image(32, seed=5))
@@ -51,7 +54,9 @@ def test_stream_of_200_with_bad_items():
         else:
             image = pb.Image(encoded=good_png) if i % 2 else raw(random_image(32, seed=i))
             requests.append(
-                pb.ProtectImageRequest(request_id=rid, image=image, method="pgd", steps=1, seed=i, targets=["Male"])
+                pb.ProtectImageRequest(
+                    request_id=rid, image=image, method="pgd", steps=1, seed=i, targets=["Male"], policy=FIXED
+                )
             )
     with ServerThread(test_settings(max_batch=16)) as s, grpc.insecure_channel(s.target) as channel:
         stub = pb_grpc.FaceShieldStub(channel)

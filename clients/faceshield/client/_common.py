@@ -275,7 +275,7 @@ def _box(msg: Request, face_box: FaceBoxes | None) -> None:
 NO_FACE = {"refuse": pb.FaceDetection.NO_FACE_REFUSE, "centre": pb.FaceDetection.NO_FACE_CENTRE}
 
 
-def _detection(msg, detect_faces, no_face) -> None:
+def _detection(msg: pb.ProtectImageRequest, detect_faces: bool, no_face: str) -> None:
     """Ask the server to find the faces when no box is given; `no_face`: refuse or centre."""
     if no_face not in NO_FACE:
         raise InputError("no_face", f"expected one of {', '.join(NO_FACE)}, got {no_face!r}")
@@ -285,7 +285,7 @@ def _detection(msg, detect_faces, no_face) -> None:
         msg.detect_faces.CopyFrom(pb.FaceDetection(enabled=True, no_face=NO_FACE[no_face]))
 
 
-def _policy(msg, policy) -> None:
+def _policy(msg: pb.ProtectImageRequest | pb.EvaluateRequest, policy: Policy | str | None) -> None:
     chosen = to_policy(policy)
     if chosen is not None:
         msg.policy.CopyFrom(chosen)

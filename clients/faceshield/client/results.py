@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ FACE_SOURCES = {
 }
 
 
-def _targets(rows) -> list[TargetResult]:
+def _targets(rows: Sequence[pb.TargetMetrics]) -> list[TargetResult]:
     return [
         TargetResult(
             t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction, t.victim, t.face

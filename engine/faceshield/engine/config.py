@@ -175,7 +175,7 @@ class Policy:
         on G(T(x)) against G(T(I)) for each T.
     """
 
-    kind: PolicyKind = "fixed"
+    kind: str = "fixed"  # PolicyKind: "fixed" or "ensure", checked by validate()
     budget_steps: int = DEFAULT_BUDGET_STEPS
     margin: float = DEFAULT_MARGIN
     early_stop: bool = False
@@ -193,7 +193,9 @@ class Policy:
         from .io.processing import processing
 
         if len(self.verify_after) > MAX_PROCESSINGS:
-            raise InvalidInputError("verify_after", f"at most {MAX_PROCESSINGS} processings, got {len(self.verify_after)}")
+            raise InvalidInputError(
+                "verify_after", f"at most {MAX_PROCESSINGS} processings, got {len(self.verify_after)}"
+            )
         for name in self.verify_after:
             processing(name)  # refuses unknown names and out-of-range qualities, naming the field
 

@@ -47,5 +47,3 @@ class CheckpointMismatchError(ModelLoadError):
                 shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
                 parts.append(f"{label}: {shown}")
         super().__init__(f"{what} does not fit the architecture ({'; '.join(parts)})")
-
-

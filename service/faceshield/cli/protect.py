@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--attrs", help="the image's original attribute values, comma-separated 0/1")
     p.add_argument(
-        "--box", action="append",
+        "--box",
+        action="append",
         help="face box left,top,right,bottom (default: the faces the detector finds); repeat for several faces",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         faces = choose_faces(image, box_list(args.box), args.faces == "detect", args.no_face, field="input")
     except NoFaceError:
         raise InvalidInputError(
-            "input", f"no face was found in {source}; give its face with --box, or --no-face centre for the centre square"
+            "input",
+            f"no face was found in {source}; give its face with --box, or --no-face centre for the centre square",
         ) from None
     exif = kept_exif(Path(source).read_bytes(), tuple(args.keep_metadata))
     progress = StepProgress.for_stderr()
@@ -184,7 +186,8 @@ def render_text(r: dict) -> str:
     lines = [
         f"wrote {r['output']} ({r['size'][0]}x{r['size'][1]}; {r['method']}, policy {p['kind']}: {schedule}; "
         f"{r['seconds']} s)",
-        f"face box{'es' if len(r['boxes']) > 1 else ''}: " + "; ".join(",".join(map(str, b)) for b in r["boxes"])
+        f"face box{'es' if len(r['boxes']) > 1 else ''}: "
+        + "; ".join(",".join(map(str, b)) for b in r["boxes"])
         + _face_source(r.get("faces")),
         f"change: at most {r['epsilon_levels']:.1f} of 255 levels allowed (epsilon {r['epsilon']}), "
         f"largest made {i['linf_levels']:.0f}/255; PSNR {_num(i['psnr'], '.2f')} dB, SSIM {_num(i['ssim'], '.4f')}, "

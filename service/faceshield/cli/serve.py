@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-warm-up", action="store_true", help="report SERVING without a warm-up batch")
     p.add_argument(
-        "--policy", choices=["ensure", "fixed"],
+        "--policy",
+        choices=["ensure", "fixed"],
         help="what a request that names no policy gets (default ensure: verified protection; fixed: the paper's)",
     )
     p.add_argument("--budget-steps", type=int, help="default I-FGSM budget under ensure (default 60)")

@@ -27,7 +27,7 @@ from grpc_reflection.v1alpha import reflection
 from faceshield.engine import FaceShieldEngine
 from faceshield.v1 import faceshield_pb2 as pb
 
-from . import convert
+from . import convert, responses
 from .auth import BearerTokenInterceptor
 from .batcher import MicroBatcher
 from .estimate import CostEstimate, default_image_steps
@@ -196,7 +196,7 @@ class FaceShieldServer:
             default_image_steps(convert.default_config(), len(engine.models.targets)),
             engine.counters["image_steps"],
         )
-        self.backend.models = convert.model_versions(engine.info())
+        self.backend.models = responses.model_versions(engine.info())
         self.backend.engine = engine
         if not self.backend.draining:
             await self.health.set_all(SERVING)

@@ -19,7 +19,7 @@ from faceshield.engine import FaceShieldEngine
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 
-from . import convert, errors
+from . import convert, errors, responses
 from .batcher import Done, MicroBatcher
 from .estimate import CostEstimate
 from .jobs import ProtectJob, run_evaluate, run_protect
@@ -116,7 +116,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         timings = pb.Timings(
             queue_seconds=done.queue_seconds, compute_seconds=done.result.compute_seconds, batch_size=done.batch_size
         )
-        resp = await asyncio.to_thread(convert.protect_response, job, done.result, self.backend.models, timings)
+        resp = await asyncio.to_thread(responses.protect_response, job, done.result, self.backend.models, timings)
         resp.timings.total_seconds = time.monotonic() - t0
         return resp
 
@@ -134,14 +134,14 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
         self.backend.batcher.check_room()
         job = await asyncio.to_thread(convert.evaluate_job, request, engine, rid, self.backend.settings)
         if isinstance(job, ProtectJob):
-            return convert.evaluate_from_protect(await self._protect(job, engine, _deadline(context), t0))
+            return responses.evaluate_from_protect(await self._protect(job, engine, _deadline(context), t0))
         done = await self.backend.batcher.submit(
             job.key, job, functools.partial(run_evaluate, engine), deadline=_deadline(context), nbytes=job.nbytes
         )
         timings = pb.Timings(
             queue_seconds=done.queue_seconds, batch_size=1, compute_seconds=time.monotonic() - t0 - done.queue_seconds
         )
-        resp = convert.evaluate_response(job, done.result, self.backend.models, timings)
+        resp = responses.evaluate_response(job, done.result, self.backend.models, timings)
         resp.timings.total_seconds = time.monotonic() - t0
         return resp
 
@@ -149,7 +149,7 @@ class FaceShieldServicer(pb_grpc.FaceShieldServicer):
     async def GetModelInfo(self, request, context, rid, t0):
         b = self.backend
         expected = b.cost.seconds_per_image() if b.cost is not None else 0.0
-        return convert.model_info(b.ready_engine(), b.settings, expected)
+        return responses.model_info(b.ready_engine(), b.settings, expected)
 
     async def ProtectStream(self, request_iterator, context: grpc.aio.ServicerContext):
         """Items run concurrently, up to the stream window; answers go out as they finish.

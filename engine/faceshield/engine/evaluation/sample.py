@@ -78,8 +78,6 @@ class Dataset:
         return Sample(sample_id, image, attrs)
 
 
-
-
 def crop_image(image: np.ndarray, crop: str, resolution: int) -> np.ndarray:
     if crop == "none":
         return image
@@ -89,5 +87,5 @@ def crop_image(image: np.ndarray, crop: str, resolution: int) -> np.ndarray:
     top, left = int(round((h - side) / 2.0)), int(round((w - side) / 2.0))
     img = Image.fromarray(image).crop((left, top, left + side, top + side))
     if side != resolution:
-        img = img.resize((resolution, resolution), Image.BILINEAR)
+        img = img.resize((resolution, resolution), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8).copy()

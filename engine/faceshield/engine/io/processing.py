@@ -74,8 +74,8 @@ def processing(name: str) -> Transform:
     if name in TRANSFORMS:
         return TRANSFORMS[name]
     for prefix, low, high, make in (("jpeg", 1, 100, jpeg), ("downscale", 2, 8, downscale)):
-        if name.startswith(prefix) and name[len(prefix):].isdigit():
-            value = int(name[len(prefix):])
+        if name.startswith(prefix) and name[len(prefix) :].isdigit():
+            value = int(name[len(prefix) :])
             if not low <= value <= high:
                 what = "JPEG quality" if prefix == "jpeg" else "downscale factor"
                 raise InvalidInputError("verify_after", f"{name}: the {what} must lie in {low}-{high}, got {value}")
