@@ -9,6 +9,7 @@ import time
 
 import torch
 
+import faceshield.engine.attack.objective as objective
 import faceshield.engine.attack.protect as protect
 from faceshield.engine import AttackConfig, create_labels
 from faceshield.engine.modelsets import load_model_set
@@ -21,13 +22,13 @@ def main() -> None:
     labels = create_labels(torch.zeros(1, len(models.attributes)), models.attributes, ["Male"])
     config = AttackConfig.for_method("union-saliency", steps=3, noise_steps=1)
     mask, box = [torch.full((3000, 4000), 0.5)], [(1500, 800, 2700, 2000)]
-    region = protect.SSIMPenalty
+    region = objective.SSIMPenalty
     for label, fn in (("whole image", lambda original, box: region(original, None)), ("face region", region)):
-        protect.SSIMPenalty = fn
+        objective.SSIMPenalty = fn  # what objective.gradients builds per group
         t = time.perf_counter()
         p.protect([image], labels, config, boxes=box, saliency_masks=mask, compute_outputs=False)
         print(f"SSIM over the {label}: {time.perf_counter() - t:.2f} s for 1 + 3 steps", flush=True)
-    protect.SSIMPenalty = region
+    objective.SSIMPenalty = region
 
 
 if __name__ == "__main__":
