@@ -17,7 +17,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,12 +25,13 @@ from ..defaults import EOT_SAMPLES, ROBUST_SAMPLES
 from ..errors import InvalidInputError
 from ..models.victims import select_targets
 from ..pipeline import FaceShieldEngine, ProtectOutcome, ProtectRequest
-from .datasets import Dataset, Sample
+from .datasets import Dataset
 from .grids import grid_rows, save_grid
 from .identity import default_targets, model_fingerprint, sample_seed, state_hash  # noqa: F401 (re-exported)
 from .plan import EvaluationPlan, Progress  # noqa: F401 (re-exported)
 from .robustness import TRANSFORMS_VERSION, TransformedBatch
 from .rows import ALL_ROWS, Row
+from .sample import SampleCache
 from .store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -40,19 +41,6 @@ ALL_TARGETS = "*"
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "run.json"
 FIGURES_DIR = "figures"
-
-
-class _SampleCache:
-    """Loads each sample of a chunk once."""
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-        self.samples: dict[str, Sample] = {}
-
-    def __call__(self, sample_id: str) -> Sample:
-        if sample_id not in self.samples:
-            self.samples[sample_id] = self.dataset.load(sample_id)
-        return self.samples[sample_id]
 
 
 class Evaluation:
@@ -221,7 +209,7 @@ class Evaluation:
         return progress
 
     def _run_chunk(self, ids: list[str], progress: Progress, notify: Callable[[Progress], None]) -> None:
-        load = _SampleCache(self.dataset)
+        load = SampleCache(self.dataset)
         self.transformed.clear()  # the previous chunk's reference edits
         if self.plan.transforms and self._chunk_has_work(ids):
             self.transformed.prepare(
@@ -240,7 +228,7 @@ class Evaluation:
     def _run_row(
         self,
         ids: list[str],
-        load: _SampleCache,
+        load: SampleCache,
         protocol: str,
         wk: str,
         row: Row,
@@ -399,12 +387,3 @@ class Evaluation:
             "complete": have == len(expected),
             "compute_seconds": round(self.elapsed_before + getattr(self, "_spent", 0.0), 3),
         }
-
-
-def sizes_from(text: Sequence[int] | str) -> tuple[int, ...]:
-    if isinstance(text, str):
-        try:
-            return tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
-        except ValueError:
-            raise InvalidInputError("n", f"expected comma-separated integers, got {text!r}") from None
-    return tuple(sorted(set(text)))

@@ -89,3 +89,16 @@ def crop_image(image: np.ndarray, crop: str, resolution: int) -> np.ndarray:
     if side != resolution:
         img = img.resize((resolution, resolution), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8).copy()
+
+
+class SampleCache:
+    """Loads each sample once (an evaluation chunk reads its images for several rows)."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self.samples: dict[str, Sample] = {}
+
+    def __call__(self, sample_id: str) -> Sample:
+        if sample_id not in self.samples:
+            self.samples[sample_id] = self.dataset.load(sample_id)
+        return self.samples[sample_id]
