@@ -38,7 +38,10 @@ def wall(extra: list[str], repeats: int) -> tuple[list[float], dict]:
             t0 = time.perf_counter()
             out = subprocess.run(
                 [sys.executable, "-m", "faceshield.cli", "protect", str(SAMPLE), "-o", f"{d}/p.png", "--json", *extra],
-                capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
             times.append(time.perf_counter() - t0)
             if out.returncode != 0:
@@ -74,7 +77,10 @@ def stages() -> dict[str, float]:
     t["protect, fixed (engine total)"] = time.perf_counter() - t0
     result = engine.protector.protect(
         [torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 127.5 - 1],
-        engine._labels([request]), config, boxes=[list(faces.boxes)], compute_outputs=False,
+        engine._labels([request]),
+        config,
+        boxes=[list(faces.boxes)],
+        compute_outputs=False,
     )
     for k, v in result.timings.items():
         if k != "total":
@@ -106,8 +112,10 @@ def main() -> int:
     for name, extra in RUNS.items():
         times, report = wall(extra, args.repeats)
         verdict = "protected" if report["protected"] else f"not protected ({len(report['not_disrupted'])} edits)"
-        lines.append(f"| {name} | {', '.join(f'{x:.1f}' for x in times)} (median {statistics.median(times):.1f}) | "
-                     f"{report['steps']} | {verdict} |")
+        lines.append(
+            f"| {name} | {', '.join(f'{x:.1f}' for x in times)} (median {statistics.median(times):.1f}) | "
+            f"{report['steps']} | {verdict} |"
+        )
         print(lines[-1], flush=True)
     lines += ["", "Where the time goes (one process, paper's schedule):", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in stages().items()]

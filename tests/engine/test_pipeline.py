@@ -38,6 +38,21 @@ def test_protect_returns_metrics_of_the_delivered_image(engine, portrait):
     assert out.outputs_original.shape == (2, 128, 128, 3) and out.outputs_protected.dtype == np.uint8
 
 
+def test_mask_coverage_measures_the_step_mask_of_the_face_crop(engine, portrait):
+    """The figure that explains a masked method's miss: how much of the crop it may move."""
+    h, w = portrait.shape[:2]
+    half = np.zeros((h, w), np.float32)
+    half[:, : w // 2] = 1.0  # the face box is the whole 128x128 image here
+    faint = np.full((h, w), 0.25, np.float32)
+    cfg = AttackConfig.for_method("saliency-aware", steps=1)
+    for mask, coverage, mean in ((half, 0.5, 0.5), (faint, 0.0, 0.25)):
+        [out] = engine.protect([ProtectRequest(portrait, targets=["Male"], saliency_mask=mask)], cfg)
+        assert out.mask_coverage == pytest.approx(coverage, abs=0.02)
+        assert out.mask_mean == pytest.approx(mean, abs=0.02)
+    [plain] = engine.protect([ProtectRequest(portrait, targets=["Male"])], AttackConfig.for_method("pgd", steps=1))
+    assert plain.mask_coverage == 1.0 and plain.mask_mean == 1.0  # unmasked: the whole box moves
+
+
 def test_limits_and_consistency_are_enforced(engine, portrait):
     cfg = AttackConfig.for_method("pgd", steps=1)
     with pytest.raises(InvalidInputError) as err:

@@ -54,6 +54,7 @@ class ProtectOutcome:
     # Share of the (first) face crop where the step mask exceeds 0.5: how much of the region the
     # method may move freely (1.0 for the unmasked methods). A low share explains a miss.
     mask_coverage: float = 1.0
+    mask_mean: float = 1.0  # the mean step scale over that crop (1.0: every pixel takes full steps)
 
     @property
     def outputs_original(self) -> np.ndarray | None:

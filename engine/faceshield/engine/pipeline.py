@@ -242,8 +242,9 @@ class FaceShieldEngine:
                     boxes=tuple(tuple(b) for b in c.boxes),
                     generator_outputs=outputs,
                 )
+                first = [j for j, (img, b) in enumerate(result.views) if img == k and b == 0][0]
+                _measure_mask(outcome, result, first)
                 if extras:
-                    first = [j for j, (img, b) in enumerate(result.views) if img == k and b == 0][0]
                     for name, m in (
                         ("saliency", result.saliency_mask),
                         ("manipulation", result.manipulation_mask),
@@ -334,3 +335,15 @@ def _tag(m: TargetMetrics, victim: str, face: int) -> TargetMetrics:
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     """(3, R, R) in [-1, 1] -> (R, R, 3) uint8."""
     return ((x.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def _measure_mask(outcome: ProtectOutcome, result: ProtectionResult, view: int) -> None:
+    """How much of the (first) face crop the method's step mask lets it move: the share above 0.5
+    and the mean step scale (the union is not clamped; above 1 the step is full, so clamp here).
+    Unmasked methods keep 1.0. This is what explains a masked method's miss."""
+    masks = result.union_mask if result.union_mask is not None else result.saliency_mask
+    if masks is None:
+        return
+    m = masks[view, 0].detach().float().clamp(max=1.0)
+    outcome.mask_coverage = float((m > 0.5).float().mean())
+    outcome.mask_mean = float(m.mean())

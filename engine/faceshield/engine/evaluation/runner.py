@@ -357,6 +357,7 @@ class Evaluation:
                     "passes": o.verdict.passes,
                 },
                 "mask_coverage": round(o.mask_coverage, 4),
+                "mask_mean": round(o.mask_mean, 4),
             }
             if self.plan.transforms:
                 rec["transformed"] = {k: [m.as_dict() for m in v] for k, v in tm.items()}
