@@ -72,7 +72,8 @@ def main() -> int:
         figures=3,
     )
     ev = Evaluation(engine, dataset, plan, args.out)
-    ev.command = "python benchmarks/real_victims.py " + " ".join(sys.argv[1:])
+    if not args.summary_only:  # a summary keeps the command that computed the records (run.json)
+        ev.command = "python benchmarks/real_victims.py " + " ".join(sys.argv[1:])
     ev.open()
     if not args.summary_only:
         ev.run(
@@ -131,7 +132,8 @@ def summarize(ev, args, masks: dict[str, dict[str, float]]) -> str:
         f"# Real victim, real photos: {args.data}",
         "",
         f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()} CPU ({platform.processor() or '?'}), "
-        f"{args.threads} torch thread(s); `{ev.command}`",
+        f"computed by `{ev.command}` ({ev.status()['compute_seconds'] / 60:.0f} min of compute on a box shared "
+        "with other jobs: no speed figures here)",
         "- victim: vintagify's CycleGAN (ResNet, 9 blocks, trained by its authors on real photos), 128 px; "
         "M_sm: the demo TRACER; epsilon 0.05; success = output MSE > 0.05; report: "
         f"`{Path(args.out).relative_to(ROOT) if Path(args.out).is_relative_to(ROOT) else args.out}/report.md`",
