@@ -192,3 +192,37 @@ def test_a_manifest_naming_a_victim_twice_is_refused(checkpoints, tmp_path):
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="named twice: sepia"):
         load_model_set(path)
+
+
+class _Grey(torch.nn.Module):
+    """A victim that sees only the channel mean: disrupted when the perturbation moves all three
+    channels one way, undone when another victim pushes red and green apart."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 10.0 * x.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+
+
+class _RedGreen(torch.nn.Module):
+    """A victim no perturbation within epsilon disrupts (its gain is too small); where all three
+    channels moved one way, its gradient pulls red and green apart."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (x[:, :1] - 2 * x[:, 1:2]).expand(-1, 3, -1, -1)
+
+
+def test_ensure_never_delivers_less_than_it_measured():
+    """The verified policy drops disrupted victims from J; the steps that chase the one left may
+    undo them. What it delivers must disrupt at least what the best measured iterate did, so
+    never less than the fixed schedule it starts with."""
+    grey = Victim("grey", "translator", Unconditional(_Grey()), R)
+    victims = [grey, Victim("redgreen", "translator", Unconditional(_RedGreen()), R)]
+    engine = FaceShieldEngine(ModelSet("pair", "1", victims=victims))
+    config = AttackConfig.for_method("pgd", steps=10, seed=3)
+    img = image(1)
+    fixed = engine.protect([ProtectRequest(img, seed=3)], config)[0]
+    ensured = engine.protect([ProtectRequest(img, seed=3)], config, policy=ENSURE)[0]
+    hit = lambda out: {t.victim for t in out.targets if t.success}  # noqa: E731
+    assert hit(fixed) == {"grey"}  # the fixed schedule disrupts the sensitive victim only
+    assert hit(ensured) >= hit(fixed), (hit(ensured), ensured.verdict)
+    assert not ensured.verdict.protected and ensured.verdict.not_disrupted == ("redgreen/redgreen",)
+    assert ensured.verdict.steps == 60  # the whole budget was spent chasing redgreen

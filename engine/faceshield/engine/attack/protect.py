@@ -228,11 +228,9 @@ class Protector:
                     progress(f"round {r + 1}" if len(plan) > 1 else "I-FGSM", done_steps, total_steps)
             if policy.kind == "ensure" and active and r < len(plan) - 1:
                 active = settle(active, None)
-        if policy.verify_after and active:
-            active = settle(active, None)  # the verdict after processing, for what is left
-        for g in active:
-            for k, i in enumerate(g.index):
-                tally.final[i] = g.x[k].detach()
+        if (policy.verify_after or policy.kind == "ensure") and active:
+            active = settle(active, None)  # measure what is left: the verdict, and the best iterate
+        tally.finish(active)
         timings["steps"] = time.perf_counter() - t3
 
         # 8. Outputs, back in the caller's order.

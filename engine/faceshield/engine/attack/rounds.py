@@ -9,7 +9,10 @@
 Early stop measures an image only when the objective's own terms say it is likely disrupted,
 and after a miss not again until twice as many steps have passed: a few checks per round at
 most. Under `ensure`, a measurement also drops from J the victims the image already disrupts, so
-the next steps go to the ones left; one that is found undisrupted again is put back.
+the next steps go to the ones left; one that is found undisrupted again is put back. The steps
+that chase the victims left can undo the others, so `ensure` also keeps each image's best
+measured iterate (most victims disrupted, the later on a tie) and delivers that: never less
+than the fixed schedule it starts with.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Tally:
         self.verified: list[bool | None] = [None] * n
         self.pending: list[set[str]] = [set(victims) for _ in range(n)]
         self.final: dict[int, torch.Tensor] = {}
+        self.best: dict[int, tuple[int, torch.Tensor]] = {}  # ensure: (victims disrupted, x) measured
         self.image_steps = 0  # forward+backward generator passes, all images
         self.checks = 0  # forward-only passes spent measuring
 
@@ -102,7 +106,18 @@ class Tally:
                     continue
                 if focus:
                     self.pending[i] = {name for name, hit in flags[j].items() if not hit}
+                    score = sum(flags[j].values())
+                    if score >= self.best.get(i, (-1, None))[0]:
+                        self.best[i] = (score, g.x[row].detach())
                 self.next_check[i] = self.steps[i] + self.gap[i]  # again only after twice as many steps
                 self.gap[i] *= 2
             out += drop([g], lambda g_, done=done: [row for row in range(g_.n) if row not in done])
         return out
+
+    def finish(self, active: Sequence[Group]) -> None:
+        """The images still in the loop at the end: their best measured iterate where there is
+        one (ensure measures the last iterate first, so it wins ties), else the last."""
+        for g in active:
+            assert g.x is not None
+            for k, i in enumerate(g.index):
+                self.final[i] = self.best[i][1] if i in self.best else g.x[k].detach()
