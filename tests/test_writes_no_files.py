@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
@@ -29,12 +30,29 @@ def files_under(dirs: list[Path]) -> list[str]:
     return sorted(str(p) for d in dirs for p in d.rglob("*"))
 
 
+def test_the_check_sees_what_a_child_writes_in_each_place(tmp_path):
+    """The sandbox reaches the child and the check sees a file in any of its places, so the test
+    below can fail."""
+    env, dirs = sandbox(tmp_path)
+    code = (
+        "import os, tempfile, pathlib\n"
+        "tempfile.mkstemp()\n"
+        "for var in ('HOME', 'XDG_CACHE_HOME'): pathlib.Path(os.environ[var], 'x').touch()\n"
+        "pathlib.Path('x').touch()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=dirs[3], check=True, timeout=60)
+    assert [len(list(d.iterdir())) for d in dirs] == [1, 1, 1, 1]
+
+
 def test_the_check_sees_onnxruntime_telemetry_files(tmp_path):
-    """Without FaceShield, importing onnxruntime writes files in exactly these places, so the
-    test below can fail."""
+    """Where this onnxruntime writes telemetry files on import, the check sees them (it did on the
+    2-core box, 2026-12-01: a device id and event database under ~/.cache, a .ses file in
+    TMPDIR). Some machines write none (CI's did not): there the next test guards the rest."""
     env, dirs = sandbox(tmp_path)
     subprocess.run([sys.executable, "-c", "import onnxruntime"], env=env, cwd=dirs[3], check=True, timeout=120)
     written = files_under(dirs)
+    if not written:
+        pytest.skip("importing onnxruntime writes no files on this machine")
     assert any("onnxruntime" in f for f in written), written
 
 

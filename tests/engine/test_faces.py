@@ -3,13 +3,17 @@ photo protected face by face with one perturbation and nothing touched outside t
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 import pytest
 
 from faceshield.engine import AttackConfig, ProtectRequest
 from faceshield.engine import requests as engine_requests
-from faceshield.engine.faces import MAX_FACES, NoFaceError, choose_faces, detect_faces, head_box
+from faceshield.engine.faces import MAX_FACES, DetectorUnavailable, NoFaceError, choose_faces, detect_faces, head_box
 from faceshield.engine.faces import choice as choice_module
+from faceshield.engine.faces import detect as detect_module
 from tests.photos import FACES, group_photo, overlap, photo
 from tests.service.servers import tiny_engine
 
@@ -74,3 +78,28 @@ def test_a_group_photo_is_perturbed_in_every_face_box_and_nowhere_else():
         assert (diff[top:bottom, left:right] > 0).mean() > 0.5  # this face carries the perturbation
     assert diff[~inside].max() == 0  # not one pixel outside every box changed
     assert outcome.boxes == boxes and {t.face for t in outcome.targets} == {0, 1, 2}
+
+
+def _fresh_thread_state(monkeypatch):
+    """As on a thread that has not loaded the classifiers yet."""
+    monkeypatch.setattr(detect_module, "_local", threading.local())
+
+
+def test_the_cascades_are_found_though_cv2_is_the_bare_native_module(monkeypatch):
+    """OpenCV's loader swaps its native module in while it imports: a second thread importing cv2
+    then can get a module without `cv2.data` (CI saw the folder job's reader threads fail so)."""
+    import cv2
+
+    bare = cv2._native  # what the loader hands out mid-import
+    assert not hasattr(bare, "data")
+    monkeypatch.setitem(sys.modules, "cv2", bare)
+    _fresh_thread_state(monkeypatch)
+    image = photo("astronaut")
+    assert len(detect_faces(image)) == 1
+
+
+def test_a_cascade_other_than_the_measured_one_is_refused(monkeypatch):
+    monkeypatch.setitem(detect_module.CASCADE_SHA256, detect_module.FRONTAL_FILE, "0" * 64)
+    _fresh_thread_state(monkeypatch)
+    with pytest.raises(DetectorUnavailable, match="not the cascade FaceShield was measured with"):
+        detect_faces(photo("astronaut"))

@@ -20,8 +20,11 @@ tenth of the time), faces down to MIN_FACE (20) pixels at that scale.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.machinery
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -37,34 +40,68 @@ SCALE_STEP = 1.1
 FRONTAL_NEIGHBOURS = 3
 PROFILE_NEIGHBOURS = 4
 
+# The cascade files' sha256 (the same in opencv-python-headless 4.8.1 and 4.14.0): the recall above
+# was measured with these, so another file is refused rather than silently used.
+CASCADE_SHA256 = {
+    FRONTAL_FILE: "7b0c967d9abbdfbde025eb9c786947d151b6426040d07a8f9562ed8fd90724b4",
+    PROFILE_FILE: "b39a4a3be45539db146a7fc1d3e761a292c196eb88421185e6a615b3055e612d",
+}
+
 _local = threading.local()
+_import_lock = threading.Lock()
 
 
 class DetectorUnavailable(FaceShieldError):
     """OpenCV (with its cascade files) is not installed."""
 
 
-def _classifiers():
-    """(cv2, (frontal, profile)) for this thread."""
-    found = getattr(_local, "loaded", None)
-    if found is None:
+def _import_cv2():
+    """`cv2`, imported under a lock. OpenCV's loader is not thread-safe: while it swaps its native
+    module in, a second thread importing `cv2` can get that bare module (no `cv2.data`), and the
+    folder job's reader threads all reach here at once on their first image."""
+    with _import_lock:
         try:
             import cv2
         except ImportError:
             raise DetectorUnavailable(
                 "face detection needs OpenCV: pip install 'opencv-python-headless<5' (or give face boxes)"
             ) from None
-        root = getattr(getattr(cv2, "data", None), "haarcascades", "")
-        found = []
-        for name in (FRONTAL_FILE, PROFILE_FILE):
-            c = cv2.CascadeClassifier(root + name) if hasattr(cv2, "CascadeClassifier") else None
-            if c is None or c.empty():
+        return cv2
+
+
+def cascade_path(name: str) -> Path:
+    """The cascade file inside the installed `cv2` package, found on sys.path (not through
+    `cv2.data` or sys.modules, which may hold the bare native module), checked against the hash
+    the recall figures were measured with."""
+    spec = importlib.machinery.PathFinder.find_spec("cv2")
+    roots = list(spec.submodule_search_locations or []) if spec else []
+    for root in roots:
+        path = Path(root) / "data" / name
+        if path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest != CASCADE_SHA256[name]:
                 raise DetectorUnavailable(
-                    f"OpenCV {cv2.__version__} ships no {name} (OpenCV 5 dropped the cascades): "
-                    "pip install 'opencv-python-headless<5'"
+                    f"{path} is not the cascade FaceShield was measured with (sha256 {digest[:12]}..., "
+                    f"expected {CASCADE_SHA256[name][:12]}...): reinstall 'opencv-python-headless<5'"
                 )
-            found.append(c)
-        found = _local.loaded = (cv2, tuple(found))
+            return path
+    raise DetectorUnavailable(
+        f"the installed OpenCV ships no {name} (OpenCV 5 dropped the cascades): pip install 'opencv-python-headless<5'"
+    )
+
+
+def _classifiers():
+    """(cv2, (frontal, profile)) for this thread."""
+    found = getattr(_local, "loaded", None)
+    if found is None:
+        cv2 = _import_cv2()
+        loaded = []
+        for name in (FRONTAL_FILE, PROFILE_FILE):
+            classifier = cv2.CascadeClassifier(str(cascade_path(name)))
+            if classifier.empty():
+                raise DetectorUnavailable(f"OpenCV {cv2.__version__} could not load {name}")
+            loaded.append(classifier)
+        found = _local.loaded = (cv2, tuple(loaded))
     return found
 
 
