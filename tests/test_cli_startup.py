@@ -1,4 +1,4 @@
-"""The command answers help and argument errors without importing PyTorch (the seconds it costs
+"""The command answers help, argument errors and `models list` without importing PyTorch (the seconds it costs
 are measured in benchmarks/cli_startup.py, not here), and the lazy package namespaces still
 resolve every public name."""
 
@@ -10,6 +10,7 @@ import sys
 
 import faceshield.engine
 import faceshield.engine.evaluation
+import faceshield.engine.modelsets
 from faceshield.engine.evaluation.names import CROPS, PROTOCOLS, SPLITS, TRANSFORM_NAMES
 
 HEAVY = ("torch", "onnxruntime", "grpc", "matplotlib")
@@ -40,6 +41,8 @@ def test_help_and_argument_errors_import_no_heavy_module():
         ["models", "--help"],
         ["models", "import", "--help"],
         ["bench", "--help"],
+        ["models", "list"],  # reads manifests only
+        ["models", "list", "--json"],
         ["protect", "face.png"],  # -o missing
         ["evaluate", "data", "--out", "r", "--protocol", "sideways"],
         ["no-such-command"],
@@ -52,12 +55,12 @@ def test_help_and_argument_errors_import_no_heavy_module():
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)
-    assert [code for _, code, _ in results] == [0] * 7 + [2] * 3
+    assert [code for _, code, _ in results] == [0] * 9 + [2] * 3
     assert [(argv, heavy) for argv, _, heavy in results if heavy] == []
 
 
 def test_lazy_namespaces_resolve_every_public_name():
-    for package in (faceshield.engine, faceshield.engine.evaluation):
+    for package in (faceshield.engine, faceshield.engine.evaluation, faceshield.engine.modelsets):
         for name in package.__all__:
             assert getattr(package, name) is not None, (package.__name__, name)
         assert set(package.__all__) <= set(dir(package))

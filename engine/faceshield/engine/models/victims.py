@@ -19,12 +19,11 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..defaults import TARGET_SEPARATOR, VICTIM_KINDS
 from ..errors import InvalidInputError
 from .labels import create_labels
 
 VictimKind = Literal["stargan", "translator"]
-VICTIM_KINDS: tuple[str, ...] = ("stargan", "translator")
-TARGET_SEPARATOR = "/"  # "vintage/vintage", "stargan/Male": a target qualified by its victim
 
 
 class Unconditional(nn.Module):

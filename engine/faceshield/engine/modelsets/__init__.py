@@ -12,18 +12,9 @@ The graph is one-way: manifest <- store <- export <- importer <- vintage <- defa
 load <- vintage; nothing here imports the engine's attack or pipeline.
 """
 
-from .export import (
-    ONNX_TOLERANCE,
-    TORCHSCRIPT_TOLERANCE,
-    check_onnx,
-    check_torchscript,
-    export_generator,
-    export_saliency,
-    export_translator,
-    tracer_state_bytes,
-)
-from .importer import DeclaredTorchScript, TranslatorCheckpoint, import_official, tracer_variant_from_name
-from .load import SALIENCY_RUNTIMES, load_model_set, load_saliency_only, load_victim
+import importlib
+from typing import TYPE_CHECKING
+
 from .manifest import (
     FORMAT,
     FORMAT_VERSION,
@@ -52,6 +43,48 @@ from .store import (
     verify_model_set,
     write_model_set,
 )
+
+# Reading manifests and listing sets (manifest, store) needs no PyTorch; exporting, importing and
+# loading do. Those names resolve on first use, so `faceshield models list` starts in a blink.
+_LAZY = {
+    "export": (
+        "ONNX_TOLERANCE",
+        "TORCHSCRIPT_TOLERANCE",
+        "check_onnx",
+        "check_torchscript",
+        "export_generator",
+        "export_saliency",
+        "export_translator",
+        "tracer_state_bytes",
+    ),
+    "importer": ("DeclaredTorchScript", "TranslatorCheckpoint", "import_official", "tracer_variant_from_name"),
+    "load": ("SALIENCY_RUNTIMES", "load_model_set", "load_saliency_only", "load_victim"),
+}
+_LAZY_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+if TYPE_CHECKING:
+    from .export import (
+        ONNX_TOLERANCE,
+        TORCHSCRIPT_TOLERANCE,
+        check_onnx,
+        check_torchscript,
+        export_generator,
+        export_saliency,
+        export_translator,
+        tracer_state_bytes,
+    )
+    from .importer import DeclaredTorchScript, TranslatorCheckpoint, import_official, tracer_variant_from_name
+    from .load import SALIENCY_RUNTIMES, load_model_set, load_saliency_only, load_victim
+
+
+def __getattr__(name: str):
+    module = _LAZY_HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BUILTIN_DIR",

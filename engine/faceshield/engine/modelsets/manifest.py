@@ -24,10 +24,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
+from ..defaults import TARGET_SEPARATOR, VICTIM_KINDS
 from ..errors import ModelLoadError
-from ..models.victims import TARGET_SEPARATOR, VICTIM_KINDS
 
 FORMAT = "faceshield-model-set"
 FORMAT_VERSION = 2  # bump when a reader of the old format could misread the new one
@@ -341,6 +339,8 @@ def build_manifest(
             return None
         params, source = dict(saliency_parameters or {}), dict(saliency_source or {})
         return ComponentManifest(file, fmt, "tracer", params, sha256_bytes(data), len(data), source)
+
+    import torch  # here, not at the top: listing and reading sets needs no PyTorch
 
     info = {
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
