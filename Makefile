@@ -30,11 +30,11 @@ demo: $(STAMP)
 	$(BIN)/faceshield models prepare
 	$(BIN)/faceshield protect assets/astronaut.png -o out/astronaut-protected.png
 
-# The whole test suite (CPU only, no downloads): what CI runs. About 4 minutes on the 2-core box.
+# The whole test suite (CPU only, no downloads): what CI runs. About 7 minutes on the 2-core box.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The quick subset, under a minute: everything not marked slow (the slow ones start servers in
+# The quick subset, under 2 minutes: everything not marked slow (the slow ones start servers in
 # subprocesses, build wheels, train or export models).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -56,6 +56,7 @@ def test_the_check_sees_onnxruntime_telemetry_files(tmp_path):
     assert any("onnxruntime" in f for f in written), written
 
 
+@pytest.mark.slow  # a protect run in a fresh interpreter
 def test_a_protect_run_writes_only_its_output(tmp_path):
     env, dirs = sandbox(tmp_path)
     inputs, outputs = tmp_path / "in", tmp_path / "out"
