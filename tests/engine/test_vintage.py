@@ -92,3 +92,17 @@ def test_prepare_is_atomic_and_two_processes_at_once_leave_one_whole_set(tmp_pat
     assert json.loads((sets / "vintagify-64" / "manifest.json").read_text())["produced_by"]["credit"].startswith(
         "vintagify 0.1.2"
     )
+
+
+@pytest.mark.slow
+def test_the_victim_is_named_by_its_weights_whether_prepared_or_built_in_memory(tmp_path, monkeypatch):
+    """An evaluation resumes only against the same victim; a prepared set (TorchScript bytes that
+    differ from build to build) and the in-memory build of the same checkpoint are the same one."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    in_memory = vintage.vintage_victim(64)
+    vintage.prepare(64)
+    prepared = vintage.vintage_victim(64)
+    assert in_memory is not None and prepared is not None
+    assert in_memory.sha256 == prepared.sha256 == vintage.WEIGHTS_SHA256
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.allclose(in_memory.generator(x, None), prepared.generator(x, None), atol=1e-6)

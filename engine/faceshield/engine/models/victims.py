@@ -44,7 +44,7 @@ class Victim:
     name: unique within a model set (e.g. "stargan", "vintage"); kind: "stargan" or "translator";
     generator: G(x, c), x (N, 3, R, R) in [-1, 1] (a translator wrapped in `Unconditional`);
     resolution: R, the size of the face crop it sees; attributes: the label names of c
-    (StarGAN; empty for a translator); sha256: of its artifact, where it came from a file.
+    (StarGAN; empty for a translator); sha256: what identifies its weights: of the checkpoint it was built from where that is known (vintagify), else of its artifact file.
     """
 
     name: str

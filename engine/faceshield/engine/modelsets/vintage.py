@@ -116,7 +116,12 @@ def vintage_victim(resolution: int = DEFAULT_RESOLUTION) -> Victim | None:
     try:
         d = set_dir(resolution)
         if d.is_dir():
-            return load_victim(d, read_manifest(d).victims[0])
+            entry = read_manifest(d).victims[0]
+            if entry.source.get("sha256") == WEIGHTS_SHA256:
+                # Named by the weights it was built from, as when built in memory: two builds of
+                # the same checkpoint are the same victim though their TorchScript bytes differ.
+                return dataclasses.replace(load_victim(d, entry), sha256=WEIGHTS_SHA256)
+            log.warning("%s was built from other weights: building the vintagify victim in memory", d)
         victim, _ = translator_victim(TranslatorCheckpoint(VICTIM_NAME, weights_path(), resolution))
         module, _ = load_generator_artifact(victim.data)
         log.info("vintagify victim built in memory; `faceshield models prepare` keeps it for the next start")
