@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/faceshield models prepare
 	$(BIN)/faceshield protect assets/astronaut.png -o out/astronaut-protected.png
 
-# The whole test suite (CPU only, no downloads): what CI runs. About 7 minutes on the 2-core box.
+# The whole test suite (CPU only, no downloads): what CI runs. About 8 minutes on the 2-core box.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
