@@ -45,21 +45,37 @@ def png_from_samples(samples, bit_depth: int = 8, colour_type: int = 2) -> bytes
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
-def write_tiny_model_set(dest, resolution: int = 32):
-    """A model set directory holding a tiny seeded generator and no saliency model (methods pgd
-    and ifgsm), for commands run with `--models DIR`, in this process or another."""
+def write_tiny_model_set(
+    dest,
+    resolution: int = 32,
+    *,
+    name: str = "tiny",
+    version: str = "1",
+    generator: bytes | None = None,
+    saliency: bytes | None = None,
+    saliency_parameters: dict | None = None,
+    **manifest_fields,
+):
+    """A model set directory holding a tiny seeded generator (its TorchScript bytes may be given)
+    and, unless saliency ONNX bytes are given, no saliency model (methods pgd and ifgsm), for
+    commands run with `--models DIR`, in this process or another."""
     from faceshield.engine import modelsets
 
-    gen = modelsets.export_generator(tiny_generator(), resolution, ATTRS)[0]
+    gen = generator if generator is not None else modelsets.export_generator(tiny_generator(), resolution, ATTRS)[0]
     manifest = modelsets.build_manifest(
-        name="tiny",
-        version="1",
+        name=name,
+        version=version,
         resolution=resolution,
         attributes=ATTRS,
         generator_bytes=gen,
         generator_parameters={"conv_dim": 8, "c_dim": 5, "repeat_num": 2},
         generator_source={"test": True},
-        saliency_bytes=None,
+        saliency_bytes=saliency,
+        saliency_parameters=saliency_parameters,
         produced_by={"tool": "test"},
+        **manifest_fields,
     )
-    return modelsets.write_model_set(dest, manifest, {modelsets.GENERATOR_FILE: gen})
+    files = {modelsets.GENERATOR_FILE: gen}
+    if saliency is not None:
+        files[modelsets.SALIENCY_FILE] = saliency
+    return modelsets.write_model_set(dest, manifest, files)

@@ -103,15 +103,20 @@ def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, 
     has no CUDA provider (simulated here: the device is never touched before the first call)."""
     from faceshield.engine.saliency import TorchSaliency, TracerSaliency
 
-    path = repo.import_official(
-        generator_checkpoint=checkpoints / "200000-G.ckpt",
-        attributes=ATTRS,
-        resolution=RES,
-        tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth",
-        tracer_input_size=64,
-        name="both",
-        dest=tmp_path / "both",
-    )
+    def import_both(name: str, **options):
+        """The official pair, TRACER at 64 px, imported as set NAME."""
+        return repo.import_official(
+            generator_checkpoint=checkpoints / "200000-G.ckpt",
+            attributes=ATTRS,
+            resolution=RES,
+            tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth",
+            tracer_input_size=64,
+            name=name,
+            dest=tmp_path / name,
+            **options,
+        )
+
+    path = import_both("both")
     m = repo.verify_model_set(path)
     assert m.saliency_torch.file == repo.SALIENCY_TORCH_FILE and m.saliency_torch.format == "pytorch-state-dict"
     monkeypatch.setenv(repo.ENV_PATH, str(tmp_path))
@@ -144,16 +149,7 @@ def test_imported_tracer_runs_on_either_runtime_with_the_same_maps(checkpoints, 
     with pytest.raises(Exception, match="unknown runtime"):
         repo.load_model_set(path, saliency_runtime="tensorrt")
 
-    lean = repo.import_official(
-        generator_checkpoint=checkpoints / "200000-G.ckpt",
-        attributes=ATTRS,
-        resolution=RES,
-        tracer_checkpoint=checkpoints / "TRACER-Efficient-0.pth",
-        tracer_input_size=64,
-        name="lean",
-        dest=tmp_path / "lean",
-        torch_saliency=False,
-    )
+    lean = import_both("lean", torch_saliency=False)
     assert repo.read_manifest(lean).saliency_torch is None and not (lean / repo.SALIENCY_TORCH_FILE).exists()
     assert isinstance(
         repo.load_model_set(lean, device="cuda", providers=["CPUExecutionProvider"]).saliency, TracerSaliency

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper
 from faceshield.cli.main import main as cli
 from faceshield.engine import modelsets as repo
 from faceshield.engine.errors import ModelLoadError
-from tests.helpers import ATTRS, tiny_generator
+from tests.helpers import ATTRS, tiny_generator, write_tiny_model_set
 
 RES = 32
 
@@ -42,23 +42,17 @@ def tiny_generator_bytes() -> bytes:
 
 
 def write_tiny_set(dest: Path, name: str = "tiny", **overrides) -> Path:
-    gen_bytes = tiny_generator_bytes()
-    sal = tiny_saliency_onnx()
-    manifest = repo.build_manifest(
+    return write_tiny_model_set(
+        dest,
+        RES,
         name=name,
         version="3",
-        resolution=RES,
-        attributes=ATTRS,
-        generator_bytes=gen_bytes,
-        generator_parameters={"conv_dim": 8, "c_dim": 5, "repeat_num": 2},
-        generator_source={"test": True},
-        saliency_bytes=sal,
+        generator=tiny_generator_bytes(),
+        saliency=tiny_saliency_onnx(),
         saliency_parameters={"variant": "TE-0", "input_size": 32},
-        produced_by={"tool": "test"},
         metrics={"saliency_mae": 0.01},
         **overrides,
     )
-    return repo.write_model_set(dest, manifest, {repo.GENERATOR_FILE: gen_bytes, repo.SALIENCY_FILE: sal})
 
 
 def leftovers(folder: Path) -> list[str]:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 from faceshield.engine.errors import InvalidInputError
 
+from .progress import BatchProgress
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LOG_NAME = "faceshield-results.jsonl"
 TEMP_MARK = ".faceshield-tmp"
@@ -255,3 +257,17 @@ def write_result(plan: Plan, log: ResultLog, record: dict, png: bytes | None) ->
             ) from None
     log.append(record)
     plan.done[record["output"]] = record
+
+
+def write_batch(
+    plan: Plan, log: ResultLog, results: Iterable[tuple[dict, bytes | None]], progress: BatchProgress
+) -> int:
+    """Each result of a finished batch written (as `write_result`) and counted on the progress
+    bar, on every path alike; returns how many of them failed."""
+    results = list(results)
+    bad = 0
+    for record, png in results:
+        write_result(plan, log, record, png)
+        bad += record["status"] == "failed"
+    progress.advance(len(results), bad)
+    return bad

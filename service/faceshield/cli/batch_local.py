@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .batch_job import Item, Plan, ResultLog, write_result
+from .batch_job import Item, Plan, ResultLog, write_batch
 from .batch_work import JobOptions, Prepared, Worker, prepare
 from .progress import BatchProgress
 
@@ -42,13 +42,7 @@ def run_local(plan: Plan, options: JobOptions, engine, batch_size: int, progress
     pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="faceshield-read")
     try:
         for batch in _prepared(batches(plan.todo, batch_size), options, pool):
-            results = worker.protect_batch(batch)
-            bad = 0
-            for rec, png in results:
-                write_result(plan, log, rec, png)
-                bad += rec["status"] == "failed"
-            failed += bad
-            progress.advance(len(results), bad)
+            failed += write_batch(plan, log, worker.protect_batch(batch), progress)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         log.close()

@@ -23,7 +23,7 @@ from dataclasses import asdict
 
 from faceshield.engine.errors import InvalidInputError
 
-from .batch_job import Item, Plan, ResultLog, write_result
+from .batch_job import Item, Plan, ResultLog, write_batch
 from .batch_local import batches
 from .batch_work import JobOptions, Worker, prepare
 from .progress import BatchProgress
@@ -134,13 +134,7 @@ def run_ray(plan: Plan, options: JobOptions, args: argparse.Namespace, batch_siz
             num_cpus=1,
         )
         for row in ds.iter_rows():
-            results = pickle.loads(row["results"])
-            bad = 0
-            for rec, png in results:
-                write_result(plan, log, rec, png)
-                bad += rec["status"] == "failed"
-            failed += bad
-            progress.advance(len(results), bad)
+            failed += write_batch(plan, log, pickle.loads(row["results"]), progress)
     finally:
         log.close()
         if started:
