@@ -10,10 +10,9 @@ argument errors without loading torch (about 2 s on the 2-core box).
 
 from __future__ import annotations
 
-import importlib
-
 # First: importing it turns ONNX Runtime's telemetry off before anything imports onnxruntime.
 from . import onnx_runtime  # noqa: F401
+from .lazy import lazy_exports
 
 # public name -> submodule that defines it
 _EXPORTS = {
@@ -50,14 +49,8 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # resolved once
-    return value
+_resolve, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+def __getattr__(name: str):  # a def, not the bare function, so type checkers see a lazy module
+    return _resolve(name)

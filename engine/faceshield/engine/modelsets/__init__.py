@@ -12,9 +12,9 @@ The graph is one-way: manifest <- store <- export <- importer <- vintage <- defa
 load <- vintage; nothing here imports the engine's attack or pipeline.
 """
 
-import importlib
 from typing import TYPE_CHECKING
 
+from ..lazy import lazy_exports
 from .manifest import (
     FORMAT,
     FORMAT_VERSION,
@@ -46,21 +46,25 @@ from .store import (
 
 # Reading manifests and listing sets (manifest, store) needs no PyTorch; exporting, importing and
 # loading do. Those names resolve on first use, so `faceshield models list` starts in a blink.
-_LAZY = {
-    "export": (
-        "ONNX_TOLERANCE",
-        "TORCHSCRIPT_TOLERANCE",
-        "check_onnx",
-        "check_torchscript",
-        "export_generator",
-        "export_saliency",
-        "export_translator",
-        "tracer_state_bytes",
+_EXPORTS = {
+    **dict.fromkeys(
+        (
+            "ONNX_TOLERANCE",
+            "TORCHSCRIPT_TOLERANCE",
+            "check_onnx",
+            "check_torchscript",
+            "export_generator",
+            "export_saliency",
+            "export_translator",
+            "tracer_state_bytes",
+        ),
+        ".export",
     ),
-    "importer": ("DeclaredTorchScript", "TranslatorCheckpoint", "import_official", "tracer_variant_from_name"),
-    "load": ("SALIENCY_RUNTIMES", "load_model_set", "load_saliency_only", "load_victim"),
+    **dict.fromkeys(
+        ("DeclaredTorchScript", "TranslatorCheckpoint", "import_official", "tracer_variant_from_name"), ".importer"
+    ),
+    **dict.fromkeys(("SALIENCY_RUNTIMES", "load_model_set", "load_saliency_only", "load_victim"), ".load"),
 }
-_LAZY_HOME = {name: module for module, names in _LAZY.items() for name in names}
 
 if TYPE_CHECKING:
     from .export import (
@@ -77,13 +81,11 @@ if TYPE_CHECKING:
     from .load import SALIENCY_RUNTIMES, load_model_set, load_saliency_only, load_victim
 
 
-def __getattr__(name: str):
-    module = _LAZY_HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+_resolve, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+def __getattr__(name: str):  # a def, not the bare function, so type checkers see a lazy module
+    return _resolve(name)
 
 
 __all__ = [
