@@ -17,7 +17,18 @@ from tests.helpers import ASTRONAUT, tiny_generator
 
 def pytest_configure(config):
     """Tests never write into the user's home: FaceShield's data directory (installed model
-    sets, the vintagify victim built on first use) is a fresh folder for the session."""
+    sets, the victims built on first use) is a fresh folder for the session.
+
+    Tests never download either: the wheels of the published victims come from the cache that
+    `faceshield models prepare` filled (`make test` runs it first), named as the wheel directory,
+    and fetching is off."""
+    from faceshield.engine.modelsets.store import data_home
+    from faceshield.engine.modelsets.wheels import ENV_OFFLINE, ENV_WHEEL_DIR
+
+    cache = data_home() / "wheels"
+    if cache.is_dir() and not os.environ.get(ENV_WHEEL_DIR):
+        os.environ[ENV_WHEEL_DIR] = str(cache)
+    os.environ[ENV_OFFLINE] = "1"
     os.environ["XDG_DATA_HOME"] = config._faceshield_data = tempfile.mkdtemp(prefix="faceshield-test-data-")
 
 

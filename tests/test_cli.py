@@ -90,13 +90,13 @@ def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
 def test_protect_with_a_generator_reads_only_tracer_from_the_demo_set(tmp_path, capsys, portrait, monkeypatch):
     """`--generator CKPT` brings its own victim: the demo set's victims are never read."""
     from faceshield.engine.modelsets import load as modelset_load
-    from faceshield.engine.modelsets import vintage
+    from faceshield.engine.modelsets import published
 
     def refuse(*args, **kwargs):
         raise AssertionError("a victim of the demo set (or vintagify) was loaded for --generator")
 
     monkeypatch.setattr(modelset_load, "load_victim", refuse)
-    monkeypatch.setattr(vintage, "vintage_victim", refuse)
+    monkeypatch.setattr(published, "published_victim", refuse)
     ckpt = tmp_path / "200000-G.ckpt"
     torch.save(tiny_generator(conv_dim=8, repeat_num=2).state_dict(), ckpt)
     src, out = tmp_path / "face.png", tmp_path / "p.png"

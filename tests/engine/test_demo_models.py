@@ -99,7 +99,8 @@ def test_union_saliency_meets_the_success_target(manifest, demo):
     assert f["union-saliency"]["success_rate"] >= 0.95, f
 
 
-def test_demo_is_the_default(demo):
-    models = build_default_models(with_saliency=False)
-    assert (models.name, models.version, models.trained) == (demo.name, demo.version, True)
-    assert "demo model set" in models.description
+def test_the_default_models_are_the_published_real_victims_with_the_demo_tracer(demo):
+    models = build_default_models()
+    assert [v.name for v in models.victims] == ["vintage", "styles"]  # the toy StarGAN is not a default
+    assert all(v.provenance.get("license") == "MIT" and v.provenance.get("trained_by") for v in models.victims)
+    assert models.saliency is not None and demo.name in models.saliency_name  # TRACER from the demo set

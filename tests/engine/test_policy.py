@@ -112,7 +112,29 @@ def test_a_verdict_never_calls_an_undisrupted_image_protected(photo):
     engine = FaceShieldEngine(ModelSet("inert", "1", victims=[inert]))
     out = engine.protect([ProtectRequest(photo)], AttackConfig.for_method("pgd", steps=2), policy=ENSURE)[0]
     assert not out.verdict.protected and out.verdict.not_disrupted == ("inert/inert",)
-    assert out.verdict.steps == ENSURE.budget_steps and out.verdict.rounds == 30  # the whole budget, 2 steps a round
+    # Its MSE saturates at the epsilon ball: the stall rule ends it once a round adds < 10%.
+    assert 1 < out.verdict.rounds < 30 and out.verdict.steps == 2 * out.verdict.rounds < ENSURE.budget_steps
+
+
+class Constant(torch.nn.Module):
+    """G(x) = a fixed image: no perturbation moves it."""
+
+    def forward(self, x):
+        return x * 0.0 + 0.25  # in the graph, with a zero gradient
+
+
+def test_stall_rule_an_edit_nothing_moves_costs_one_round_and_the_others_go_on(photo):
+    fixed = Victim("fixed", "translator", Unconditional(Constant()), 32)
+    tone = sensitive_victims()[1]
+    engine = FaceShieldEngine(ModelSet("stall", "1", victims=[fixed]))
+    out = engine.protect([ProtectRequest(photo)], AttackConfig.for_method("pgd", steps=3), policy=ENSURE)[0]
+    assert not out.verdict.protected and out.verdict.not_disrupted == ("fixed/fixed",)
+    assert out.verdict.rounds == 1 and out.verdict.steps == 3  # one round, not the 60-step budget
+    both = FaceShieldEngine(ModelSet("stall2", "1", victims=[fixed, tone]))
+    out = both.protect([ProtectRequest(photo, seed=3)], AttackConfig.for_method("pgd", steps=3), policy=ENSURE)[0]
+    assert out.verdict.not_disrupted == ("fixed/fixed",)  # reported, never called protected
+    assert not out.verdict.protected and out.verdict.steps < ENSURE.budget_steps
+    assert all(t.success for t in out.targets if t.victim == tone.name)  # the other victim still disrupted
 
 
 def test_processing_the_verdict_must_survive(engine, photo):

@@ -225,4 +225,4 @@ def test_ensure_never_delivers_less_than_it_measured():
     assert hit(fixed) == {"grey"}  # the fixed schedule disrupts the sensitive victim only
     assert hit(ensured) >= hit(fixed), (hit(ensured), ensured.verdict)
     assert not ensured.verdict.protected and ensured.verdict.not_disrupted == ("redgreen/redgreen",)
-    assert ensured.verdict.steps == 60  # the whole budget was spent chasing redgreen
+    assert 10 < ensured.verdict.steps < 60  # it chased redgreen until the stall rule stopped it

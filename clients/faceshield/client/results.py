@@ -261,6 +261,12 @@ class ModelInfo:
                     "attributes": list(v.attributes),
                     "sha256": v.sha256,
                     "description": v.description,
+                    "default_targets": list(v.default_targets),
+                    "provenance": {
+                        k: getattr(v.provenance, k)
+                        for k in ("trained_by", "trained_on", "license", "distribution", "version", "path", "credit")
+                        if getattr(v.provenance, k)
+                    },
                 }
                 for v in r.victims
             ],

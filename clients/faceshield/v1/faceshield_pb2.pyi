@@ -392,7 +392,7 @@ class AttackDefaults(_message.Message):
     def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
 
 class Victim(_message.Message):
-    __slots__ = ("name", "kind", "resolution", "targets", "attributes", "sha256", "description")
+    __slots__ = ("name", "kind", "resolution", "targets", "attributes", "sha256", "description", "default_targets", "provenance")
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
@@ -400,6 +400,8 @@ class Victim(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_TARGETS_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     kind: str
     resolution: int
@@ -407,7 +409,27 @@ class Victim(_message.Message):
     attributes: _containers.RepeatedScalarFieldContainer[str]
     sha256: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., resolution: _Optional[int] = ..., targets: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Iterable[str]] = ..., sha256: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    default_targets: _containers.RepeatedScalarFieldContainer[str]
+    provenance: Provenance
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., resolution: _Optional[int] = ..., targets: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Iterable[str]] = ..., sha256: _Optional[str] = ..., description: _Optional[str] = ..., default_targets: _Optional[_Iterable[str]] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
+
+class Provenance(_message.Message):
+    __slots__ = ("trained_by", "trained_on", "license", "distribution", "version", "path", "credit")
+    TRAINED_BY_FIELD_NUMBER: _ClassVar[int]
+    TRAINED_ON_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_FIELD_NUMBER: _ClassVar[int]
+    trained_by: str
+    trained_on: str
+    license: str
+    distribution: str
+    version: str
+    path: str
+    credit: str
+    def __init__(self, trained_by: _Optional[str] = ..., trained_on: _Optional[str] = ..., license: _Optional[str] = ..., distribution: _Optional[str] = ..., version: _Optional[str] = ..., path: _Optional[str] = ..., credit: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ("max_pixels", "max_steps", "max_batch", "max_message_bytes", "queue_length", "stream_window")

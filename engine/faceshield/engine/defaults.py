@@ -16,5 +16,6 @@ EMBEDDED_SEED = 20240521  # weights of the untrained fallback models (no demo se
 RESIZE_MODE = "bilinear"
 EOT_SAMPLES = 9  # transforms an EoT-Blur step averages over (Ruiz et al.'s nine blurs)
 ROBUST_SAMPLES = 3  # transforms a robust-stage step averages over: JPEG, a down-up resize, the blur
-VICTIM_KINDS: tuple[str, ...] = ("stargan", "translator")  # a model set's victims: conditional, unconditional
+VICTIM_KINDS: tuple[str, ...] = ("stargan", "translator", "styles")  # conditional, unconditional, style network
+VERDICT_RULES = ("identity", "disruption")  # what "protected" means: see outcome.Verdict
 TARGET_SEPARATOR = "/"  # "vintage/vintage", "stargan/Male": a target qualified by its victim

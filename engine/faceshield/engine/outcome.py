@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .attack.identity_check import IdentityReport
 from .metrics import InputMetrics, TargetMetrics
 from .models.victims import Victim
 
@@ -26,8 +27,11 @@ class GeneratorOutput:
 class Verdict:
     """Whether the image the caller receives is protected, and what it took.
 
-    protected: every target of every victim disrupted (output MSE > 0.05) on every face, and,
-        where the policy asked, after each real processing in `after` too.
+    rule: "identity" (the product's): protected when every face of the protected photo still
+        matches its owner and every edit's deepfake fails to (`identity`, judged by dlib's face
+        recogniser, after each processing in `after` too); "disruption" (the paper's tables,
+        Ruiz et al.'s rule): protected when every target of every victim is disrupted (output
+        MSE > 0.05) on every face, and after each processing in `after`.
     not_disrupted: "victim/target" (with "@face" past the first face) that were not.
     after: processing name -> whether every target stayed disrupted after it.
     steps / rounds: I-FGSM steps and rounds this image ran (rounds > 1 only under `ensure`).
@@ -39,6 +43,13 @@ class Verdict:
     rounds: int
     after: dict[str, bool] = field(default_factory=dict)
     passes: int = 0  # generator passes spent on this image (each forward+backward, and each check's forward)
+    rule: str = "disruption"
+    identity: IdentityReport | None = None
+
+    @property
+    def disrupted(self) -> bool:
+        """Ruiz et al.'s rule alone: every edit's output MSE above 0.05 (and after `after`)."""
+        return not self.not_disrupted and all(self.after.values())
 
 
 @dataclass

@@ -8,6 +8,7 @@ what the caller actually receives: every metric per face, victim and target, and
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -17,16 +18,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .attack.identity_check import IdentityJudge, judge_image
 from .attack.protect import Protector
 from .attack.result import ProtectionResult, concat_results
 from .compilation import compile_generator
 from .config import DEFAULT_MAX_STEPS, FIXED, AttackConfig, Policy
+from .defaults import VERDICT_RULES
 from .errors import InvalidInputError
 from .execution import Execution, choose_precision, split_on_oom
 from .io.images import DEFAULT_MAX_PIXELS, quantize, to_tensor
 from .io.processing import processing as named_processing
 from .metrics import SUCCESS_MSE, InputMetrics, TargetMetrics, input_metrics, output_metrics
-from .models.victims import Victim, qualified
+from .models.victims import qualified
 from .modelset import ModelSet
 from .ops.geometry import crop_resize
 from .outcome import EngineInfo, GeneratorOutput, ProtectOutcome, Verdict
@@ -54,25 +57,19 @@ class FaceShieldEngine:
         limits: Limits = Limits(),
         precision: str = "auto",
         compile: str = "none",
+        verdict: str = "disruption",
     ):
+        if verdict not in VERDICT_RULES:
+            raise InvalidInputError("verdict", f"unknown verdict rule {verdict!r}; choose {', '.join(VERDICT_RULES)}")
+        self.verdict_rule = verdict
+        self.judge = IdentityJudge()
         self.models = models
         self.limits = limits
         self.execution = Execution.choose(device, precision, compile)
         for v in models.victims:
             if isinstance(v.generator, torch.nn.Module):
                 v.generator.to(self.execution.device)
-        victims = [
-            Victim(
-                v.name,
-                v.kind,
-                compile_generator(v.generator, compile),
-                v.resolution,
-                v.attributes,
-                v.sha256,
-                v.description,
-            )
-            for v in models.victims
-        ]
+        victims = [dataclasses.replace(v, generator=compile_generator(v.generator, compile)) for v in models.victims]
         self.protector = Protector(
             victims, models.saliency, device=self.execution.device, autocast_dtype=self.execution.autocast_dtype
         )
@@ -151,6 +148,9 @@ class FaceShieldEngine:
         seeds = [config.seed if c.seed is None else c.seed for c in checked]
         boxes = [c.boxes for c in checked]
         t0 = time.perf_counter()
+        faces = None
+        if config.stages.identity or self.verdict_rule == "identity":
+            faces = [[self.judge.face(c.image, tuple(b)) for b in c.boxes] for c in checked]
         with self._lock, self.execution.backends(), torch.inference_mode(False):
             per_image_targets = sum(lab.shape[1] for lab in labels.values()) * max(len(b) for b in boxes)
             chunk = len(checked) if self.memory_batch is None else max(1, self.memory_batch // per_image_targets)
@@ -167,13 +167,14 @@ class FaceShieldEngine:
                     compute_outputs=False,
                     policy=policy,
                     progress=progress,
+                    identities=[faces[i] for i in idx] if faces is not None and config.stages.identity else None,
                 )
 
             parts = [
                 (idx, split_on_oom(run, idx, concat_results, self.execution, self._count_split))
                 for idx in (list(range(s, min(s + chunk, len(checked)))) for s in range(0, len(checked), chunk))
             ]
-            outcomes = self._outcomes(checked, images, labels, parts, config, policy, extras)
+            outcomes = self._outcomes(checked, images, labels, parts, config, policy, extras, faces)
         compute = time.perf_counter() - t0
         for o in outcomes:
             if o is not None:
@@ -191,7 +192,7 @@ class FaceShieldEngine:
             for name, targets in checked[0].targets.items()
         }
 
-    def _outcomes(self, checked, images, labels, parts, config, policy, extras) -> list[ProtectOutcome | None]:
+    def _outcomes(self, checked, images, labels, parts, config, policy, extras, faces) -> list[ProtectOutcome | None]:
         """Round to 8 bits, measure what the caller receives, and count (under the engine lock)."""
         outcomes: list[ProtectOutcome | None] = [None] * len(checked)
         victims = [v for v in self.protector.victims if v.name in labels]
@@ -205,7 +206,7 @@ class FaceShieldEngine:
                 c = checked[i]
                 delivered = quantize(x, c.image, config.epsilon)
                 adv = to_tensor(delivered)[None].to(self.device)
-                rows, outputs = [], []
+                rows, outputs, judged = [], [], []
                 for v in victims:
                     vr = next(r for r in result.victims if r.name == v.name)
                     view_rows = [j for j, (img, _) in enumerate(result.views) if img == k]
@@ -216,6 +217,11 @@ class FaceShieldEngine:
                     per_face = output_metrics(vr.generator_inputs[view_rows], refs, outs, list(c.targets[v.name]))
                     for face, metrics in enumerate(per_face):
                         rows += [_tag(m, v.name, face) for m in metrics]
+                        if faces is not None and self.verdict_rule == "identity":
+                            judged += [
+                                (v.name, t, face, _to_uint8(refs[face, j]), _to_uint8(outs[face, j]))
+                                for j, t in enumerate(c.targets[v.name])
+                            ]
                         if extras:
                             outputs += [
                                 GeneratorOutput(v.name, t, face, _to_uint8(refs[face, j]), _to_uint8(outs[face, j]))
@@ -225,13 +231,19 @@ class FaceShieldEngine:
                 missed = tuple(
                     qualified(m.victim, m.target) + (f"@{m.face}" if m.face else "") for m in rows if not m.success
                 )
+                identity = None
+                if faces is not None and self.verdict_rule == "identity":
+                    processed = {p: self._edits_after(p, c, delivered, labels, i, victims) for p in policy.verify_after}
+                    identity = judge_image(self.judge, faces[i], delivered, judged, c.image, processed)
                 verdict = Verdict(
-                    not missed and all(after.values()),
+                    identity.protected if identity is not None else (not missed and all(after.values())),
                     missed,
                     result.steps[k],
                     result.rounds[k],
                     after,
                     result.passes[k],
+                    self.verdict_rule,
+                    identity,
                 )
                 original = images[i][None].to(self.device)
                 outcome = ProtectOutcome(
@@ -255,6 +267,21 @@ class FaceShieldEngine:
                 outcomes[i] = outcome
                 self.counters["images_protected"] += 1
         return outcomes
+
+    @torch.no_grad()
+    def _edits_after(self, processing: str, c: CheckedRequest, delivered: np.ndarray, labels, i: int, victims):
+        """The photo a forger gets after real `processing` of the protected one, and each victim's
+        8-bit output for its face crops: (photo, (victim, target, face) -> output)."""
+        photo = named_processing(processing)(delivered)
+        b = to_tensor(photo)[None].to(self.device)
+        outputs = {}
+        for v in victims:
+            lab = labels[v.name][i][None]
+            for face, box in enumerate(c.boxes):
+                outs = self.protector.generate(v, crop_resize(b, box, v.resolution), lab)[0]
+                for j, t in enumerate(c.targets[v.name]):
+                    outputs[(v.name, t, face)] = _to_uint8(outs[j])
+        return photo, outputs
 
     @torch.no_grad()
     def _survives(self, processing: str, c: CheckedRequest, delivered: np.ndarray, labels, i: int, victims) -> bool:

@@ -71,8 +71,8 @@ def resolve_device(name: str) -> str:
 
 
 def load_models(args: argparse.Namespace) -> ModelSet:
-    """The model set the options name; the default (the demo set and, where installed, the
-    vintagify victim) when none is named, with a note on stderr saying so."""
+    """The model set the options name; the default (the published real victims, vintage and
+    styles, with the demo set's TRACER) when none is named, with a note on stderr saying so."""
     device = resolve_device(getattr(args, "device", "cpu"))
     runtime = getattr(args, "saliency_runtime", "auto")
     from faceshield.engine.modelset import ModelSet
@@ -106,8 +106,7 @@ def load_models(args: argparse.Namespace) -> ModelSet:
     from faceshield.engine.modelsets.defaults import build_default_models
 
     models = build_default_models(device=device, saliency_runtime=runtime)
-    if models.trained:  # the demo set; for the untrained fallback, callers print its description
-        print(f"note: {models.description}", file=sys.stderr)
+    print(f"note: {models.description}", file=sys.stderr)
     return models
 
 

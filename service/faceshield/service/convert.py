@@ -16,8 +16,8 @@ import numpy as np
 
 from faceshield.engine import METHODS, AttackConfig, FaceShieldEngine, InvalidInputError, ProtectRequest, faces
 from faceshield.engine.config import (
-    DEFAULT_METHOD,
     PROCESSINGS,
+    PRODUCT_METHOD,
     Policy,
 )
 from faceshield.engine.faces import FaceChoice
@@ -86,7 +86,7 @@ def decode_mask(mask: pb.Mask, height: int, width: int, max_pixels: int) -> np.n
 
 def default_config() -> AttackConfig:
     """The attack a request that sets no attack field gets (GetModelInfo's `defaults`)."""
-    return AttackConfig.for_method(DEFAULT_METHOD)
+    return AttackConfig.for_method(PRODUCT_METHOD)
 
 
 def attack_config(method: str, msg, max_steps: int) -> AttackConfig:
@@ -99,7 +99,7 @@ def attack_config(method: str, msg, max_steps: int) -> AttackConfig:
     for name in ("epsilon", "steps", "step_size", "seed"):
         if msg.HasField(name):
             overrides[name] = getattr(msg, name)
-    return AttackConfig.for_method(method or DEFAULT_METHOD, max_steps=max_steps, **overrides)
+    return AttackConfig.for_method(method or PRODUCT_METHOD, max_steps=max_steps, **overrides)
 
 
 def policy(msg: pb.Policy, config: AttackConfig, max_steps: int, defaults: Policy | None = None) -> Policy:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from faceshield.engine import METHODS, FaceShieldEngine
-from faceshield.engine.config import DEFAULT_EPSILON, DEFAULT_METHOD, DEFAULT_STEP_SIZE, DEFAULT_STEPS, Policy
+from faceshield.engine.config import DEFAULT_EPSILON, DEFAULT_STEP_SIZE, DEFAULT_STEPS, PRODUCT_METHOD, Policy
 from faceshield.engine.io.images import encode_png
 from faceshield.engine.metrics import InputMetrics, TargetMetrics
 from faceshield.engine.models.victims import qualified
@@ -15,6 +15,9 @@ from faceshield.v1 import faceshield_pb2 as pb
 
 from .convert import FACE_SOURCES, default_policy
 from .jobs import EvaluateJob, ProtectJob
+
+# What GetModelInfo says of where each victim's weights came from (faceshield.v1.Provenance).
+PROVENANCE_FIELDS = ("trained_by", "trained_on", "license", "distribution", "version", "path", "credit")
 
 
 def model_versions(info) -> pb.ModelVersions:
@@ -164,7 +167,7 @@ def model_info(engine: FaceShieldEngine, settings, expected_seconds_per_image: f
         attributes=info.attributes,
         methods=list(METHODS),
         defaults=pb.AttackDefaults(
-            method=DEFAULT_METHOD,
+            method=PRODUCT_METHOD,
             epsilon=DEFAULT_EPSILON,
             steps=DEFAULT_STEPS,
             step_size=DEFAULT_STEP_SIZE,
@@ -196,6 +199,8 @@ def model_info(engine: FaceShieldEngine, settings, expected_seconds_per_image: f
                 attributes=v.attributes,
                 sha256=v.sha256,
                 description=v.description,
+                default_targets=v.chosen_targets if v.default_targets else [],
+                provenance=pb.Provenance(**{k: str(v.provenance[k]) for k in PROVENANCE_FIELDS if k in v.provenance}),
             )
             for v in info.victims
         ],

@@ -8,6 +8,8 @@ The objective averages over the transforms a step draws (expectation over transf
     spread-spectrum  one of Ruiz et al.'s blurs per step, continuing through their cycle
     robust           per step: differentiable JPEG at a quality drawn from [70, 95], a down-up
                      resize by a factor drawn from [0.5, 1], and the method's Gaussian blur
+    robust-cycle     one of those per step, in turn: JPEG, resize, JPEG (JPEG, the harder to
+                     survive, twice as often); a third of `robust`'s cost per step
 
 Every image of a batch sees the same transforms at a given step, and the draws depend only on
 the configuration's seed and the step, so an image's result does not depend on its batch.
@@ -49,4 +51,7 @@ class TransformSchedule:
         u = torch.rand(2, generator=self._draws).tolist()
         quality = JPEG_QUALITY_RANGE[0] + u[0] * (JPEG_QUALITY_RANGE[1] - JPEG_QUALITY_RANGE[0])
         factor = RESIZE_FACTOR_RANGE[0] + u[1] * (RESIZE_FACTOR_RANGE[1] - RESIZE_FACTOR_RANGE[0])
+        if self.kind == "robust-cycle":
+            self._turn = (getattr(self, "_turn", -1) + 1) % 3
+            return [ResizeDownUp(factor) if self._turn == 1 else JPEG(round(quality))]
         return [JPEG(round(quality)), ResizeDownUp(factor), self.gaussian]

@@ -96,6 +96,8 @@ def gradients(
     run: Callable,
     tally,
     with_ssim: bool,
+    per_step: int = 0,
+    identity=None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """grad_x J at `points` (one (n, 3, H, W) tensor per group of `active`), and per group the
     smallest disruption term of each image over its victims, faces and targets (early stop's hint).
@@ -116,7 +118,13 @@ def gradients(
         inputs = torch.cat([g.crops(select(xs[k], r, g.n), v.resolution) for k, g, r in parts])
         labs = torch.cat([per_view(g, select(g.labels[v.name], r, g.n)) for _, g, r in parts])
         refs = torch.cat([select(g.refs[v.name], g.view_rows(r), len(g.boxes) * g.n) for _, g, r in parts])
-        terms = disruption_terms(lambda a, c, v=v: run(v, a, c), inputs, labs, refs, transforms)
+        cols = turn(labs.shape[1], per_step, tally.draws)
+        if cols is not None:
+            labs, refs = labs[:, cols], refs[:, cols]
+        if identity is not None:
+            terms = identity.terms(v, lambda a, c, v=v: run(v, a, c), inputs, labs, refs, transforms, parts, xs, cols)
+        else:
+            terms = disruption_terms(lambda a, c, v=v: run(v, a, c), inputs, labs, refs, transforms)
         tally.image_steps += terms.numel() * len(transforms)
         for (k, g, r), t in zip(parts, terms.split([len(g.boxes) * len(r) for _, g, r in parts]), strict=True):
             t = t.reshape(len(g.boxes), len(r), -1)  # face, image, target
@@ -126,13 +134,23 @@ def gradients(
             worst[k][sel] = torch.minimum(worst[k][sel], t.detach().amin(dim=(0, 2)))
             for j in r:  # this image's faces x targets x transforms
                 tally.passes[g.index[j]] += len(g.boxes) * t.shape[-1] * len(transforms)
+    tally.draws += 1
     total = sum(p.sum() for p in per_image)
+    if identity is not None:
+        total = total - sum(identity.keep_penalty(g, x).sum() for g, x in zip(active, xs, strict=True))
     if with_ssim and gamma > 0:
         for g, x in zip(active, xs, strict=True):
             if g.ssim is None:
                 g.ssim = SSIMPenalty(g.original, bounding_box(g.boxes))
             total = total - gamma * g.ssim(x).sum()
     return list(torch.autograd.grad(total, xs)), worst
+
+
+def turn(total: int, per_step: int, draw: int) -> list[int] | None:
+    """The target columns this draw takes: `per_step` of `total` in turn; None for all."""
+    if per_step <= 0 or per_step >= total:
+        return None
+    return [(draw * per_step + j) % total for j in range(per_step)]
 
 
 def per_view(g, labels: torch.Tensor) -> torch.Tensor:

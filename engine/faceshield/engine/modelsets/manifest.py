@@ -71,7 +71,7 @@ class VictimManifest(ComponentManifest):
 
     @property
     def targets(self) -> list[str]:
-        return list(self.attributes) if self.kind == "stargan" else [self.name]
+        return [self.name] if self.kind == "translator" else list(self.attributes)
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,8 @@ class ModelSetManifest:
         """Every StarGAN victim's attribute names, first seen first."""
         out: list[str] = []
         for v in self.victims:
-            out += [a for a in v.attributes if a not in out]
+            if v.kind == "stargan":
+                out += [a for a in v.attributes if a not in out]
         return out
 
     @property
@@ -196,15 +197,15 @@ def _validate_victim(v: VictimManifest, where: str) -> None:
     if not NAME_PATTERN.match(v.name) or TARGET_SEPARATOR in v.name:
         raise ModelLoadError(f"{where}: victim name {v.name!r} must be 1-64 letters, digits, '.', '_' or '-'")
     if v.kind not in VICTIM_KINDS:
-        raise ModelLoadError(f"{where}: victim {v.name!r} has unknown kind {v.kind!r} (stargan or translator)")
+        raise ModelLoadError(f"{where}: victim {v.name!r} has unknown kind {v.kind!r} ({', '.join(VICTIM_KINDS)})")
     if v.resolution < 8 or v.resolution % 4:
         raise ModelLoadError(f"{where}: victim {v.name!r}: resolution must be a multiple of 4, got {v.resolution}")
-    if v.kind == "stargan":
+    if v.kind in ("stargan", "styles"):
         if not v.attributes or len(set(v.attributes)) != len(v.attributes):
             raise ModelLoadError(f"{where}: attributes must be a non-empty list of distinct names")
-        c_dim = v.parameters.get("c_dim")
+        c_dim = v.parameters.get("c_dim" if v.kind == "stargan" else "styles")
         if c_dim is not None and int(c_dim) != len(v.attributes):
-            raise ModelLoadError(f"{where}: generator c_dim {c_dim} != {len(v.attributes)} attributes")
+            raise ModelLoadError(f"{where}: victim {v.name!r} takes {c_dim} labels, not {len(v.attributes)} names")
     elif v.attributes:
         raise ModelLoadError(f"{where}: translator {v.name!r} takes no attributes")
 
