@@ -25,11 +25,16 @@ def pytest_configure(config):
     from faceshield.engine.modelsets.store import data_home
     from faceshield.engine.modelsets.wheels import ENV_OFFLINE, ENV_WHEEL_DIR
 
-    cache = data_home() / "wheels"
+    cache, prepared = data_home() / "wheels", data_home() / "models"
     if cache.is_dir() and not os.environ.get(ENV_WHEEL_DIR):
         os.environ[ENV_WHEEL_DIR] = str(cache)
     os.environ[ENV_OFFLINE] = "1"
     os.environ["XDG_DATA_HOME"] = config._faceshield_data = tempfile.mkdtemp(prefix="faceshield-test-data-")
+    # The sets `faceshield models prepare` built are read (never written: writes go to the
+    # session's own folder, the first search path), so tests do not rebuild the real victims.
+    if prepared.is_dir() and not os.environ.get("FACESHIELD_MODELS"):
+        ours = Path(config._faceshield_data) / "faceshield" / "models"
+        os.environ["FACESHIELD_MODELS"] = f"{ours}{os.pathsep}{prepared}"
 
 
 def pytest_unconfigure(config):

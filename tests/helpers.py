@@ -79,3 +79,14 @@ def write_tiny_model_set(
     if saliency is not None:
         files[modelsets.SALIENCY_FILE] = saliency
     return modelsets.write_model_set(dest, manifest, files)
+
+
+def _cpu_precision() -> str:
+    import torch
+
+    from faceshield.engine.execution import choose_precision
+
+    return choose_precision("auto", torch.device("cpu"))
+
+
+CPU_PRECISION = _cpu_precision()  # what "auto" picks here: bf16 on a CPU with native bf16, else fp32

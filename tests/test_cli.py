@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from faceshield.cli.main import main
-from tests.helpers import tiny_generator
+from tests.helpers import CPU_PRECISION, tiny_generator
 
 
 def test_protect_writes_a_png_and_prints_json(tmp_path, capsys, portrait):
@@ -24,7 +24,7 @@ def test_protect_writes_a_png_and_prints_json(tmp_path, capsys, portrait):
     assert 20 < report["input"]["psnr"] < 60
     assert report["execution"] == {
         "device": "cpu",
-        "precision": "fp32",
+        "precision": CPU_PRECISION,
         "compile": "none",
         "saliency_runtime": "onnxruntime",
     }

@@ -27,6 +27,7 @@ from faceshield.client import (
 from faceshield.client._common import channel_options, service_config
 from faceshield.client.images import to_image, to_mask
 from faceshield.engine import ENSURE, AttackConfig, ProtectRequest
+from tests.helpers import CPU_PRECISION
 from tests.service.servers import ServerThread, png_bytes, random_image, test_settings, tiny_engine
 
 IMAGE = random_image(32, seed=11)
@@ -146,7 +147,12 @@ def test_sync_round_trips(server, tmp_path):
         assert client.health() == "SERVING"
         info = client.model_info()
         assert info.resolution == 32 and info.attributes[3] == "Male" and info.limits["max_batch"] == 16
-        assert info.execution == {"precision": "fp32", "saliency_runtime": "", "memory_batch": 0, "compile": "none"}
+        assert info.execution == {
+            "precision": CPU_PRECISION,
+            "saliency_runtime": "",
+            "memory_batch": 0,
+            "compile": "none",
+        }
         for source in (IMAGE, path, Image.fromarray(IMAGE)):
             result = client.protect(source, method="pgd", steps=2, seed=5, targets=["Male"], request_id="s1")
             assert result.request_id == "s1"

@@ -17,6 +17,7 @@ from faceshield.engine.saliency import (
     TracerSaliency,
     build_default_saliency,
 )
+from tests.helpers import CPU_PRECISION
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,7 @@ def test_engine_reports_which_runtime_runs_the_saliency_model(onnx_bytes, tracer
     ):
         models = ModelSet("t", "0", tiny_generator(), list(ATTRS), 32, saliency=saliency)
         info = FaceShieldEngine(models).info()
-        assert (info.saliency_runtime, info.precision) == (runtime, "fp32")
+        assert (info.saliency_runtime, info.precision) == (runtime, CPU_PRECISION)
 
 
 @pytest.fixture(scope="module")

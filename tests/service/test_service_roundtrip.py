@@ -16,6 +16,7 @@ from faceshield.engine import ENSURE, AttackConfig, ProtectRequest
 from faceshield.service import healthcheck
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
+from tests.helpers import CPU_PRECISION
 from tests.service.servers import ServerThread, decode_png, png_bytes, random_image, tiny_engine
 
 
@@ -139,9 +140,13 @@ def test_model_info(stub):
     assert info.device == "cpu"
     assert info.limits.max_batch == 16 and info.limits.queue_length == 64
     assert info.limits.max_message_bytes == 64 * 1024 * 1024
-    # How it runs: chosen per device (fp32 on a CPU), no saliency model in this set, no
+    # How it runs: chosen per device (bf16 on a CPU with native bf16, else fp32), no saliency model in this set, no
     # memory-sized batches off CUDA.
-    assert (info.execution.precision, info.execution.saliency_runtime, info.execution.memory_batch) == ("fp32", "", 0)
+    assert (info.execution.precision, info.execution.saliency_runtime, info.execution.memory_batch) == (
+        CPU_PRECISION,
+        "",
+        0,
+    )
     assert info.execution.compile == "none"
 
 

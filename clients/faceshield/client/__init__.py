@@ -31,14 +31,15 @@ from .errors import (
     from_status,
 )
 from .policy import PROCESSINGS, Policy
-from .results import EvaluateResult, ModelInfo, ProtectResult, StreamResult, TargetResult, Verdict
+from .results import EditIdentity, EvaluateResult, ModelInfo, ProtectResult, StreamResult, TargetResult, Verdict
 from .sync import FaceShieldClient
 
 __all__ = [
-    "DEFAULT_TIMEOUT",
     "AsyncFaceShieldClient",
     "CancelledError",
+    "DEFAULT_TIMEOUT",
     "DeadlineExceededError",
+    "EditIdentity",
     "EvaluateResult",
     "FaceShieldClient",
     "FaceShieldError",
@@ -47,12 +48,11 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "ModelInfo",
-    "PROCESSINGS",
-    "Policy",
-    "Verdict",
     "NotFoundError",
     "OverloadedError",
+    "PROCESSINGS",
     "PermissionDeniedError",
+    "Policy",
     "ProtectResult",
     "RetryPolicy",
     "StreamResult",
@@ -60,6 +60,7 @@ __all__ = [
     "UnauthenticatedError",
     "UnavailableError",
     "UnimplementedError",
+    "Verdict",
     "evaluate_request",
     "from_rpc_error",
     "from_status",

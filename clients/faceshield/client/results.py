@@ -29,17 +29,41 @@ class TargetResult:
     edited_fraction: float
     victim: str = ""
     face: int = 0
+    output_ssim: float = 1.0  # near 1 beside a large mse: a tone shift of a clean edit
+
+
+@dataclass(frozen=True)
+class EditIdentity:
+    """One edit of one face, judged by dlib's face recogniser against the person: `state` is
+    "broken" (the deepfake fails to match, distance >= 0.6), "passes", "no identity to break"
+    or "not measured"; `after`: processing -> (distance, state) of the edit made after it."""
+
+    victim: str
+    target: str
+    face: int
+    clean_distance: float
+    protected_distance: float
+    state: str
+    after: dict[str, tuple[float, str]]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether the delivered image is protected against every edit, and what it took."""
+    """Whether the delivered image is protected, and what it took.
+
+    rule "identity": every face still matches its owner (`faces_kept`) and every edit's deepfake
+    fails to (`identity`); rule "disruption": every edit's output MSE > 0.05 (`disrupted`)."""
 
     protected: bool
     not_disrupted: tuple[str, ...]  # "victim/target" ("@face" past the first face)
     steps: int
     rounds: int
     after: dict[str, bool]  # processing -> every edit still disrupted after it
+    rule: str = "disruption"
+    disrupted: bool = False
+    identity: tuple[EditIdentity, ...] = ()
+    faces_kept: tuple[float | None, ...] = ()  # per face: distance of the protected photo from its owner
+    problems: tuple[str, ...] = ()
 
 
 FACE_SOURCES = {
@@ -53,14 +77,47 @@ FACE_SOURCES = {
 def _targets(rows: Sequence[pb.TargetMetrics]) -> list[TargetResult]:
     return [
         TargetResult(
-            t.target, t.l1, t.mse, t.success, t.masked_mse, t.masked_success, t.edited_fraction, t.victim, t.face
+            t.target,
+            t.l1,
+            t.mse,
+            t.success,
+            t.masked_mse,
+            t.masked_success,
+            t.edited_fraction,
+            t.victim,
+            t.face,
+            t.output_ssim,
         )
         for t in rows
     ]
 
 
 def _verdict(v: pb.Verdict) -> Verdict:
-    return Verdict(v.protected, tuple(v.not_disrupted), v.steps, v.rounds, dict(v.after))
+    edits = tuple(
+        EditIdentity(
+            e.victim,
+            e.target,
+            e.face,
+            e.clean_distance,
+            e.protected_distance,
+            e.state,
+            {p: (d, e.after_state[p]) for p, d in e.after_distance.items()},
+        )
+        for e in v.identity.edits
+    )
+    kept = tuple(f.distance if f.measured else None for f in v.identity.faces)
+    return Verdict(
+        v.protected,
+        tuple(v.not_disrupted),
+        v.steps,
+        v.rounds,
+        dict(v.after),
+        v.rule or "disruption",
+        v.disrupted,
+        edits,
+        kept,
+        tuple(v.identity.problems),
+    )
 
 
 def _policy(p: pb.Policy) -> dict[str, Any]:

@@ -146,7 +146,7 @@ class InputMetrics(_message.Message):
     def __init__(self, l1: _Optional[float] = ..., l2: _Optional[float] = ..., mse: _Optional[float] = ..., linf: _Optional[float] = ..., psnr: _Optional[float] = ..., ssim: _Optional[float] = ...) -> None: ...
 
 class TargetMetrics(_message.Message):
-    __slots__ = ("target", "l1", "mse", "success", "masked_mse", "masked_success", "edited_fraction", "victim", "face")
+    __slots__ = ("target", "l1", "mse", "success", "masked_mse", "masked_success", "edited_fraction", "victim", "face", "output_ssim")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     L1_FIELD_NUMBER: _ClassVar[int]
     MSE_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +156,7 @@ class TargetMetrics(_message.Message):
     EDITED_FRACTION_FIELD_NUMBER: _ClassVar[int]
     VICTIM_FIELD_NUMBER: _ClassVar[int]
     FACE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SSIM_FIELD_NUMBER: _ClassVar[int]
     target: str
     l1: float
     mse: float
@@ -165,10 +166,69 @@ class TargetMetrics(_message.Message):
     edited_fraction: float
     victim: str
     face: int
-    def __init__(self, target: _Optional[str] = ..., l1: _Optional[float] = ..., mse: _Optional[float] = ..., success: _Optional[bool] = ..., masked_mse: _Optional[float] = ..., masked_success: _Optional[bool] = ..., edited_fraction: _Optional[float] = ..., victim: _Optional[str] = ..., face: _Optional[int] = ...) -> None: ...
+    output_ssim: float
+    def __init__(self, target: _Optional[str] = ..., l1: _Optional[float] = ..., mse: _Optional[float] = ..., success: _Optional[bool] = ..., masked_mse: _Optional[float] = ..., masked_success: _Optional[bool] = ..., edited_fraction: _Optional[float] = ..., victim: _Optional[str] = ..., face: _Optional[int] = ..., output_ssim: _Optional[float] = ...) -> None: ...
+
+class FaceIdentity(_message.Message):
+    __slots__ = ("face", "measured", "distance", "kept", "reason")
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    MEASURED_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    face: int
+    measured: bool
+    distance: float
+    kept: bool
+    reason: str
+    def __init__(self, face: _Optional[int] = ..., measured: _Optional[bool] = ..., distance: _Optional[float] = ..., kept: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EditIdentity(_message.Message):
+    __slots__ = ("victim", "target", "face", "clean_distance", "protected_distance", "state", "after_distance", "after_state")
+    class AfterDistanceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class AfterStateEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VICTIM_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    FACE_FIELD_NUMBER: _ClassVar[int]
+    CLEAN_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    PROTECTED_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_STATE_FIELD_NUMBER: _ClassVar[int]
+    victim: str
+    target: str
+    face: int
+    clean_distance: float
+    protected_distance: float
+    state: str
+    after_distance: _containers.ScalarMap[str, float]
+    after_state: _containers.ScalarMap[str, str]
+    def __init__(self, victim: _Optional[str] = ..., target: _Optional[str] = ..., face: _Optional[int] = ..., clean_distance: _Optional[float] = ..., protected_distance: _Optional[float] = ..., state: _Optional[str] = ..., after_distance: _Optional[_Mapping[str, float]] = ..., after_state: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class IdentityVerdict(_message.Message):
+    __slots__ = ("faces", "edits", "problems")
+    FACES_FIELD_NUMBER: _ClassVar[int]
+    EDITS_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    faces: _containers.RepeatedCompositeFieldContainer[FaceIdentity]
+    edits: _containers.RepeatedCompositeFieldContainer[EditIdentity]
+    problems: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, faces: _Optional[_Iterable[_Union[FaceIdentity, _Mapping]]] = ..., edits: _Optional[_Iterable[_Union[EditIdentity, _Mapping]]] = ..., problems: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("protected", "not_disrupted", "steps", "rounds", "after")
+    __slots__ = ("protected", "not_disrupted", "steps", "rounds", "after", "rule", "identity", "disrupted")
     class AfterEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -181,12 +241,18 @@ class Verdict(_message.Message):
     STEPS_FIELD_NUMBER: _ClassVar[int]
     ROUNDS_FIELD_NUMBER: _ClassVar[int]
     AFTER_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    DISRUPTED_FIELD_NUMBER: _ClassVar[int]
     protected: bool
     not_disrupted: _containers.RepeatedScalarFieldContainer[str]
     steps: int
     rounds: int
     after: _containers.ScalarMap[str, bool]
-    def __init__(self, protected: _Optional[bool] = ..., not_disrupted: _Optional[_Iterable[str]] = ..., steps: _Optional[int] = ..., rounds: _Optional[int] = ..., after: _Optional[_Mapping[str, bool]] = ...) -> None: ...
+    rule: str
+    identity: IdentityVerdict
+    disrupted: bool
+    def __init__(self, protected: _Optional[bool] = ..., not_disrupted: _Optional[_Iterable[str]] = ..., steps: _Optional[int] = ..., rounds: _Optional[int] = ..., after: _Optional[_Mapping[str, bool]] = ..., rule: _Optional[str] = ..., identity: _Optional[_Union[IdentityVerdict, _Mapping]] = ..., disrupted: _Optional[bool] = ...) -> None: ...
 
 class ModelVersions(_message.Message):
     __slots__ = ("name", "version", "trained", "saliency", "hashes")

@@ -22,12 +22,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16), read from the flags the
+    kernel reports: detected, never assumed. Elsewhere bf16 autocast is emulated and slower."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
 def choose_precision(name: str, device: torch.device) -> str:
-    """ "auto": bf16 autocast on a CUDA device that supports it, else fp32. On a CPU with native
-    bf16 (the dev box's AVX512-BF16) bf16 is 1.3-2.4x faster, with protection quality at the edge
-    of the issue's bar (benchmarks/results/precision-cpu.md), so it is an opt-in there."""
+    """ "auto": bf16 autocast for the gradient steps on a CUDA device that supports it and on a
+    CPU with native bf16 (1.7-1.9x faster there: benchmarks/results/cpu-speed.md), else fp32.
+    Only the gradient steps change: every check, metric and verdict runs the victims in float32
+    on the delivered 8-bit image (`Protector.generate`)."""
     if name == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return "bf16"
+        if device.type == "cpu" and cpu_has_native_bf16():
             return "bf16"
         return "fp32"
     if name not in PRECISIONS:

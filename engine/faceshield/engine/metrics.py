@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .ops.ssim import ssim_where_changed
+from .ops.ssim import ssim, ssim_where_changed
 
 SUCCESS_MSE = 0.05
 EDIT_MASK_THRESHOLD = 0.5
@@ -42,6 +42,9 @@ class TargetMetrics:
     edited_fraction: float
     victim: str = ""  # the generator this target belongs to (a model set may hold several)
     face: int = 0  # which face box of the image (0 for the first, or only, one)
+    # SSIM of G(x_k, c_t) against G(I, c_t) in [0, 1]: near 1 with a large MSE is a tone shift of
+    # a clean edit, not a broken one (the MSE rule counts both as "disrupted").
+    output_ssim: float = 1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +100,11 @@ def output_metrics(
     masked_sq = (diff.pow(2) * edit).flatten(2).sum(dim=2)
     masked = torch.where(area > 0, masked_sq / (3 * area.clamp(min=1)), torch.zeros_like(area))
     pixels = edit.shape[-1] * edit.shape[-2]
+    n, t = outputs.shape[:2]
+    structure = ssim(
+        ((outputs.double().flatten(0, 1) + 1) / 2).clamp(0, 1),
+        ((references.double().flatten(0, 1) + 1) / 2).clamp(0, 1),
+    ).reshape(n, t)
     out = []
     for i in range(diff.shape[0]):
         row = []
@@ -111,6 +119,7 @@ def output_metrics(
                     masked_mse=float(masked[i, t]),
                     masked_success=has and bool(masked[i, t] > SUCCESS_MSE),
                     edited_fraction=float(area[i, t]) / pixels,
+                    output_ssim=float(structure[i, t]),
                 )
             )
         out.append(row)

@@ -150,7 +150,7 @@ class FaceShieldEngine:
         t0 = time.perf_counter()
         faces = None
         if config.stages.identity or self.verdict_rule == "identity":
-            faces = [[self.judge.face(c.image, tuple(b)) for b in c.boxes] for c in checked]
+            faces = [[self.judge.face(c.image, (b[0], b[1], b[2], b[3])) for b in c.boxes] for c in checked]
         with self._lock, self.execution.backends(), torch.inference_mode(False):
             per_image_targets = sum(lab.shape[1] for lab in labels.values()) * max(len(b) for b in boxes)
             chunk = len(checked) if self.memory_batch is None else max(1, self.memory_batch // per_image_targets)

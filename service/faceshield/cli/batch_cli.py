@@ -153,6 +153,7 @@ def run_batch(args: argparse.Namespace) -> int:
             limits=Limits(),
             compile=args.compile,
             precision=args.precision,
+            verdict=getattr(args, "verdict", "identity"),
         )
         run_local(plan, options, engine, args.batch, progress)
     progress.done()

@@ -106,6 +106,7 @@ class ProtectActor:
             limits=Limits(max_pixels=options.max_pixels),
             compile=args.compile,
             precision=args.precision,
+            verdict=getattr(args, "verdict", "identity"),
         )
         self.worker = Worker(engine, options)
 

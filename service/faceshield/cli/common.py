@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--models", metavar="PATH_OR_NAME", help="model set directory or installed name (default: the embedded default)"
+        "--models",
+        metavar="PATH_OR_NAME",
+        help="model set directory or installed name (default: the published real victims, vintage and styles; "
+        "'demo': the toy StarGAN set)",
     )
     parser.add_argument(
         "--generator", metavar="CKPT", help="official StarGAN generator checkpoint (e.g. 200000-G.ckpt)"
@@ -44,7 +47,16 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "--precision",
         choices=("auto", "fp32", "tf32", "bf16"),
         default="auto",
-        help="generator arithmetic: auto (default: bf16 autocast on a CUDA device that has it, else fp32)",
+        help="arithmetic of the gradient steps: auto (default: bf16 autocast on a CUDA device or a CPU that has "
+        "it natively, else fp32); checks, metrics and verdicts always run in fp32",
+    )
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        metavar="N",
+        help="CPU threads for PyTorch: auto (default: the cores not already busy, from the load average; "
+        "at least 1) or a number. Two threads on a machine where another job runs can be several times "
+        "slower than one (benchmarks/results/cpu-speed.md)",
     )
     parser.add_argument(
         "--compile",
@@ -62,6 +74,30 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def choose_threads(value: str) -> int:
+    """--threads: a number, or "auto": the cores the load average says are idle, at least one."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if value != "auto":
+        if not value.isdigit() or int(value) < 1:
+            raise InvalidInputError("threads", f"expected auto or a positive integer, got {value!r}")
+        return int(value)
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except OSError:
+        busy = 0
+    return max(1, min(cores, cores - busy))
+
+
+def apply_threads(args: argparse.Namespace) -> int:
+    import torch
+
+    n = choose_threads(getattr(args, "threads", "auto"))
+    torch.set_num_threads(n)
+    return n
+
+
 def resolve_device(name: str) -> str:
     if name != "auto":
         return name
@@ -75,6 +111,8 @@ def load_models(args: argparse.Namespace) -> ModelSet:
     styles, with the demo set's TRACER) when none is named, with a note on stderr saying so."""
     device = resolve_device(getattr(args, "device", "cpu"))
     runtime = getattr(args, "saliency_runtime", "auto")
+    if device == "cpu":
+        apply_threads(args)
     from faceshield.engine.modelset import ModelSet
 
     if getattr(args, "generator", None):

@@ -93,11 +93,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--report-only", action="store_true", help="rewrite the report from the results so far, compute nothing"
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        help="CPU threads for PyTorch (default: its own choice; on a busy machine 1 can be several times faster)",
-    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_model_options(p)
     p.set_defaults(func=run)
@@ -207,13 +202,7 @@ def run(args: argparse.Namespace) -> int:
 
     rows = _list(args.methods, METHOD_KEYS, "methods") + (ABLATION_KEYS if args.ablation else [])
     rows += _list(args.policies, POLICY_KEYS, "policies")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise InvalidInputError("threads", f"must be at least 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
-    models = load_models(args)
+    models = load_models(args)  # sets --threads (auto: the idle cores)
     engine = FaceShieldEngine(
         models,
         device=resolve_device(args.device),

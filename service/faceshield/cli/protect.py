@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "union-saliency: the paper's method, judged by output MSE)",
     )
     p.add_argument(
+        "--figure",
+        metavar="PNG",
+        help="also draw what the protection did: the face before and after, the change enlarged, and each "
+        "victim's edit of the original and of the protected photo with the face recogniser's verdict (one image)",
+    )
+    p.add_argument(
         "--verdict",
         default="identity",
         choices=VERDICT_RULES,
@@ -131,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             face_box=None if faces.boxes is None else list(faces.boxes),
         )
     )
-    outcome = engine.protect([request], config, policy=policy, progress=progress.step)[0]
+    outcome = engine.protect([request], config, policy=policy, progress=progress.step, extras=bool(args.figure))[0]
     progress.done()
     assert outcome is not None
     out = Path(args.output)
@@ -139,6 +145,16 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(out, encode_png(outcome.protected, exif=exif))
     except OSError as exc:
         raise InvalidInputError("output", f"cannot write {out}: {exc.strerror}") from None
+    if args.figure:
+        from .figure import write_figure
+
+        idr = outcome.verdict.identity
+        write_figure(
+            Path(args.figure),
+            image,
+            outcome,
+            {} if idr is None else {(e.victim, e.target, e.face): e for e in idr.edits},
+        )
     info = engine.info()
     report = build_report(out, image, args.method, config, policy, models, info, outcome)
     report["faces"] = {"source": faces.source, "detected": len(faces.detected), "dropped": faces.dropped}
@@ -258,11 +274,14 @@ def render_text(r: dict) -> str:
             state = "disrupted" if t["success"] else "NOT disrupted"
             e = edits.get((v["name"], t["target"], t["face"]))
             who = "" if e is None else "  " + _edit_text(e)
-            lines.append(f"  {t['target']:<10}{face} output MSE {t['mse']:.4f} ({state}){who}")
+            lines.append(
+                f"  {t['target']:<10}{face} output MSE {t['mse']:.4f} ({state}), SSIM {t['output_ssim']:.2f}{who}"
+            )
     if identity:
         lines.append(
             "  (deepfake: the victim's edit of the protected photo, judged by dlib's face recogniser against the "
-            "original: 'fails' at distance >= 0.6, dlib's same-person threshold; 'disrupted': output MSE > 0.05)"
+            "original: 'fails' at distance >= 0.6, dlib's same-person threshold; 'disrupted': output MSE > 0.05; "
+            "SSIM: the edit of the protected photo against the clean edit, near 1 = the same picture)"
         )
     else:
         lines.append(

@@ -42,6 +42,7 @@ def target_metrics(rows: Sequence[TargetMetrics]) -> list[pb.TargetMetrics]:
             edited_fraction=t.edited_fraction,
             victim=t.victim,
             face=t.face,
+            output_ssim=t.output_ssim,
         )
         for t in rows
     ]
@@ -49,7 +50,39 @@ def target_metrics(rows: Sequence[TargetMetrics]) -> list[pb.TargetMetrics]:
 
 def verdict(v: Verdict) -> pb.Verdict:
     return pb.Verdict(
-        protected=v.protected, not_disrupted=list(v.not_disrupted), steps=v.steps, rounds=v.rounds, after=dict(v.after)
+        protected=v.protected,
+        not_disrupted=list(v.not_disrupted),
+        steps=v.steps,
+        rounds=v.rounds,
+        after=dict(v.after),
+        rule=v.rule,
+        identity=None if v.identity is None else identity_verdict(v.identity),
+        disrupted=v.disrupted,
+    )
+
+
+def identity_verdict(report) -> pb.IdentityVerdict:
+    return pb.IdentityVerdict(
+        faces=[
+            pb.FaceIdentity(
+                face=f.face, measured=f.distance is not None, distance=f.distance or 0.0, kept=f.kept, reason=f.reason
+            )
+            for f in report.faces
+        ],
+        edits=[
+            pb.EditIdentity(
+                victim=e.victim,
+                target=e.target,
+                face=e.face,
+                clean_distance=e.clean if e.clean is not None else 0.0,
+                protected_distance=e.protected if e.protected is not None else 0.0,
+                state=e.state,
+                after_distance=dict(e.after),
+                after_state={p: e.state_after(p) for p in e.after},
+            )
+            for e in report.edits
+        ],
+        problems=report.problems(),
     )
 
 

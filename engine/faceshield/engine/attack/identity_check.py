@@ -104,10 +104,11 @@ class IdentityJudge:
         """The face in `box` of the original (H, W, 3) uint8 photo."""
         from ..faces.landmarks import find_landmarks
 
+        box = (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
         found = find_landmarks(image, box)
         if not found.ok:
-            return FaceIdentity(tuple(box), None, None, None, found.reason)
-        face = FaceIdentity(tuple(box), found.points, found.rect, None)
+            return FaceIdentity(box, None, None, None, found.reason)
+        face = FaceIdentity(box, found.points, found.rect, None)
         return FaceIdentity(face.box, face.landmarks, face.rect, self.descriptor(image, face))
 
     def descriptor(self, image: np.ndarray, face: FaceIdentity) -> np.ndarray:
@@ -135,7 +136,9 @@ def paste_edit(photo: np.ndarray, box: tuple[int, int, int, int], output: np.nda
     face box (bilinear) of the photo it was made from."""
     left, top, right, bottom = (int(v) for v in box)
     out = photo.copy()
-    patch = Image.fromarray(np.ascontiguousarray(output)).resize((right - left, bottom - top), Image.BILINEAR)
+    patch = Image.fromarray(np.ascontiguousarray(output)).resize(
+        (right - left, bottom - top), Image.Resampling.BILINEAR
+    )
     out[top:bottom, left:right] = np.asarray(patch)
     return out
 

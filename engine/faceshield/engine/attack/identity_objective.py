@@ -48,7 +48,7 @@ class IdentityTerm:
         self.config = config
         self.faces = faces  # caller index -> one FaceIdentity per face box
         self.geometry = {
-            i: [None if not f.measured else chip_geometry(f.landmarks) for f in fs] for i, fs in faces.items()
+            i: [None if f.landmarks is None else chip_geometry(f.landmarks) for f in fs] for i, fs in faces.items()
         }
         self.person: dict[int, list[torch.Tensor | None]] = {}
         self.breakable: dict[tuple[int, str], torch.Tensor] = {}  # (image, victim) -> (B, T) bool

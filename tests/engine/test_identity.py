@@ -1,0 +1,128 @@
+"""The identity verdict: does the deepfake still pass a face check as the person, and does the
+protected photo? Judged by dlib's own recogniser on 8-bit images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from faceshield.engine import AttackConfig, FaceShieldEngine, Policy, ProtectRequest
+from faceshield.engine.attack.identity_check import (
+    BROKEN,
+    NO_IDENTITY,
+    NOT_MEASURED,
+    PASSES,
+    EditIdentity,
+    FaceKept,
+    IdentityJudge,
+    IdentityReport,
+    edit_state,
+    paste_edit,
+)
+from faceshield.engine.attack.identity_objective import paste
+from faceshield.engine.errors import InvalidInputError
+from faceshield.engine.models.translator import TranslatorSpec, build_translator
+from faceshield.engine.models.victims import Unconditional, Victim
+from faceshield.engine.modelset import ModelSet
+from faceshield.engine.ops.geometry import Box
+from tests.helpers import ASTRONAUT
+
+pytest.importorskip("dlib")
+FACE_BOX = (150, 42, 297, 189)  # the detector's head region on the sample portrait
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return np.array(Image.open(ASTRONAUT).convert("RGB"))
+
+
+def test_edit_states_follow_the_thresholds():
+    assert edit_state(0.2, 0.65) == BROKEN and edit_state(0.2, 0.59) == PASSES
+    assert edit_state(0.7, 0.2) == NO_IDENTITY  # the clean edit is no longer the person: nothing to break
+    assert edit_state(None, 0.9) == NOT_MEASURED and edit_state(0.2, None) == NOT_MEASURED
+
+
+def test_protected_needs_every_face_kept_and_every_edit_broken_after_each_processing():
+    kept, lost = FaceKept(0, 0.1), FaceKept(0, 0.35)
+    broken = EditIdentity("v", "t", 0, 0.2, 0.7, {"jpeg75": 0.65})
+    weak = EditIdentity("v", "t", 0, 0.2, 0.7, {"jpeg75": 0.55})
+    assert IdentityReport((kept,), (broken,), ("jpeg75",)).protected
+    assert not IdentityReport((lost,), (broken,), ("jpeg75",)).protected  # the photo no longer its owner
+    report = IdentityReport((kept,), (weak,), ("jpeg75",))
+    assert not report.protected and report.problems() == ["v/t after jpeg75 passes as the person (0.55)"]
+    unmeasured = IdentityReport((FaceKept(0, None, "dlib finds no face"),), (EditIdentity("v", "t", 0, None, None),))
+    assert not unmeasured.protected  # never protected on a guess
+    assert unmeasured.problems() == ["face 0: identity not measured (dlib finds no face)"]
+
+
+def test_the_judge_finds_the_person_and_an_unchanged_edit_is_still_them(astronaut):
+    judge = IdentityJudge()
+    face = judge.face(astronaut, FACE_BOX)
+    assert face.measured and face.landmarks.shape == (5, 2)
+    assert judge.distance(astronaut, face) < 1e-6  # the original against itself
+    left, top, right, bottom = FACE_BOX
+    same = np.asarray(Image.fromarray(astronaut[top:bottom, left:right]).resize((128, 128), Image.Resampling.BILINEAR))
+    assert judge.distance(paste_edit(astronaut, FACE_BOX, same), face) < 0.3  # a faithful "edit" passes
+    noise = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    assert judge.distance(paste_edit(astronaut, FACE_BOX, noise), face) >= 0.6  # noise over the face: not them
+
+
+def test_a_face_dlib_cannot_find_is_not_measured_with_the_reason():
+    grey = np.full((160, 160, 3), 128, np.uint8)
+    face = IdentityJudge().face(grey, (0, 0, 160, 160))
+    assert not face.measured and face.person is None and face.reason
+
+
+def test_the_differentiable_paste_equals_the_8_bit_paste_within_a_level(astronaut):
+    edit = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    reference = paste_edit(astronaut, FACE_BOX, edit).astype(np.float32)
+    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float()[None] / 127.5 - 1  # noqa: E731
+    ours = paste(to_t(astronaut), Box(*FACE_BOX), to_t(edit))[0].permute(1, 2, 0).numpy()
+    ours = (ours + 1) * 127.5
+    assert np.abs(ours - reference).mean() < 1.0  # Pillow's and torch's bilinear differ at the edges only
+    outside = np.ones(astronaut.shape[:2], bool)
+    outside[FACE_BOX[1] : FACE_BOX[3], FACE_BOX[0] : FACE_BOX[2]] = False
+    assert np.abs(ours[outside] - astronaut[outside]).max() < 1e-3  # nothing moves outside the box
+
+
+def tone_victim(resolution: int = 64) -> Victim:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        t = build_translator(TranslatorSpec("resnet", ngf=4, blocks=1, norm="instance-affine"))
+    return Victim("tone", "translator", Unconditional(t.eval().requires_grad_(False)), resolution)
+
+
+def test_the_identity_verdict_is_reported_and_never_calls_an_unmeasured_face_protected():
+    grey = np.full((96, 96, 3), 120, np.uint8)
+    engine = FaceShieldEngine(ModelSet("tone", "1", victims=[tone_victim(32)]), verdict="identity")
+    out = engine.protect([ProtectRequest(grey)], AttackConfig.for_method("pgd", steps=2))[0]
+    assert out.verdict.rule == "identity" and out.verdict.identity is not None
+    assert not out.verdict.protected and "identity not measured" in out.verdict.identity.problems()[0]
+    with pytest.raises(InvalidInputError, match="verdict"):
+        FaceShieldEngine(ModelSet("tone", "1", victims=[tone_victim(32)]), verdict="vibes")
+
+
+class NearIdentity(torch.nn.Module):
+    """An edit that keeps the face: x plus a small seeded translator's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.t = tone_victim().generator.translator
+
+    def forward(self, x):
+        return (x + 0.2 * self.t(x)).clamp(-1, 1)
+
+
+@pytest.mark.slow
+def test_the_identity_method_moves_the_judge_where_output_mse_alone_does_not_need_to(astronaut):
+    """On the sample portrait with a seeded victim: the identity method pushes the deepfake's
+    distance from the person up (judged by dlib on the 8-bit result) while the photo stays its owner."""
+    victim = Victim("near", "translator", Unconditional(NearIdentity()), 64)
+    engine = FaceShieldEngine(ModelSet("near", "1", victims=[victim]), verdict="identity")
+    request = ProtectRequest(astronaut, face_box=FACE_BOX, seed=3)
+    ident = engine.protect([request], AttackConfig.for_method("identity", steps=10), policy=Policy())[0]
+    e = ident.verdict.identity.edits[0]
+    assert ident.verdict.identity.faces[0].kept
+    assert e.clean < 0.6 and e.protected > e.clean + 0.1, e  # the deepfake moved away from the person
