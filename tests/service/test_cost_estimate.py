@@ -8,6 +8,7 @@ import pytest
 
 from faceshield.client import FaceShieldClient
 from faceshield.engine import AttackConfig, ProtectRequest
+from faceshield.engine.config import PRODUCT_METHOD
 from faceshield.service.estimate import CostEstimate, default_image_steps
 from tests.service.servers import ServerThread, random_image, test_settings, tiny_engine
 
@@ -52,4 +53,4 @@ def test_server_reports_its_measured_seconds_per_image(server):
         after = client.model_info().expected_seconds_per_image
     passes = server.server.cost
     assert after == pytest.approx(passes.seconds_per_image()) and after != warm
-    assert passes.image_steps == default_image_steps(AttackConfig.for_method("union-saliency"), 5)
+    assert passes.image_steps == default_image_steps(AttackConfig.for_method(PRODUCT_METHOD), 5)

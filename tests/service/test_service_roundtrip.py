@@ -136,7 +136,7 @@ def test_model_info(stub):
     assert info.models.name == "tiny-test" and not info.models.trained
     assert info.resolution == 32
     assert list(info.attributes) == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
-    assert "union-saliency" in info.methods and info.defaults.method == "union-saliency"
+    assert "union-saliency" in info.methods and info.defaults.method == "identity"  # the product's default
     assert info.device == "cpu"
     assert info.limits.max_batch == 16 and info.limits.queue_length == 64
     assert info.limits.max_message_bytes == 64 * 1024 * 1024

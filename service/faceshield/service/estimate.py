@@ -31,7 +31,8 @@ def default_image_steps(config: AttackConfig, targets: int, steps: int | None = 
     config's; an `ensure` policy's budget for its worst case)."""
     per_step = {"eot": EOT_SAMPLES, "robust": ROBUST_SAMPLES}.get(config.stages.blur, 1)
     noise = config.noise_steps if config.stages.start == "noise-generator" else 0
-    return targets * ((config.steps if steps is None else steps) * per_step + noise)
+    drawn = min(targets, config.targets_per_step) if config.targets_per_step else targets  # per step, in turn
+    return drawn * (config.steps if steps is None else steps) * per_step + targets * noise
 
 
 class CostEstimate:
