@@ -57,7 +57,19 @@ def test_a_folder_of_50_with_3_broken_files(tmp_path, tiny_set, capsys):
     src, out = tmp_path / "photos", tmp_path / "out"
     broken = make_folder(src)
     # fp32: a bf16 step sums in an order that depends on the batch, and the redone image must be the same
-    args = ["protect", str(src), "-o", str(out), "--models", str(tiny_set), *FAST, "--batch", "8", "--precision", "fp32"]
+    args = [
+        "protect",
+        str(src),
+        "-o",
+        str(out),
+        "--models",
+        str(tiny_set),
+        *FAST,
+        "--batch",
+        "8",
+        "--precision",
+        "fp32",
+    ]
     assert main(args) == 1  # some failed
     err = capsys.readouterr().err
     assert "3 of 50 images failed" in err and all(b in err for b in broken)

@@ -116,13 +116,19 @@ class NearIdentity(torch.nn.Module):
 
 
 @pytest.mark.slow
-def test_the_identity_method_moves_the_judge_where_output_mse_alone_does_not_need_to(astronaut):
-    """On the sample portrait with a seeded victim: the identity method pushes the deepfake's
-    distance from the person up (judged by dlib on the 8-bit result) while the photo stays its owner."""
+def test_the_identity_method_moves_the_judge_where_output_mse_does_not(astronaut):
+    """A seeded victim that keeps the face, on the sample portrait: 10 steps of the identity method
+    push its deepfake away from the person (dlib, on the 8-bit result; measured 0.26 -> 0.48),
+    while 10 steps of PGD on output MSE leave it the person (0.26 -> 0.27) although they move the
+    output five times more by MSE. The photo stays its owner either way."""
     victim = Victim("near", "translator", Unconditional(NearIdentity()), 64)
     engine = FaceShieldEngine(ModelSet("near", "1", victims=[victim]), verdict="identity")
     request = ProtectRequest(astronaut, face_box=FACE_BOX, seed=3)
     ident = engine.protect([request], AttackConfig.for_method("identity", steps=10), policy=Policy())[0]
-    e = ident.verdict.identity.edits[0]
-    assert ident.verdict.identity.faces[0].kept
-    assert e.clean < 0.6 and e.protected > e.clean + 0.1, e  # the deepfake moved away from the person
+    mse = engine.protect([request], AttackConfig.for_method("pgd", steps=10), policy=Policy())[0]
+    a, b = ident.verdict.identity.edits[0], mse.verdict.identity.edits[0]
+    assert a.clean < 0.6 and a.clean == pytest.approx(b.clean)
+    assert a.protected > a.clean + 0.1, a  # the identity method moved the deepfake away from the person
+    assert b.protected < b.clean + 0.05, b  # output MSE alone did not
+    assert mse.targets[0].mse > 2 * ident.targets[0].mse  # although it changed the output more
+    assert ident.verdict.identity.faces[0].kept and mse.verdict.identity.faces[0].kept

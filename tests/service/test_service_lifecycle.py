@@ -189,7 +189,10 @@ def _in_flight(metrics_port: int) -> float:
 
 @pytest.mark.slow
 def test_sigterm_with_calls_in_flight_loses_none():
-    proc, port, metrics_port = _start_cli_server(["--grace", "60", "--drain", "2", "--max-batch", "4"])
+    # The demo set: its StarGAN edits "Male", and its small generator keeps the calls seconds long.
+    proc, port, metrics_port = _start_cli_server(
+        ["--grace", "60", "--drain", "2", "--max-batch", "4", "--models", "demo"]
+    )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             health = health_pb2_grpc.HealthStub(channel)

