@@ -36,11 +36,11 @@ demo: $(STAMP)
 prepare: $(STAMP)
 	$(BIN)/faceshield models prepare
 
-# The whole test suite (CPU only, no downloads): what CI runs. About 8 minutes on the 2-core box.
+# The whole test suite (CPU only; the tests download nothing): what CI runs.
 test: prepare
 	$(BIN)/python -m pytest -q
 
-# The quick subset, under 2 minutes: everything not marked slow (the slow ones start servers in
+# The quick subset, about 3 minutes: everything not marked slow (the slow ones start servers in
 # subprocesses, build wheels, train or export models).
 test-fast: prepare
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -100,15 +100,17 @@ def wilson(k: int, n: int) -> str:
 
 
 def summarize(args) -> str:
-    rows = [json.loads(line) for line in args.jsonl.read_text().splitlines()]
+    rows = [json.loads(line) for f in (args.jsonl, *args.also) if f.exists() for line in f.read_text().splitlines()]
     lines = [
         "# Does the deepfake still pass as the person? CelebA faces, judged by dlib's face recogniser",
         "",
         f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores (the 2-core "
         f"development box), torch {args.torch}, {args.threads} thread(s), precision {args.precision}",
-        f"- `python benchmarks/identity_celeba.py --n {args.n}`; faces: CelebA aligned 000007 onwards from the "
-        "felonfinder 1.0.3 wheel (CelebA, Liu et al. ICCV 2015: research use only; nothing of them is kept), "
-        "centre 178 px crop, the whole crop as the face box",
+        "- `python benchmarks/identity_celeba.py --n 100` (the identity method), `... --n 30 --methods "
+        '"union-saliency (the paper, fixed)" "pgd (Ruiz, fixed)" --jsonl benchmarks/results/identity-celeba-paper.jsonl`, '
+        "then `... --report-only --also benchmarks/results/identity-celeba-paper.jsonl`; faces: CelebA aligned "
+        "000007 onwards from the felonfinder 1.0.3 wheel (CelebA, Liu et al. ICCV 2015: research use only; nothing "
+        "of them is kept), centre 178 px crop, the whole crop as the face box; each row's face count in the table",
         "- victims: the default models (vintage at 128 px; styles 00, 05, 12, 14, 23 at 256 px); epsilon 0.05",
         "- judge: dlib's ResNet on dlib's own aligned chip (original's 5-point landmarks) of the 8-bit edit pasted "
         "over the face box. An edit *fails to match* at distance >= 0.6; the photo is *kept* at < 0.3. "
@@ -118,7 +120,8 @@ def summarize(args) -> str:
         "are not measured here.",
         "",
         "| method | faces | deepfakes that fail to match (of edits with an identity to break) | after JPEG q75 "
-        "| after 0.5x resize | no identity to break | photos kept (< 0.3) | mean PSNR (dB) | protected (verdict) "
+        "| after 0.5x resize | no identity to break | photos kept (< 0.3), of faces dlib finds | mean PSNR (dB) "
+        "| protected (verdict) "
         "| Ruiz MSE rule | mean s/face |",
         "|---|---:|---|---|---|---:|---|---:|---|---|---:|",
     ]
@@ -131,11 +134,13 @@ def summarize(args) -> str:
         fail = sum(e["protected"] >= 0.6 for e in live)
         jpeg = sum(e["after"].get("jpeg75", 0) >= 0.6 for e in live)
         down = sum(e["after"].get("downscale2", 0) >= 0.6 for e in live)
-        kept = sum(all(k is not None and k < 0.3 for k in r["kept"]) for r in rs)
+        measured = [r for r in rs if all(k is not None for k in r["kept"])]
+        kept = sum(all(k < 0.3 for k in r["kept"]) for r in measured)
         mse = [v for r in rs for v in r["mse_success"].values()]
         lines.append(
             f"| {name} | {len(rs)} | {wilson(fail, len(live))} | {wilson(jpeg, len(live))} | {wilson(down, len(live))} "
-            f"| {none} | {wilson(kept, len(rs))} | {sum(r['psnr'] for r in rs) / len(rs):.2f} "
+            f"| {none} | {wilson(kept, len(measured))} ({len(rs) - len(measured)} not measured) "
+            f"| {sum(r['psnr'] for r in rs) / len(rs):.2f} "
             f"| {wilson(sum(r['protected'] for r in rs), len(rs))} | {wilson(sum(mse), len(mse))} "
             f"| {sum(r['seconds'] for r in rs) / len(rs):.1f} |"
         )
@@ -146,15 +151,20 @@ def summarize(args) -> str:
     ]
     rs = [r for r in rows if r["method"].startswith("identity")]
     names = sorted({e["edit"] for r in rs for e in r["edits"]})
-    lines += ["| edit | with an identity to break | fails | after JPEG q75 | after resize |", "|---|---:|---|---|---|"]
+    lines += [
+        "| edit | with an identity to break | fails | after JPEG q75 | after resize | Ruiz MSE rule (all faces) |",
+        "|---|---:|---|---|---|---|",
+    ]
     for edit in names:
         live = [e for r in rs for e in r["edits"] if e["edit"] == edit and e["clean"] is not None and e["clean"] < 0.6]
         lines.append(
             f"| {edit} | {len(live)} | {wilson(sum(e['protected'] >= 0.6 for e in live), len(live))} "
             f"| {wilson(sum(e['after'].get('jpeg75', 0) >= 0.6 for e in live), len(live))} "
-            f"| {wilson(sum(e['after'].get('downscale2', 0) >= 0.6 for e in live), len(live))} |"
+            f"| {wilson(sum(e['after'].get('downscale2', 0) >= 0.6 for e in live), len(live))} "
+            f"| {wilson(sum(r['mse_success'].get(edit, False) for r in rs), len(rs))} |"
         )
-    lines += ["", "Intervals: 95% Wilson. Raw records: `identity-celeba.jsonl` beside this file.", ""]
+    files = ", ".join(f"`{f.name}`" for f in (args.jsonl, *args.also))
+    lines += ["", f"Intervals: 95% Wilson. Raw records (numbers only): {files} beside this file.", ""]
     return "\n".join(lines)
 
 
@@ -167,6 +177,7 @@ def main() -> int:
     p.add_argument("--precision", default="bf16")
     p.add_argument("--jsonl", type=Path, default=OUT / "identity-celeba.jsonl")
     p.add_argument("--out", type=Path, default=OUT / "identity-celeba.md")
+    p.add_argument("--also", type=Path, nargs="*", default=[], help="more JSONL files to include in the report")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="identity method: config field")
     args = p.parse_args()
