@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..ops.chip import aligned_chip, chip_geometry
 from .identity_check import CHIP_SIZE, SAME_PERSON, FaceIdentity
+from .objective import transformed_outputs
 
 CAP = 1.0  # no gain in pushing one edit further than this: the others need the budget
 JITTER_PX, JITTER_SCALE = 2.0, 0.03
@@ -87,12 +88,8 @@ class IdentityTerm:
     def terms(self, victim, generator, inputs, labels, refs, transforms, parts, xs, cols) -> torch.Tensor:
         """(views, T) terms to ascend for one victim, averaged over the step's transforms: the
         capped identity distance for edits with an identity to break, output MSE otherwise."""
-        v, t = labels.shape[:2]
-        views = torch.stack([inputs if f is None else f(inputs) for f in transforms])  # (F, V, 3, R, R)
-        nf = views.shape[0]
-        batch = views[:, :, None].expand(nf, v, t, *inputs.shape[1:]).reshape(nf * v * t, *inputs.shape[1:])
-        c = labels[None].expand(nf, v, t, labels.shape[-1]).reshape(nf * v * t, labels.shape[-1])
-        out = generator(batch, c).reshape(nf, v, t, *inputs.shape[1:])
+        out = transformed_outputs(generator, inputs, labels, transforms)  # (F, V, T, 3, R, R)
+        nf = out.shape[0]
         mse = (out - refs[None]).pow(2).mean(dim=(3, 4, 5)).mean(dim=0)  # (V, T)
         terms = mse.clone()
         row = 0

@@ -36,13 +36,21 @@ def disruption_terms(
     inputs (V, 3, R, R); labels (V, T, c); references (V, T, 3, R, R); returns (V, T).
     Every transform x target x view goes through the generator as one batch.
     """
+    out = transformed_outputs(generator, inputs, labels, transforms)
+    return (out - references[None]).pow(2).mean(dim=(3, 4, 5)).mean(dim=0)
+
+
+def transformed_outputs(
+    generator: GeneratorFn, inputs: torch.Tensor, labels: torch.Tensor, transforms: Sequence[TransformFn]
+) -> torch.Tensor:
+    """G(T(x), c_t) for every transform, view and target as one generator batch:
+    inputs (V, 3, R, R), labels (V, T, c) -> (F, V, T, 3, R, R)."""
     v, t = labels.shape[:2]
     views = torch.stack([inputs if f is None else f(inputs) for f in transforms])  # (F, V, 3, R, R)
     nf = views.shape[0]
     batch = views[:, :, None].expand(nf, v, t, *inputs.shape[1:]).reshape(nf * v * t, *inputs.shape[1:])
     c = labels[None].expand(nf, v, t, labels.shape[-1]).reshape(nf * v * t, labels.shape[-1])
-    out = generator(batch, c).reshape(nf, v, t, *inputs.shape[1:])
-    return (out - references[None]).pow(2).mean(dim=(3, 4, 5)).mean(dim=0)
+    return generator(batch, c).reshape(nf, v, t, *inputs.shape[1:])
 
 
 def disruption_loss(

