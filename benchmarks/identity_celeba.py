@@ -96,7 +96,7 @@ def wilson(k: int, n: int) -> str:
     p, z = k / n, 1.96
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return f"{100 * p:.1f}% [{100 * (centre - half):.0f}, {100 * (centre + half):.0f}]"
+    return f"{100 * p:.1f}% [{max(0.0, 100 * (centre - half)):.0f}, {min(100.0, 100 * (centre + half)):.0f}]"
 
 
 def summarize(args) -> str:

@@ -80,25 +80,22 @@ def edit_state(clean: float | None, protected: float | None) -> str:
 
 
 class IdentityJudge:
-    """dlib's detector, 5-point landmarks, chip cutter and face descriptor, loaded once."""
+    """dlib's face descriptor and chip cutter, loaded once (the detector and the 5-point
+    landmarks are `faces.landmarks`', loaded there once)."""
 
     _lock = threading.Lock()
-    _models: tuple | None = None
+    _recogniser = None
 
     @classmethod
     def _load(cls):
         with cls._lock:
-            if cls._models is None:
+            if cls._recogniser is None:
                 import dlib
 
                 from ..faces.landmarks import models_file
 
-                cls._models = (
-                    dlib.get_frontal_face_detector(),
-                    dlib.shape_predictor(str(models_file("shape_predictor_5_face_landmarks.dat"))),
-                    dlib.face_recognition_model_v1(str(models_file(RECOGNISER_FILE))),
-                )
-            return cls._models
+                cls._recogniser = dlib.face_recognition_model_v1(str(models_file(RECOGNISER_FILE)))
+            return cls._recogniser
 
     def face(self, image: np.ndarray, box: tuple[int, int, int, int]) -> FaceIdentity:
         """The face in `box` of the original (H, W, 3) uint8 photo."""
@@ -115,7 +112,7 @@ class IdentityJudge:
         """dlib's descriptor of `image`'s chip cut with the face's (original) landmarks."""
         import dlib
 
-        _, _, recogniser = self._load()
+        recogniser = self._load()
         assert face.landmarks is not None and face.rect is not None
         rect = dlib.rectangle(*(int(v) for v in face.rect))
         points = dlib.points()
