@@ -38,12 +38,19 @@ def test_model_info_names_the_real_victims_with_their_provenance(server):
 
 
 def test_the_sample_is_protected_by_default_and_every_deepfake_fails_a_face_check(server):
+    original = (ROOT / "assets" / "astronaut.png").read_bytes()
     with FaceShieldClient(server.target) as client:
-        result = client.protect((ROOT / "assets" / "astronaut.png").read_bytes(), detect_faces=True, timeout=600)
-    v = result.verdict
-    assert v.rule == "identity" and v.protected, v.problems
-    assert v.faces_kept and all(d is not None and d < 0.3 for d in v.faces_kept)  # the photo still its owner
-    assert {e.state for e in v.identity} <= {"broken", "no identity to break"} and len(v.identity) == 6
+        result = client.protect(original, detect_faces=True, timeout=600)
+        v = result.verdict
+        assert v.rule == "identity" and v.protected, v.problems
+        assert v.faces_kept and all(d is not None and d < 0.3 for d in v.faces_kept)  # the photo still its owner
+        assert {e.state for e in v.identity} <= {"broken", "no identity to break"} and len(v.identity) == 6
+        # Evaluate judges a protected image the same way: the same faces, edits and distances.
+        again = client.evaluate(original, result.protected_png, face_box=list(result.faces), timeout=600).verdict
+    assert again.rule == "identity" and again.protected
+    assert [round(e.protected_distance, 3) for e in again.identity] == [
+        round(e.protected_distance, 3) for e in v.identity
+    ]
 
 
 def test_a_style_that_does_not_exist_is_refused_naming_the_field(server):

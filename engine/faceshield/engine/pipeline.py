@@ -332,6 +332,27 @@ class FaceShieldEngine:
                 rows += [_tag(m, v.name, face) for face, metrics in enumerate(per_face) for m in metrics]
         return input_metrics(a, b)[0], rows
 
+    def evaluate_identity(self, original: np.ndarray, protected: np.ndarray, targets=None, face_box=None):
+        """The identity verdict of a protected image against its original, as `protect` judges it
+        (`identity_check.IdentityReport`); None under the disruption rule."""
+        if self.verdict_rule != "identity":
+            return None
+        c = self.check(ProtectRequest(original, None, targets, face_box))
+        labels = self._labels([c])
+        a, b = to_tensor(original)[None].to(self.device), to_tensor(protected)[None].to(self.device)
+        faces = [self.judge.face(original, (x[0], x[1], x[2], x[3])) for x in c.boxes]
+        edits = []
+        with self._lock, self.execution.backends():
+            for v in (v for v in self.protector.victims if v.name in labels):
+                for face, box in enumerate(c.boxes):
+                    refs = self.protector.generate(v, crop_resize(a, box, v.resolution), labels[v.name])[0]
+                    outs = self.protector.generate(v, crop_resize(b, box, v.resolution), labels[v.name])[0]
+                    edits += [
+                        (v.name, t, face, _to_uint8(refs[j]), _to_uint8(outs[j]))
+                        for j, t in enumerate(c.targets[v.name])
+                    ]
+        return judge_image(self.judge, faces, protected, edits, original)
+
     def info(self) -> EngineInfo:
         m = self.models
         return EngineInfo(

@@ -98,6 +98,26 @@ def _finite(d: dict) -> dict:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
 
+def identity_json(report) -> dict:
+    """The identity verdict as JSON: each face kept? each edit's deepfake still the person?"""
+    return {
+        "faces": [{"face": f.face, "distance": f.distance, "kept": f.kept, "reason": f.reason} for f in report.faces],
+        "edits": [
+            {
+                "victim": e.victim,
+                "target": e.target,
+                "face": e.face,
+                "clean_distance": e.clean,
+                "protected_distance": e.protected,
+                "state": e.state,
+                "after": {p: {"distance": d, "state": e.state_after(p)} for p, d in e.after.items()},
+            }
+            for e in report.edits
+        ],
+        "problems": report.problems(),
+    }
+
+
 def record(p: Prepared, outcome, batch_size: int, write_seconds: float = 0.0) -> dict:
     v = outcome.verdict
     return {
@@ -110,6 +130,8 @@ def record(p: Prepared, outcome, batch_size: int, write_seconds: float = 0.0) ->
             "steps": v.steps,
             "rounds": v.rounds,
             "after": dict(v.after),
+            "rule": v.rule,
+            "identity": None if v.identity is None else identity_json(v.identity),
         },
         "size": [int(p.image.shape[1]), int(p.image.shape[0])],
         "faces": {**p.faces, "boxes": [list(b) for b in outcome.boxes]},

@@ -22,6 +22,7 @@ from pathlib import Path
 from faceshield.engine.errors import InvalidInputError
 
 from .batch_cli import add_batch_options, add_face_options, box_list, is_batch, run_batch
+from .batch_work import identity_json
 from .common import add_model_options, add_policy_options, load_models, policy_from, read_image, resolve_device
 from .progress import StepProgress
 
@@ -217,26 +218,6 @@ def build_report(out, image, method, config, policy, models, info, outcome) -> d
         "steps": v.steps,
         "rounds": v.rounds,
         "seconds": round(outcome.compute_seconds, 3),
-    }
-
-
-def identity_json(report) -> dict:
-    """The identity verdict as JSON: each face kept? each edit's deepfake still the person?"""
-    return {
-        "faces": [{"face": f.face, "distance": f.distance, "kept": f.kept, "reason": f.reason} for f in report.faces],
-        "edits": [
-            {
-                "victim": e.victim,
-                "target": e.target,
-                "face": e.face,
-                "clean_distance": e.clean,
-                "protected_distance": e.protected,
-                "state": e.state,
-                "after": {p: {"distance": d, "state": e.state_after(p)} for p, d in e.after.items()},
-            }
-            for e in report.edits
-        ],
-        "problems": report.problems(),
     }
 
 

@@ -90,7 +90,9 @@ def run_evaluate(engine: FaceShieldEngine, jobs: list[EvaluateJob], cancelled: C
             continue
         try:
             r = job.request
-            out.append(engine.evaluate(job.original, job.protected, list(r.attributes), _targets(r), list(r.boxes)))
+            metrics = engine.evaluate(job.original, job.protected, list(r.attributes), _targets(r), list(r.boxes))
+            identity = engine.evaluate_identity(job.original, job.protected, _targets(r), list(r.boxes))
+            out.append((*metrics, identity))
         except InvalidInputError as exc:
             out.append(exc)
     return out

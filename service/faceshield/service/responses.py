@@ -156,9 +156,11 @@ def protect_response(
 
 
 def evaluate_response(
-    job: EvaluateJob, metrics: tuple[InputMetrics, list[TargetMetrics]], models: pb.ModelVersions, timings: pb.Timings
+    job: EvaluateJob, metrics: tuple, models: pb.ModelVersions, timings: pb.Timings
 ) -> pb.EvaluateResponse:
-    inp, rows = metrics
+    """metrics: (input metrics, target metrics[, the identity report or None])."""
+    inp, rows = metrics[0], metrics[1]
+    identity = metrics[2] if len(metrics) > 2 else None
     success, masked = rates(rows)
     missed = tuple(qualified(m.victim, m.target) + (f"@{m.face}" if m.face else "") for m in rows if not m.success)
     return pb.EvaluateResponse(
@@ -169,7 +171,13 @@ def evaluate_response(
         masked_success_rate=masked,
         models=models,
         timings=timings,
-        verdict=pb.Verdict(protected=not missed, not_disrupted=list(missed)),
+        verdict=pb.Verdict(
+            protected=not missed if identity is None else identity.protected,
+            not_disrupted=list(missed),
+            rule="disruption" if identity is None else "identity",
+            identity=None if identity is None else identity_verdict(identity),
+            disrupted=not missed,
+        ),
         faces=boxes(job.request.boxes),
     )
 
