@@ -46,7 +46,7 @@ def test_the_sample_is_protected_by_default_and_every_deepfake_fails_a_face_chec
         assert v.faces_kept and all(d is not None and d < 0.3 for d in v.faces_kept)  # the photo still its owner
         assert {e.state for e in v.identity} <= {"broken", "no identity to break"} and len(v.identity) == 6
         # Evaluate judges a protected image the same way: the same faces, edits and distances.
-        again = client.evaluate(original, result.protected_png, face_box=list(result.faces), timeout=600).verdict
+        again = client.evaluate(original, result.png, face_box=list(result.faces), timeout=600).verdict
     assert again.rule == "identity" and again.protected
     assert [round(e.protected_distance, 3) for e in again.identity] == [
         round(e.protected_distance, 3) for e in v.identity
