@@ -83,7 +83,7 @@ def run_protect(engine: FaceShieldEngine, jobs: list[ProtectJob], cancelled: Cal
 
 
 def run_evaluate(engine: FaceShieldEngine, jobs: list[EvaluateJob], cancelled: Callable[[], list[bool]]) -> list:
-    out = []
+    out: list[tuple | InvalidInputError | None] = []
     for job, stop in zip(jobs, cancelled(), strict=True):
         if stop:
             out.append(None)
