@@ -1,14 +1,17 @@
-"""`faceshield protect IN -o OUT`: protect one image file, write a lossless PNG, say per victim
-whether its edit is disrupted. Several files, folders or `--list FILE` with `-o DIR`: the folder
-job (`batch_cli`), on this machine or, with `--ray`, on a Ray cluster.
+"""`faceshield protect IN -o OUT`: protect one image file, write a lossless PNG, and say whether
+every edit's deepfake now fails a face check as the person while the photo still passes it.
+Several files, folders or `--list FILE` with `-o DIR`: the folder job (`batch_cli`), on this
+machine or, with `--ray`, on a Ray cluster.
 
 Without `--box`, the face detector finds every face (`--faces centre`: the centre square); when
 it finds none the image is refused unless `--no-face centre`.
 
 By default the protection is *verified* (`--policy ensure`): after the method's steps, an image
-whose edits are not all disrupted gets further rounds (the SSIM weight halved each round, the
-last one free to move the whole face box) until every edit is disrupted with margin or the step
-budget is spent; the verdict says which. `--policy fixed` runs the paper's schedule once.
+whose edits are not all broken gets further rounds until each is, with margin, or stops moving,
+or the step budget is spent; the verdict says which. `--policy fixed` runs the schedule once.
+
+Exit status: 0 written and protected; 3 written but NOT protected (the verdict says why);
+2 bad input or options, nothing written; 1 a folder job finished with some images failed.
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=10, help="I-FGSM steps per round (default 10)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--targets", help="edits to disrupt, comma-separated: Male, vintage, stargan/Young ... (default: all)"
+        "--targets",
+        help="edits to protect against, comma-separated: vintage, styles/07, stargan/Young ... (default: each "
+        "victim's default edits; every edit of a victim that has no defaults)",
     )
     p.add_argument("--attrs", help="the image's original attribute values, comma-separated 0/1")
     p.add_argument(
