@@ -168,14 +168,16 @@ def published_victim(
 
     r = pv.resolution if resolution is None else resolution
     try:
-        d = next((p for p in _prepared_candidates(pv, r) if _is_ours(p, pv, r)), pv.set_dir(r))
-        if d.is_dir():
-            if _is_ours(d, pv, r):
-                # Named by the weights it was built from, as when built in memory: two builds of
-                # the same file are the same victim though their TorchScript bytes differ.
-                victim = load_victim(d, read_manifest(d).victims[0])
-                return dataclasses.replace(victim, sha256=pv.weights.sha256, default_targets=_defaults(pv))
-            log.warning("%s was not built from %s: building the %s victim in memory", d, pv.weights.name, pv.name)
+        prepared = next((d for d in _prepared_candidates(pv, r) if _is_ours(d, pv, r)), None)
+        if prepared is not None:
+            # Named by the weights it was built from, as when built in memory: two builds of the
+            # same file are the same victim though their TorchScript bytes differ.
+            victim = load_victim(prepared, read_manifest(prepared).victims[0])
+            return dataclasses.replace(victim, sha256=pv.weights.sha256, default_targets=_defaults(pv))
+        if pv.set_dir(r).is_dir():
+            log.warning(
+                "%s was not built from %s: building the %s victim in memory", pv.set_dir(r), pv.weights.name, pv.name
+            )
         weights = read_wheel_file(pv.weights, wheel_dir)
         vf, _ = pv.build(pv.name, weights, r)
         module, _ = load_generator_artifact(vf.data)
