@@ -138,6 +138,7 @@ def reference_perturb(
         x.requires_grad_(True)
         loss = torch.nn.functional.mse_loss(generator(x, c), y)
         loss.backward()
+        assert x.grad is not None  # backward() has just filled it
         with torch.no_grad():
             eta = (x + a * x.grad.sign() - x_nat).clamp(-epsilon, epsilon)
             x = (x_nat + eta).clamp(-1, 1)

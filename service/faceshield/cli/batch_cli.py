@@ -70,10 +70,10 @@ def is_batch(args: argparse.Namespace) -> bool:
     return bool(args.list or args.ray or len(inputs) != 1 or Path(inputs[0]).is_dir() or folder_out)
 
 
-def box_list(values: list[str] | None) -> list[tuple[int, ...]] | None:
+def box_list(values: list[str] | None) -> list[tuple[int, int, int, int]] | None:
     if not values:
         return None
-    boxes = []
+    boxes: list[tuple[int, int, int, int]] = []
     for v in values:
         try:
             b = tuple(int(x) for x in v.split(","))

@@ -154,7 +154,8 @@ def discover(inputs: Iterable[str], list_file: str | None, out_dir: str) -> list
         pairs += _read_list(Path(list_file))
     if not pairs:
         raise InvalidInputError("input", "no PNG or JPEG files found in the inputs")
-    items, claimed = [], {}
+    items: list[Item] = []
+    claimed: dict[str, Path] = {}
     for source, rel in pairs:
         name = _png_name(rel)
         if name in claimed:

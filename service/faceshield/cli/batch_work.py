@@ -13,12 +13,16 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceshield.engine.errors import FaceShieldError, InvalidInputError
 
 from .batch_job import Item
+
+if TYPE_CHECKING:
+    from faceshield.engine.pipeline import ProtectOutcome
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ def identity_json(report) -> dict:
 
 
 def record(p: Prepared, outcome, batch_size: int, write_seconds: float = 0.0) -> dict:
+    assert p.image is not None  # only images prepared without an error are recorded
     v = outcome.verdict
     return {
         "input": p.item.source,
@@ -178,7 +183,7 @@ class Worker:
         from faceshield.engine.io.images import encode_png
 
         ready = [p for p in batch if p.error is None]
-        outcomes: dict[int, object] = {}
+        outcomes: dict[int, ProtectOutcome | None] = {}
         if ready:
             try:
                 results = self.engine.protect(self._requests(ready), self.config, policy=self.policy)
@@ -191,11 +196,12 @@ class Worker:
                         )[0]
                     except InvalidInputError as exc:
                         p.error = _error(exc)
-        out = []
+        out: list[tuple[dict, bytes | None]] = []
         for p in batch:
             if p.error is not None:
                 out.append((failure(p, p.error), None))
                 continue
             o = outcomes[p.item.index]
+            assert o is not None  # None marks a cancelled item; a job cancels nothing
             out.append((record(p, o, len(ready)), encode_png(o.protected, exif=p.exif)))
         return out

@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
 
     from faceshield.engine.attack.protect import Protector
     from faceshield.engine.benchmark import (
-        PRECISIONS,
         bench_engine,
         bench_reference,
         benchmark_generator,
@@ -57,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         environment,
         markdown_table,
     )
+    from faceshield.engine.defaults import PRECISIONS
     from faceshield.engine.models.labels import CELEBA_DEFAULT_ATTRIBUTES
 
     device = torch.device(resolve_device(args.device))
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(row)
                 print(f"{method:>16} {precision:>5} batch {batch:>4}: {row.images_per_s:9.2f} images/s", flush=True)
     if args.compile and device.type == "cuda":
-        protector.generator = torch.compile(gen)
+        protector.victims[0].generator = torch.compile(gen)  # the only victim (for_generator)
         for method in args.methods.split(","):
             batch = max(int(b) for b in args.batches.split(","))
             row = bench_engine(

@@ -236,13 +236,13 @@ def _victim_sources(args: argparse.Namespace):
         translators.append(TranslatorCheckpoint(name, file, sizes.get(name, args.resolution)))
     scripts = []
     for name, spec in _pairs(args.torchscript, "torchscript"):
-        file, _, kind = spec.rpartition(":")
-        if not name or not file or kind not in ("translator", "stargan"):
+        file_name, _, kind = spec.rpartition(":")
+        if not name or not file_name or kind not in ("translator", "stargan"):
             raise InvalidInputError(
                 "torchscript", f"expected NAME=FILE:KIND (KIND translator or stargan), got {spec!r}"
             )
         attributes = (args.attributes or "").split(",") if kind == "stargan" else ()
-        scripts.append(DeclaredTorchScript(name, Path(file), kind, sizes.get(name, args.resolution), attributes))
+        scripts.append(DeclaredTorchScript(name, Path(file_name), kind, sizes.get(name, args.resolution), attributes))
     unknown = set(sizes) - {t.name for t in translators} - {t.name for t in scripts} - {"stargan"}
     if unknown:
         raise InvalidInputError("victim_resolution", f"no victim named {', '.join(sorted(unknown))} in this import")

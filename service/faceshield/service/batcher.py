@@ -238,7 +238,8 @@ class MicroBatcher:
     def _take(self, key: Hashable) -> list[_Item]:
         """Up to max_batch live items with `key`, oldest first; expired ones are answered now."""
         now = time.monotonic()
-        batch, keep = [], collections.deque()
+        batch: list[_Item] = []
+        keep: collections.deque[_Item] = collections.deque()
         for it in self._pending:
             if it.key != key or len(batch) >= self.max_batch:
                 keep.append(it)

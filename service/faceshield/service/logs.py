@@ -38,7 +38,8 @@ def loggable_request_id(rid: str) -> str:
     becomes `\\n`, ESC `\\x1b`), so that a caller cannot start forged lines or send terminal
     sequences through a text log, and at most MAX_LOGGED_REQUEST_ID characters, cut with a
     marker, so that a 1 MB id does not make a 1 MB line."""
-    out, used = [], 0
+    out: list[str] = []
+    used = 0
     for n, c in enumerate(rid):
         piece = c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
         if used + len(piece) > MAX_LOGGED_REQUEST_ID:
@@ -58,7 +59,7 @@ class RequestIdFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {
+        out: dict[str, object] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,

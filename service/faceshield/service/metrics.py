@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -51,7 +52,7 @@ class ServiceMetrics:
             "faceshield_items_dropped", "Images dropped before they were done.", ["reason"], registry=r
         )
         self.in_flight = Gauge("faceshield_in_flight_calls", "Calls being handled.", registry=r)
-        self._http = None
+        self._http: WSGIServer | None = None
 
     # BatchObserver
     def queue_depth(self, depth: int) -> None:

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeAlias
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -40,7 +41,7 @@ from .settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["FaceShield"].full_name  # "faceshield.v1.FaceShield"
-EngineSource = FaceShieldEngine | Callable[[], FaceShieldEngine]
+EngineSource: TypeAlias = FaceShieldEngine | Callable[[], FaceShieldEngine]
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -54,6 +55,8 @@ def channel_options(max_message_bytes: int) -> list[tuple[str, int]]:
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials:
+    # Called only with TLS on: Settings checks that it then has both a key and a certificate.
+    assert settings.tls_key is not None and settings.tls_cert is not None
     try:
         key = settings.tls_key.read_bytes()
         cert = settings.tls_cert.read_bytes()
@@ -205,6 +208,7 @@ class FaceShieldServer:
 
     async def wait_ready(self, timeout: float | None = None) -> None:
         """Return once serving; raise what went wrong if loading or warm-up failed."""
+        assert self._ready_task is not None, "start() the server first"
         await asyncio.wait_for(asyncio.shield(self._ready_task), timeout)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -263,13 +267,15 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     stopper = loop.create_task(stop.wait())
-    done, _ = await asyncio.wait({stopper, server._ready_task}, return_when=asyncio.FIRST_COMPLETED)
+    ready = server._ready_task
+    assert ready is not None  # start() created it
+    done, _ = await asyncio.wait({stopper, ready}, return_when=asyncio.FIRST_COMPLETED)
     code = 0
-    if server._ready_task in done and server._ready_task.exception() is not None:
-        log.error("the models could not be loaded", exc_info=server._ready_task.exception())
+    if ready in done and ready.exception() is not None:
+        log.error("the models could not be loaded", exc_info=ready.exception())
         code = 1
     else:
-        if server._ready_task in done and on_ready is not None:
+        if ready in done and on_ready is not None:
             on_ready(server, time.monotonic() - t0)
         await stopper
     stopper.cancel()

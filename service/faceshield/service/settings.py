@@ -155,7 +155,9 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values = {name: env[var] for name, var in cls.ENV.items() if env.get(var, "") != ""}
+        values: dict[str, str | tuple[str, ...]] = {
+            name: env[var] for name, var in cls.ENV.items() if env.get(var, "") != ""
+        }
         token_file = env.get(cls.AUTH_TOKEN_FILE_ENV)
         if token_file:
             values["auth_tokens"] = read_token_file(token_file)

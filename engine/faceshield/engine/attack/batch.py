@@ -40,6 +40,18 @@ class Group:
     def n(self) -> int:
         return len(self.index)
 
+    def get_x(self) -> torch.Tensor:
+        """x, once the start has set it (tau while the noise generator runs)."""
+        if self.x is None:
+            raise RuntimeError("the group's x is read before the start set it")
+        return self.x
+
+    def get_mask(self) -> torch.Tensor:
+        """The step mask, once the masks stage has set it."""
+        if self.mask is None:
+            raise RuntimeError("the group's mask is read before the masks stage set it")
+        return self.mask
+
     def crops(self, x: torch.Tensor, size: int) -> torch.Tensor:
         """Every view of `x` (n, 3, H, W) at `size`: (B * n, 3, size, size), box-major."""
         return torch.cat([crop_resize(x, box, size) for box in self.boxes])

@@ -18,7 +18,7 @@ the configuration's seed and the step, so an image's result does not depend on i
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from typing import Protocol
 
 import torch
 
@@ -27,7 +27,15 @@ from ..defaults import EOT_SAMPLES
 from ..ops.filters import Blur, ruiz_blur_schedule
 from ..ops.transforms import JPEG, JPEG_QUALITY_RANGE, RESIZE_FACTOR_RANGE, ResizeDownUp
 
-Transform = Callable[[torch.Tensor], torch.Tensor] | None  # None: the identity, at no cost
+
+class ImageTransform(Protocol):
+    """What a step applies to x (N, 3, H, W): a function, a module or a `Blur`. A protocol, not a
+    `Callable`: mypy does not see a NamedTuple's `__call__` (`Blur`) as making it callable."""
+
+    def __call__(self, x: torch.Tensor, /) -> torch.Tensor: ...
+
+
+Transform = ImageTransform | None  # None: the identity, at no cost
 
 
 class TransformSchedule:

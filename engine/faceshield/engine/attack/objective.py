@@ -14,6 +14,7 @@ Every term is per image, so an image's gradient does not depend on the rest of i
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 
@@ -130,9 +131,9 @@ def gradients(
         if cols is not None:
             labs, refs = labs[:, cols], refs[:, cols]
         if identity is not None:
-            terms = identity.terms(v, lambda a, c, v=v: run(v, a, c), inputs, labs, refs, transforms, parts, xs, cols)
+            terms = identity.terms(v, partial(run, v), inputs, labs, refs, transforms, parts, xs, cols)
         else:
-            terms = disruption_terms(lambda a, c, v=v: run(v, a, c), inputs, labs, refs, transforms)
+            terms = disruption_terms(partial(run, v), inputs, labs, refs, transforms)
         tally.image_steps += terms.numel() * len(transforms)
         for (k, g, r), t in zip(parts, terms.split([len(g.boxes) * len(r) for _, g, r in parts]), strict=True):
             t = t.reshape(len(g.boxes), len(r), -1)  # face, image, target
@@ -143,7 +144,7 @@ def gradients(
             for j in r:  # this image's faces x targets x transforms
                 tally.passes[g.index[j]] += len(g.boxes) * t.shape[-1] * len(transforms)
     tally.draws += 1
-    total = sum(p.sum() for p in per_image)
+    total = sum((p.sum() for p in per_image), torch.zeros((), device=device))  # a tensor even to mypy
     if identity is not None:
         total = total - sum(identity.keep_penalty(g, x).sum() for g, x in zip(active, xs, strict=True))
     if with_ssim and gamma > 0:

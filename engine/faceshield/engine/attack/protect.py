@@ -53,7 +53,7 @@ __all__ = ["Protector", "ProtectionResult", "SaliencyModel", "VictimResult", "pl
 class SaliencyModel(Protocol):
     """Anything that maps (N, 3, h, w) images in [0, 1] to (N, 1, h', w') saliency in [0, 1]."""
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, images: torch.Tensor, /) -> torch.Tensor: ...
 
 
 class Protector:
@@ -226,15 +226,15 @@ class Protector:
         active = cancel(groups)
         if config.stages.start == "noise-generator":
             for k in range(config.noise_steps):
-                grads, _ = grad(active, [g.original + g.x for g in active], config.gamma)
+                grads, _ = grad(active, [g.original + g.get_x() for g in active], config.gamma)
                 for g, gr in zip(active, grads, strict=True):
-                    g.x = noise_step(g.x, gr, config.noise_lr, eps)
+                    g.x = noise_step(g.get_x(), gr, config.noise_lr, eps)
                 active = cancel(active)
                 if progress:
                     progress("noise generator", k + 1, config.noise_steps)
         starts: dict[int, torch.Tensor] = {}
         for g in active:
-            g.x = apply_start(g.original, g.x, g.mask, clip=config.stages.start == "noise-generator")
+            g.x = apply_start(g.original, g.get_x(), g.get_mask(), clip=config.stages.start == "noise-generator")
             for k, i in enumerate(g.index):
                 starts[i] = (g.x[k] - g.original[k]).detach()
         timings["start"] = time.perf_counter() - t2
@@ -249,13 +249,14 @@ class Protector:
             gamma = config.gamma * 0.5**r
             if widen:
                 for g in active:
-                    g.mask = masks.box_mask(g.boxes, g.n, *g.original.shape[-2:], g.original)
+                    h, w = g.original.shape[-2:]
+                    g.mask = masks.box_mask(g.boxes, g.n, h, w, g.original)
             for _ in range(k):
                 if not active:
                     break
                 grads, worst = grad(active, [g.x for g in active], gamma)
                 for g, gr in zip(active, grads, strict=True):
-                    g.x = ifgsm_step(g.x, gr, g.mask, g.original, config.step_size, eps)
+                    g.x = ifgsm_step(g.get_x(), gr, g.get_mask(), g.original, config.step_size, eps)
                 tally.stepped(active, r)
                 done_steps += 1
                 if policy.early_stop:
@@ -274,6 +275,7 @@ class Protector:
 
         # 8. Outputs, back in the caller's order.
         protected = [None if cancel.flags[i] else tally.final.get(i) for i in range(n)]
+        protected_or_clean = [p if p is not None else im for p, im in zip(protected, images, strict=True)]
         views = [(i, b) for i in range(n) for b in range(len(resolved[i]))]
         gather = caller_order(groups, views)
         results = []
@@ -282,17 +284,10 @@ class Protector:
             refs = gather(lambda gi, v=v: groups[gi].refs[v.name])
             inputs = gather(lambda gi, v=v: groups[gi].crops(groups[gi].original, v.resolution))
             man = gather(lambda gi, v=v: view_masks[gi].get(f"manipulation:{v.name}"))
-            res = VictimResult(v.name, [], refs, inputs, manipulation_mask=man)  # type: ignore[arg-type]
+            res = VictimResult(v.name, [], refs, inputs, manipulation_mask=man)
             if compute_outputs and any(p is not None for p in protected):
                 adv = torch.stack(
-                    [
-                        crop_resize(
-                            (protected[i] if protected[i] is not None else images[i])[None],
-                            resolved[i][b],
-                            v.resolution,
-                        )[0]
-                        for i, b in views
-                    ]
+                    [crop_resize(protected_or_clean[i][None], resolved[i][b], v.resolution)[0] for i, b in views]
                 )
                 res.outputs = self.generate(v, adv, torch.stack([labels[v.name][i] for i, _ in views]))
             results.append(res)

@@ -26,6 +26,7 @@ target apart.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 
@@ -120,7 +121,7 @@ class Tally:
             cost = cost_per_image(sub)
             self.checks += sub.n * cost
             measured = measure(sub)
-            done = set()
+            done: set[int] = set()
             for j, row in enumerate(rows):
                 i = g.index[row]
                 self.passes[i] += cost
@@ -144,7 +145,7 @@ class Tally:
                         continue
                 self.next_check[i] = self.steps[i] + self.gap[i]  # again only after twice as many steps
                 self.gap[i] *= 2
-            out += drop([g], lambda g_, done=done: [row for row in range(g_.n) if row not in done])
+            out += drop([g], partial(_rows_left, done))
         return out
 
     def _stall(self, i: int, measured: dict[str, tuple[bool, float]]) -> None:
@@ -161,3 +162,8 @@ class Tally:
             assert g.x is not None
             for k, i in enumerate(g.index):
                 self.final[i] = self.best[i][1] if i in self.best else g.x[k].detach()
+
+
+def _rows_left(done: set[int], g: Group) -> list[int]:
+    """The rows of `g` not in `done`."""
+    return [row for row in range(g.n) if row not in done]

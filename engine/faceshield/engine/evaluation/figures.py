@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,6 +27,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 from .grids import GRID_COLUMNS, SHARED_COLUMNS, display_mask, sample_grid
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType  # for mypy only: no import at run time, whatever the matplotlib
 
 __all__ = [
     "GRID_COLUMNS",
@@ -51,7 +55,7 @@ PALETTE = (
     "#17becf",
 )
 MARKERS = ("o", "s", "^", "D")  # one per group (protocol)
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",  # ships with matplotlib: the same glyphs on every machine
     "font.size": 10,
     "axes.titlesize": 11,

@@ -27,7 +27,7 @@ BACKGROUND = (255, 255, 255)
 INK = (30, 30, 30)
 
 
-def _font(size: int = 12) -> ImageFont.ImageFont:
+def _font(size: int = 12) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has only the bitmap font
@@ -49,7 +49,7 @@ def _tile(image: np.ndarray | None, size: int) -> Image.Image:
         d.text((size // 2, size // 2), "not used", fill=(120, 120, 120), font=_font(12), anchor="mm")
         return tile
     img = Image.fromarray(image)
-    return img if img.size == (size, size) else img.resize((size, size), Image.BILINEAR)
+    return img if img.size == (size, size) else img.resize((size, size), Image.Resampling.BILINEAR)
 
 
 def sample_grid(rows: Sequence[dict], title: str = "", tile: int = 128) -> Image.Image:

@@ -185,7 +185,7 @@ class RealPhotos(Dataset):
         face = self._lfw[int(sample_id.split("-")[1])]  # (25, 25) in [0, 1]
         gray = Image.fromarray((face * 255).round().astype(np.uint8))
         side = face.shape[0] * LFW_UPSCALE
-        image = np.asarray(gray.resize((side, side), Image.BICUBIC).convert("RGB"), dtype=np.uint8).copy()
+        image = np.asarray(gray.resize((side, side), Image.Resampling.BICUBIC).convert("RGB"), dtype=np.uint8).copy()
         return Sample(sample_id, image, None, None)
 
 

@@ -23,7 +23,7 @@ from ..errors import InvalidInputError
 from ..io.images import to_tensor
 from ..io.processing import TRANSFORMS
 from ..metrics import InputMetrics, TargetMetrics, output_metrics
-from ..models.victims import select_targets
+from ..models.victims import Victim, select_targets
 from ..ops.geometry import crop_resize, resolve_box
 
 # Bump when a transform's definition changes, so an old run is not resumed with new numbers.
@@ -119,7 +119,7 @@ class TransformedBatch:
     def clear(self) -> None:
         self._refs.clear()
 
-    def _groups(self, targets: Sequence[str]) -> list[tuple[object, list[str]]]:
+    def _groups(self, targets: Sequence[str]) -> list[tuple[Victim, list[str]]]:
         """(victim, its target names) for the requested targets, in the engine's victim order."""
         chosen = select_targets(list(self.victims.values()), list(targets))
         return [(self.victims[name], names) for name, names in chosen.items()]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..defaults import EOT_SAMPLES, ROBUST_SAMPLES
 from ..errors import InvalidInputError
+from ..metrics import TargetMetrics
 from ..models.victims import select_targets
 from ..pipeline import FaceShieldEngine, ProtectOutcome, ProtectRequest
 from .datasets import Dataset
@@ -315,19 +316,20 @@ class Evaluation:
             )
             for i in ids
         ]
-        outcomes = []
+        outcomes: list[ProtectOutcome | None] = []
         step = self.engine.limits.max_batch
         for k in range(0, len(requests), step):
             outcomes.extend(self.engine.protect(requests[k : k + step], config, extras=extras, policy=policy))
-        if any(o is None for o in outcomes):
+        protected = [o for o in outcomes if o is not None]
+        if len(protected) != len(outcomes):
             raise RuntimeError("the engine cancelled an evaluation item")  # no cancel hook is passed
-        return outcomes
+        return protected
 
     def _record(
         self, ids: list[str], load, outcomes: list[ProtectOutcome], wk: str, protocol: str, call: list[str] | None
     ) -> None:
         targets = call if call is not None else self.targets
-        transformed = [{}] * len(ids)
+        transformed: list[dict[str, list[TargetMetrics]]] = [{}] * len(ids)
         if self.plan.transforms:
             samples = [load(i) for i in ids]
             transformed = self.transformed.metrics(

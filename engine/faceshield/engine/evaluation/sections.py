@@ -16,7 +16,7 @@ from .tables import _group, per_image
 def fmt(e: Estimate | None, digits: int) -> str:
     if e is None or e.mean is None:
         return "–"
-    if e.low is None:
+    if e.low is None or e.high is None:  # one value (`mean_ci`): no interval, neither bound
         return f"{e.mean:.{digits}f}"
     return f"{e.mean:.{digits}f} ± {(e.high - e.low) / 2:.{digits}f}"
 
@@ -24,6 +24,7 @@ def fmt(e: Estimate | None, digits: int) -> str:
 def pct(e: Estimate | None) -> str:
     if e is None or e.mean is None:
         return "–"
+    assert e.low is not None and e.high is not None  # a proportion (`wilson`) with a mean has both bounds
     return f"{100 * e.mean:.1f}% [{100 * e.low:.1f}, {100 * e.high:.1f}]"
 
 

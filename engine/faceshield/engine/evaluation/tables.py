@@ -71,11 +71,11 @@ def row_statistics(samples: dict[str, list[dict]], ids: Sequence[str], transform
     out["protected"] = wilson(sum(bool(v["protected"]) for v in verdicts), len(verdicts)) if verdicts else None
     out["steps"] = mean_ci([float(v["steps"]) for v in verdicts]) if verdicts else None
     out["passes"] = mean_ci([float(v["passes"]) for v in verdicts]) if verdicts else None
-    robust = {}
+    robust: dict[str, dict[str, object]] = {}
     for t in transforms:
         te = [m for i in present for r in samples[i] for m in r.get("transformed", {}).get(t, ())]
-        robust[t] = _successes(te)
-        robust[t]["by_victim"] = {v: _successes([m for m in te if m.get("victim", "") == v]) for v in victims}
+        by_victim = {v: _successes([m for m in te if m.get("victim", "") == v]) for v in victims}
+        robust[t] = {**_successes(te), "by_victim": by_victim}
     out["robustness"] = robust
     return out
 

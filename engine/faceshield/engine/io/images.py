@@ -13,10 +13,12 @@ and the protection bound is defined on the 8-bit pixels the caller gets back.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from typing import IO
 
 import numpy as np
 import torch
-from PIL import Image, JpegImagePlugin, PngImagePlugin
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 from ..errors import InvalidInputError
 from .metadata import normalized
@@ -30,7 +32,7 @@ _PNG_COLOUR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGB
 _EIGHT_BIT_MODES = {"1", "L", "P", "LA", "PA", "RGB", "RGBA", "CMYK", "YCbCr"}
 
 
-def _open(data: bytes, field: str) -> Image.Image:
+def _open(data: bytes, field: str) -> ImageFile.ImageFile:
     """Pillow's PNG or JPEG reader on `data`: header parsed, no pixel decoded yet.
 
     The readers are called directly, not through `Image.open`, because `Image.open` applies
@@ -38,6 +40,7 @@ def _open(data: bytes, field: str) -> Image.Image:
     ~179 MP), which would refuse images the configured `max_pixels` allows and report them as
     above *that* limit. `check_dimensions` is the one size limit.
     """
+    reader: Callable[[IO[bytes]], ImageFile.ImageFile]
     if data.startswith(_PNG_SIGNATURE):
         reader = PngImagePlugin.PngImageFile
     elif data.startswith(_JPEG_SIGNATURE):
@@ -59,7 +62,7 @@ def _other_format(data: bytes) -> str:
         return "not a PNG or JPEG image (the bytes could not be identified)"
 
 
-def _sixteen_bit(img: Image.Image, data: bytes) -> str | None:
+def _sixteen_bit(img: ImageFile.ImageFile, data: bytes) -> str | None:
     """The PNG colour type ("RGB", "grey+alpha", ...) when `img` stores 16 bits per sample, else
     None. Read from the raw mode Pillow would decode with ("RGB;16B", "I;16B", ...)."""
     if img.format != "PNG" or not any("16" in str(tile.args) for tile in img.tile):
@@ -79,23 +82,23 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, field: str =
     """
     if not data:
         raise InvalidInputError(field, "no image bytes were sent")
-    img = _open(data, field)
-    if img.format not in _SUPPORTED:
-        raise InvalidInputError(field, f"{img.format} images are not accepted; send PNG or JPEG")
-    width, height = img.size
+    opened = _open(data, field)
+    if opened.format not in _SUPPORTED:
+        raise InvalidInputError(field, f"{opened.format} images are not accepted; send PNG or JPEG")
+    width, height = opened.size
     check_dimensions(height, width, max_pixels, field)
-    colour = _sixteen_bit(img, data)
+    colour = _sixteen_bit(opened, data)
     if colour is not None:
         raise InvalidInputError(
             field, f"16-bit PNGs ({colour}) are not accepted; convert the image to 8-bit per channel first"
         )
-    if img.mode not in _EIGHT_BIT_MODES:
-        raise InvalidInputError(field, f"{img.mode} images are not supported; convert to 8-bit RGB")
+    if opened.mode not in _EIGHT_BIT_MODES:
+        raise InvalidInputError(field, f"{opened.mode} images are not supported; convert to 8-bit RGB")
     try:
-        img.load()
+        opened.load()
     except Exception as exc:  # truncated file, corrupt stream
         raise InvalidInputError(field, f"the image data is truncated or corrupt ({exc.__class__.__name__})") from None
-    img = normalized(img, field)  # EXIF orientation applied, ICC profile converted to sRGB (io/metadata.py)
+    img = normalized(opened, field)  # EXIF orientation applied, ICC profile converted to sRGB (io/metadata.py)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = np.asarray(img.convert("RGBA"))
         if (rgba[..., 3] != 255).any():

@@ -73,11 +73,13 @@ def to_srgb(img: Image.Image, icc: bytes, field: str = "image") -> Image.Image:
         img = img.convert("RGBA")
     out_mode = "RGBA" if img.mode == "RGBA" else "RGB"
     try:
-        return ImageCms.profileToProfile(img, source, _SRGB, outputMode=out_mode)
+        converted = ImageCms.profileToProfile(img, source, _SRGB, outputMode=out_mode)
     except (ImageCms.PyCMSError, ValueError, OSError):
         raise InvalidInputError(
             field, f"its ICC colour profile does not fit its {img.mode} pixels; convert the image to sRGB first"
         ) from None
+    assert converted is not None  # None only in place (inPlace=True)
+    return converted
 
 
 def kept_exif(data: bytes, keep: tuple[str, ...] | list[str] = ()) -> bytes | None:

@@ -34,8 +34,8 @@ def downscale(factor: int = 2) -> Transform:
 
     def apply(image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
-        small = Image.fromarray(image).resize((max(1, w // factor), max(1, h // factor)), Image.LANCZOS)
-        return np.asarray(small.resize((w, h), Image.BICUBIC), dtype=np.uint8).copy()
+        small = Image.fromarray(image).resize((max(1, w // factor), max(1, h // factor)), Image.Resampling.LANCZOS)
+        return np.asarray(small.resize((w, h), Image.Resampling.BICUBIC), dtype=np.uint8).copy()
 
     return apply
 

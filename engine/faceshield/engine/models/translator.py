@@ -75,7 +75,7 @@ class TranslatorSpec:
     architecture: str
     ngf: int = 64
     blocks: int = 9
-    norm: str = "instance"
+    norm: NormKind = "instance"
     bias: bool = True
     block_name: str = "conv_block"
     dropout: bool = False
@@ -123,12 +123,12 @@ class ResnetBlock(nn.Module):
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(1),
             nn.Conv2d(dim, dim, 3, bias=spec.bias),
-            InstanceStatsNorm(dim, spec.norm),  # type: ignore[arg-type]
+            InstanceStatsNorm(dim, spec.norm),
             nn.ReLU(),
         ]
         if spec.dropout:
             layers.append(nn.Identity())  # the official Dropout(0.5), off: see the module text
-        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=spec.bias), InstanceStatsNorm(dim, spec.norm)]  # type: ignore[arg-type]
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=spec.bias), InstanceStatsNorm(dim, spec.norm)]
         setattr(self, spec.block_name, nn.Sequential(*layers))
         self._name = spec.block_name
 
@@ -148,7 +148,7 @@ class ResnetTranslator(nn.Module):
         layers: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(3, ngf, 7, bias=bias),
-            InstanceStatsNorm(ngf, norm),  # type: ignore[arg-type]
+            InstanceStatsNorm(ngf, norm),
             nn.ReLU(),
         ]
         for i in range(2):
@@ -157,13 +157,13 @@ class ResnetTranslator(nn.Module):
                 nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=bias),
                 InstanceStatsNorm(2 * c, norm),
                 nn.ReLU(),
-            ]  # type: ignore[arg-type]
+            ]
         layers += [ResnetBlock(ngf * 4, spec) for _ in range(spec.blocks)]
         for i in range(2):
             c = ngf * 2 ** (2 - i)
             layers += [
                 nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
-                InstanceStatsNorm(c // 2, norm),  # type: ignore[arg-type]
+                InstanceStatsNorm(c // 2, norm),
                 nn.ReLU(),
             ]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
@@ -186,11 +186,11 @@ class UnetBlock(nn.Module):
             layers = [down, sub, nn.ReLU(), nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1), nn.Tanh()]
         elif sub is None:  # innermost: no norm on the way down, nothing concatenated below
             up = nn.ConvTranspose2d(inner, outer, 4, stride=2, padding=1, bias=bias)
-            layers = [nn.LeakyReLU(0.2), down, nn.ReLU(), up, InstanceStatsNorm(outer, norm)]  # type: ignore[arg-type]
+            layers = [nn.LeakyReLU(0.2), down, nn.ReLU(), up, InstanceStatsNorm(outer, norm)]
         else:
             up = nn.ConvTranspose2d(inner * 2, outer, 4, stride=2, padding=1, bias=bias)
-            layers = [nn.LeakyReLU(0.2), down, InstanceStatsNorm(inner, norm), sub]  # type: ignore[arg-type, list-item]
-            layers += [nn.ReLU(), up, InstanceStatsNorm(outer, norm)]  # type: ignore[arg-type]
+            layers = [nn.LeakyReLU(0.2), down, InstanceStatsNorm(inner, norm), sub]
+            layers += [nn.ReLU(), up, InstanceStatsNorm(outer, norm)]
         self.model = nn.Sequential(*layers)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -216,7 +216,7 @@ class UnetTranslator(nn.Module):
         return self.model(x)
 
 
-def build_translator(spec: TranslatorSpec) -> nn.Module:
+def build_translator(spec: TranslatorSpec) -> ResnetTranslator | UnetTranslator:
     return (ResnetTranslator if spec.architecture == "resnet" else UnetTranslator)(spec)
 
 
@@ -279,7 +279,9 @@ def _infer_unet(state: Mapping[str, torch.Tensor], what: str) -> TranslatorSpec:
     return TranslatorSpec("unet", int(first.shape[0]), depth, norm, bias, "conv_block", False)
 
 
-def load_translator(state: Mapping[str, torch.Tensor], what: str = "translator checkpoint") -> nn.Module:
+def load_translator(
+    state: Mapping[str, torch.Tensor], what: str = "translator checkpoint"
+) -> ResnetTranslator | UnetTranslator:
     """A translator from a state dict, strictly: every key must fit, except normalization
     buffers a layout may or may not carry (instance norm's running statistics from 2018-era
     checkpoints, batch norm's `num_batches_tracked` from before PyTorch 0.4.1), which are dropped

@@ -140,7 +140,7 @@ def declared_victim(source: DeclaredTorchScript) -> VictimFile:
 
 def import_official(
     *,
-    name: str,
+    name: str | None,
     generator_checkpoint: str | Path | None = None,
     attributes: Sequence[str] = CELEBA_DEFAULT_ATTRIBUTES,
     resolution: int = 128,
@@ -159,21 +159,22 @@ def import_official(
     declared TorchScript modules, and optionally an official `TRACER-Efficient-N.pth`.
     `torch_saliency` also stores TRACER's weights for PyTorch (float16), so that a GPU machine
     without onnxruntime-gpu can run it on the GPU."""
-    if not NAME_PATTERN.match(name or ""):
+    if name is None or not NAME_PATTERN.match(name):
         raise InvalidInputError("name", f"{name!r} must be 1-64 letters, digits, '.', '_' or '-'")
     if generator_checkpoint is None and not translators and not torchscripts:
         raise InvalidInputError("generator", "name at least one victim: --generator, --translator or --torchscript")
     attributes = [a.strip() for a in attributes if a.strip()]
     if generator_checkpoint is not None and (not attributes or len(set(attributes)) != len(attributes)):
         raise InvalidInputError("attributes", "name each attribute of the generator once, comma-separated")
-    names = (["stargan"] if generator_checkpoint is not None else []) + [t.name for t in (*translators, *torchscripts)]
+    declared: list[TranslatorCheckpoint | DeclaredTorchScript] = [*translators, *torchscripts]
+    names = (["stargan"] if generator_checkpoint is not None else []) + [t.name for t in declared]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise InvalidInputError("name", f"each victim needs its own name; named twice: {', '.join(twice)}")
     for n in names:
         if not NAME_PATTERN.match(n) or "/" in n:
             raise InvalidInputError("name", f"victim name {n!r} must be 1-64 letters, digits, '.', '_' or '-'")
-    for r in [resolution] + [t.resolution for t in (*translators, *torchscripts)]:
+    for r in [resolution] + [t.resolution for t in declared]:
         if r < 8 or r % 4:
             raise InvalidInputError("resolution", f"must be a multiple of 4, got {r}")
     dest = Path(dest) if dest is not None else user_models_dir() / name

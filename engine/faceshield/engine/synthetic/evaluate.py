@@ -97,6 +97,7 @@ def protection_figures(
                 for k, f in enumerate(chunk)
             ]
             for outcome in engine.protect(requests, config):
+                assert outcome is not None  # None marks a cancelled item; nothing cancels here
                 rows.append(outcome.targets)
                 psnr.append(outcome.input.psnr)
                 ssim.append(outcome.input.ssim)

@@ -83,7 +83,7 @@ def measure(image: np.ndarray, layout: Layout, region_masks: dict[str, np.ndarra
         hair=hair,
         male=beard_share > MALE_THRESHOLD,
         young=ratio >= OLD_THRESHOLD,
-        hair_colour=tuple(float(v) for v in hair_rgb),
+        hair_colour=(float(hair_rgb[0]), float(hair_rgb[1]), float(hair_rgb[2])),  # RGB: img is (R, R, 3)
         beard_share=beard_share,
         forehead_ratio=ratio,
     )

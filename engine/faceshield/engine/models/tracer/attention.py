@@ -90,6 +90,11 @@ class RFB_Block(nn.Module):  # noqa: N801 (official name)
     """Receptive field block: four branches (1x1; 1xk, kx1, 3x3 dilated k for k = 3, 5, 7),
     concatenated, fused by a 3x3, plus a 1x1 residual, then ReLU."""
 
+    # Made with setattr below (their checkpoint names): declared so that mypy knows their type.
+    branch1: nn.Sequential
+    branch2: nn.Sequential
+    branch3: nn.Sequential
+
     def __init__(self, in_channel: int, out_channel: int):
         super().__init__()
         self.relu = nn.ReLU()

@@ -133,6 +133,7 @@ class EfficientNetEncoder(nn.Module):
         """Spatial size of the first tapped feature for a square input of `input_size`."""
         size = output_size(input_size, self._conv_stem)
         for block in self._blocks[: self.block_idx[0] + 1]:
+            assert isinstance(block, MBConvBlock)  # a ModuleList's items are typed Module
             size = output_size(size, block._depthwise_conv)
         return size, size
 
@@ -148,4 +149,5 @@ class EfficientNetEncoder(nn.Module):
                 taps.append(x)
             if idx == self.block_idx[-1]:
                 break  # the taps end at the last block; nothing after it is used
+        assert edge is not None  # the edge module sits at the first tap, before the last
         return taps, edge

@@ -35,6 +35,9 @@ IR_VERSION = 8  # ONNX Runtime 1.20+ reads IR 8; newer writers default higher th
 class SaliencyGraph(nn.Module):
     """[0, 1] RGB at the model's input size -> M_sm at the same size (what the ONNX graph holds)."""
 
+    mean: torch.Tensor  # buffers (register_buffer), declared for mypy
+    std: torch.Tensor
+
     def __init__(self, tracer: TRACER):
         super().__init__()
         self.tracer = tracer
@@ -79,7 +82,7 @@ def export_onnx(tracer: TRACER, path: str | Path | None = None, metadata: dict |
         torch.onnx.export(
             graph,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # torch types f as a path; the TorchScript exporter takes a file object too
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},

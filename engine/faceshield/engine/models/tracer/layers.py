@@ -43,7 +43,7 @@ class SameConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, groups=groups, bias=bias)
         top, bottom = same_padding(reference_size, kernel_size, stride)
         # Square kernels and square reference sizes: the same padding on both axes.
-        self.pad = (top, bottom, top, bottom)  # F.pad order: left, right, top, bottom
+        self.pad: tuple[int, int, int, int] | None = (top, bottom, top, bottom)  # F.pad order: left, right, top, bottom
         if top == bottom:  # symmetric: let the convolution pad (one op fewer in the graph)
             self.padding = (top, top)
             self.pad = None
@@ -56,7 +56,12 @@ class SameConv2d(nn.Conv2d):
 
 def output_size(size: int, conv: nn.Conv2d) -> int:
     """Spatial output size of a square `conv` (including any `SameConv2d` pre-padding)."""
-    pad = sum(conv.pad[:2]) if getattr(conv, "pad", None) is not None else 2 * conv.padding[0]
+    same_pad = getattr(conv, "pad", None)  # SameConv2d's own padding; None where the convolution pads
+    if same_pad is not None:
+        pad = sum(same_pad[:2])
+    else:
+        assert not isinstance(conv.padding, str)  # a number per side here, never "same" or "valid"
+        pad = 2 * conv.padding[0]
     k, s, d = conv.kernel_size[0], conv.stride[0], conv.dilation[0]
     return (size + pad - d * (k - 1) - 1) // s + 1
 
