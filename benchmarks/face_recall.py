@@ -13,8 +13,8 @@ date, to benchmarks/results/face-recall.md (or --out).
   tests (three faces pasted into a scene): each face found, and nothing else.
 - Seconds per detection on a 512 x 512 photo and on a 4000 x 3000 one (the photo enlarged).
 
-Also run, for the README's comparison: the frontal cascade alone (no profile pass) and
-scikit-image's LBP cascade (`skimage.feature.Cascade`, its bundled OpenCV file).
+Also run, for the comparison in docs/command-line.md ("Faces found"): the frontal cascade alone
+(no profile pass) and scikit-image's LBP cascade (`skimage.feature.Cascade`, its bundled OpenCV file).
 """
 
 from __future__ import annotations

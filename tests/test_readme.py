@@ -1,9 +1,11 @@
-"""Every shell command in the README's "Quick start" and "Using it" sections runs, as a new user
+"""Every shell command in the README's "Quick start" and "Using it" sections, and in the docs
+section the other commands moved to (docs/command-line.md, "More commands"), runs, as a new user
 would type it, and does what the text beside it says.
 
-Commands are read from the README itself, so an example that is edited or added is run too; a
-command this file has no check for fails the test rather than passing unexamined. Paths the
-examples invent (face.jpg, photos/, todo.txt, 200000-G.ckpt) are created in a scratch folder.
+Commands are read from those pages themselves, so an example that is edited or added is run too; a
+command this file has no check for fails the test rather than passing unexamined, and so does a
+check no command uses any more (an example that went missing). Paths the examples invent
+(face.jpg, photos/, todo.txt, 200000-G.ckpt) are created in a scratch folder.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ def section(text: str, title: str) -> str:
     return text[start : end if end > 0 else None]
 
 
-def commands(title: str) -> list[tuple[str, str]]:
-    """(command, its comment) for every line of the section's sh blocks."""
-    text = section((ROOT / "README.md").read_text(), title)
+def commands(title: str, page: str = "README.md") -> list[tuple[str, str]]:
+    """(command, its comment) for every line of the sh blocks of the page's section."""
+    text = section((ROOT / page).read_text(), title)
     out = []
     for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.splitlines():
@@ -104,7 +106,12 @@ def test_quick_start(scratch):
     assert re.search(r"^test-fast:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
-# A check for every command of "Using it", keyed by a part of the command that names it.
+# The sections whose commands test_using_it runs: the README's "Using it", then the docs section
+# that holds the commands moved out of it.
+USING_IT = [("README.md", "Using it"), ("docs/command-line.md", "More commands")]
+
+
+# A check for every command of USING_IT, keyed by a part of the command that names it.
 def _every_victim(out: str) -> None:
     assert "victim styles" in out and "victim vintage" in out and "verdict:" in out and "deepfake" in out
 
@@ -173,12 +180,14 @@ FAST = ["--steps", "3", "--budget-steps", "3"]  # where the check does not depen
 
 
 def test_using_it(scratch):
-    listed = commands("Using it")
+    listed = [c for page, title in USING_IT for c in commands(title, page)]
     assert listed, "no commands found"
+    used = {key for key, _ in CHECKS if any(key in cmd for cmd, _ in listed)}
+    assert used == {key for key, _ in CHECKS}, f"no command left for {sorted({k for k, _ in CHECKS} - used)}"
     run(["models", "prepare"], scratch)
     for cmd, comment in listed:
         matches = [(key, check) for key, check in CHECKS if key in cmd]
-        assert matches, f"no check for the README command {cmd!r} ({comment})"
+        assert matches, f"no check for the documented command {cmd!r} ({comment})"
         key, check = matches[0]
         args = shlex.split(cmd)
         assert args[0] == "faceshield", cmd

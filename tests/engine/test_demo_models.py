@@ -43,7 +43,7 @@ MISSED_UNION = (
     "generator nearly unmoved: success 0% on the build's 32 faces while pgd reaches 86%; "
     "inside the face the SSIM penalty's gradient is several times the disruption term's, and "
     "with neither SSIM term nor blur the face mask alone leaves 28% "
-    "(benchmarks/results/demo-union-sweep.md, README 'The demo pair')"
+    "(benchmarks/results/demo-union-sweep.md, docs/models.md, 'The demo set')"
 )
 
 

@@ -104,7 +104,7 @@ STYLES = PublishedVictim(
     # At 256 px many clean style edits still pass a face check as the person (at 128 px none
     # does): the resolution where a forger can use them. Protected by default: the five styles
     # whose clean edit still matched the person on at least 7 of 8 CelebA faces (dlib, < 0.6);
-    # every other style is reachable by name (--targets styles/07). README, "The default models".
+    # every other style is reachable by name (--targets styles/07). docs/models.md, "The default models".
     resolution=256,
     description="Google's 26-style network (TensorFlow stylize demo), conditional instance norm; one edit per style",
     build=_build_styles,
