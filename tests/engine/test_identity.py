@@ -52,6 +52,10 @@ def test_protected_needs_every_face_kept_and_every_edit_broken_after_each_proces
     assert not IdentityReport((lost,), (broken,), ("jpeg75",)).protected  # the photo no longer its owner
     report = IdentityReport((kept,), (weak,), ("jpeg75",))
     assert not report.protected and report.problems() == ["v/t after jpeg75 passes as the person (0.55)"]
+    nothing = EditIdentity("v", "t", 0, 0.7, 0.75, {"jpeg75": 0.8})  # no edit of the original passes as the person
+    vacuous = IdentityReport((kept,), (nothing,))
+    assert not vacuous.protected and "nothing to break" in vacuous.problems()[0]  # no protection claimed
+    assert IdentityReport((kept,), (broken, nothing), ("jpeg75",)).protected  # one broken, one harmless
     unmeasured = IdentityReport((FaceKept(0, None, "dlib finds no face"),), (EditIdentity("v", "t", 0, None, None),))
     assert not unmeasured.protected  # never protected on a guess
     assert unmeasured.problems() == ["face 0: identity not measured (dlib finds no face)"]

@@ -161,3 +161,24 @@ def test_victim_takes_generator_space_with_gradients(checkpoints, monkeypatch):
     assert y.shape == x.shape and -1 <= float(y.detach().min()) and float(y.detach().max()) <= 1
     y.pow(2).mean().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
+def test_the_verdict_never_calls_a_photo_protected_against_the_vae(checkpoints, monkeypatch):
+    """The negative control as the product judges it: eps 0.05 does not move the VAE's edit, and
+    neither rule claims protection (the identity rule: its edits never pass as the person, so
+    there is nothing to break; Ruiz's rule: not disrupted)."""
+    from faceshield.engine import AttackConfig, FaceShieldEngine, Policy, ProtectRequest
+    from faceshield.engine.evaluation.celeba_wheel import FACES, celeba_faces
+    from faceshield.engine.modelset import ModelSet
+
+    if find_wheel(FACES) is None:
+        pytest.skip("the felonfinder 1.0.3 wheel (CelebA faces) is not in the wheel cache")
+    monkeypatch.setattr(vw, "read_checkpoint", lambda n, wheel_dir=None: checkpoints[n])
+    models = ModelSet("vae-control", "1", victims=[vw.vae_victim(2)])
+    (_, face), config = celeba_faces(1)[0], AttackConfig.for_method("pgd", steps=10)
+    for rule in ("identity", "disruption"):
+        out = FaceShieldEngine(models, verdict=rule).protect(
+            [ProtectRequest(face, face_box=(0, 0, 178, 178))], config, policy=Policy(kind="fixed")
+        )[0]
+        assert not out.verdict.protected, rule
+        assert out.targets[0].mse < 0.05  # not disrupted either

@@ -12,7 +12,7 @@ dlib's face-recognition ResNet, run by dlib itself on 8-bit images (the judge), 
   back over the face box of the photo it was made from, cut with the original's landmarks: the
   edit is `broken` at distance >= `SAME_PERSON` (0.6, dlib's own threshold). Where the edit of the
   ORIGINAL is already that far from the person, there is "no identity to break" and it is not
-  counted either way.
+  counted either way; but a verdict with no edit broken at all claims nothing.
 
 A face dlib cannot find or align is "not measured", with the reason; never a guessed number.
 The judge is the recogniser the identity objective uses: other recognisers (a bank's, an
@@ -164,11 +164,15 @@ class IdentityReport:
     @property
     def protected(self) -> bool:
         """Every face measured and kept, and every edit's deepfake fails to match the person (or
-        has no identity to break), plainly and after each processing asked for."""
+        has no identity to break), plainly and after each processing asked for; and at least one
+        edit broken. Where no edit of the original passes as the person, nothing was protected
+        against and no protection is claimed (a generator that cannot make a passing deepfake,
+        e.g. a blurry 64 px autoencoder, would otherwise make every photo "protected")."""
         if not self.faces or not all(f.kept for f in self.faces):
             return False
         ok = (BROKEN, NO_IDENTITY)
-        return all(e.state in ok and all(e.state_after(p) in ok for p in self.after) for e in self.edits)
+        every = all(e.state in ok and all(e.state_after(p) in ok for p in self.after) for e in self.edits)
+        return every and any(e.state == BROKEN for e in self.edits)
 
     def problems(self) -> list[str]:
         """What stops `protected`, one phrase each ("vintage/vintage passes as the person (0.31)")."""
@@ -188,6 +192,8 @@ class IdentityReport:
                     out.append(f"{name}{' after ' + p if p else ''} passes as the person ({d:.2f})")
                 elif state == NOT_MEASURED and e.clean is not None:
                     out.append(f"{name}{' after ' + p if p else ''}: not measured")
+        if self.edits and not any(e.state == BROKEN for e in self.edits) and not out:
+            out.append("no edit of the original passes as the person: nothing to break, no protection claimed")
         return out
 
 
