@@ -65,8 +65,9 @@ def test_a_protect_run_writes_only_its_output(tmp_path):
     inputs.mkdir()
     face = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     Image.fromarray(face).save(inputs / "face.png")
-    # The default demo set: a real TRACER through ONNX Runtime, union-saliency end to end; the
-    # face detector (OpenCV) runs, finds no face in the noise and falls back to the centre square.
+    # The demo set (a real TRACER through ONNX Runtime) and the default method, end to end; the
+    # face detectors (OpenCV's cascades, then dlib) run, find no face in the noise, and the run
+    # falls back to the centre square as --no-face centre asks.
     args = ["-m", "faceshield.cli", "protect", str(inputs / "face.png"), "-o", str(outputs / "p.png")]
     args += ["--no-face", "centre"]
     run = subprocess.run(

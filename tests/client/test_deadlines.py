@@ -12,7 +12,7 @@ import faceshield.client._common as common
 from faceshield.client import AsyncFaceShieldClient, DeadlineExceededError, FaceShieldClient, from_rpc_error
 from tests.service.servers import ServerThread, random_image, test_settings, tiny_engine
 
-IMAGE = random_image(32, seed=3)
+IMAGE = random_image(32, seed=3)  # noise, no face: calls ask for the centre square (detect_faces=False)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_default_deadline_follows_the_servers_estimate(server, monkeypatch):
     asked = server.metric("faceshield_requests_total", {"rpc": "GetModelInfo"})
     with FaceShieldClient(server.target, timeout=7.5) as client:
         assert client.default_timeout() == 7.5
-        client.protect(IMAGE, method="pgd", steps=1, targets=["Male"])
+        client.protect(IMAGE, method="pgd", steps=1, targets=["Male"], detect_faces=False)
     assert server.metric("faceshield_requests_total", {"rpc": "GetModelInfo"}) == asked  # not asked
 
 
@@ -50,7 +50,7 @@ def slow_server():
 
 
 def test_deadline_errors_say_which_deadline_and_how_to_raise_it(slow_server, monkeypatch):
-    slow = dict(method="pgd", steps=100, targets=["Male"])
+    slow = dict(method="pgd", steps=100, targets=["Male"], detect_faces=False)
     with FaceShieldClient(slow_server.target) as client:
         with pytest.raises(DeadlineExceededError) as caught:
             client.protect(random_image(128), timeout=0.2, **slow)

@@ -31,6 +31,9 @@ from tests.helpers import CPU_PRECISION
 from tests.service.servers import ServerThread, png_bytes, random_image, test_settings, tiny_engine
 
 IMAGE = random_image(32, seed=11)
+# Noise has no face, and the server finds faces by default: the round trips ask for the centre
+# square, the engine's default that they compare against.
+CENTRE = {"detect_faces": False}
 
 
 # -- inputs, checked before anything is sent -------------------------------------------------
@@ -85,6 +88,10 @@ def test_request_builder_sets_only_what_was_given():
     assert msg.face_box.right == 32 and msg.extras.masks and not msg.extras.generator_outputs
     bare = protect_request(IMAGE)
     assert not any(bare.HasField(f) for f in ("epsilon", "steps", "step_size", "seed", "face_box"))
+    # Face finding is always sent, so the result does not hang on the server's default.
+    assert bare.HasField("detect_faces") and bare.detect_faces.enabled
+    assert bare.detect_faces.no_face == bare.detect_faces.NO_FACE_REFUSE
+    assert not protect_request(IMAGE, **CENTRE).detect_faces.enabled
     for bad, field in (
         (dict(steps=2.5), "steps"),
         (dict(epsilon="big"), "epsilon"),
@@ -154,18 +161,18 @@ def test_sync_round_trips(server, tmp_path):
             "compile": "none",
         }
         for source in (IMAGE, path, Image.fromarray(IMAGE)):
-            result = client.protect(source, method="pgd", steps=2, seed=5, targets=["Male"], request_id="s1")
-            assert result.request_id == "s1"
+            result = client.protect(source, method="pgd", steps=2, seed=5, targets=["Male"], request_id="s1", **CENTRE)
+            assert result.request_id == "s1" and result.face_source == "centre"
             np.testing.assert_array_equal(result.to_numpy(), expected.protected)
             assert result.targets[0].mse == pytest.approx(expected.targets[0].mse)
             assert result.input_metrics["psnr"] == pytest.approx(expected.input.psnr)
         saved = result.save(tmp_path / "out.png")
         assert np.array_equal(np.asarray(Image.open(saved)), expected.protected)
 
-        evaluated = client.evaluate(IMAGE, result.png, targets=["Male"])
+        evaluated = client.evaluate(IMAGE, result.png, targets=["Male"], **CENTRE)
         assert not evaluated.protected_by_server
         assert evaluated.targets[0].mse == pytest.approx(expected.targets[0].mse)
-        server_side = client.evaluate(IMAGE, method="pgd", steps=2, seed=5, targets=["Male"])
+        server_side = client.evaluate(IMAGE, method="pgd", steps=2, seed=5, targets=["Male"], **CENTRE)
         assert server_side.protected_by_server and server_side.png == result.png
 
         with_extras = client.protect(
@@ -176,6 +183,7 @@ def test_sync_round_trips(server, tmp_path):
             saliency_mask=np.full((32, 32), 0.5),
             return_masks=True,
             return_generator_outputs=True,
+            **CENTRE,
         )
         assert with_extras.masks["saliency"].shape == (32, 32)
         assert set(with_extras.generator_outputs) == {"Male"}
@@ -192,9 +200,9 @@ async def test_async_round_trips(server):
     async with AsyncFaceShieldClient(server.target) as client:
         assert await client.health() == "SERVING"
         assert (await client.model_info()).device == "cpu"
-        result = await client.protect(IMAGE, method="pgd", steps=1, seed=1, targets=["Young"])
+        result = await client.protect(IMAGE, method="pgd", steps=1, seed=1, targets=["Young"], **CENTRE)
         np.testing.assert_array_equal(result.to_numpy(), expected.protected)
-        evaluated = await client.evaluate(IMAGE, result.png, targets=["Young"])
+        evaluated = await client.evaluate(IMAGE, result.png, targets=["Young"], **CENTRE)
         assert evaluated.targets[0].mse == pytest.approx(expected.targets[0].mse)
 
         async def images():
@@ -202,7 +210,10 @@ async def test_async_round_trips(server):
                 yield (f"a{i}", random_image(32, seed=i))
             yield ("bad", b"\x89PNG\r\n\x1a\nbroken")
 
-        answers = [a async for a in client.protect_stream(images(), window=2, method="pgd", steps=1, targets=["Male"])]
+        answers = [
+            a
+            async for a in client.protect_stream(images(), window=2, method="pgd", steps=1, targets=["Male"], **CENTRE)
+        ]
         assert sorted(a.request_id for a in answers) == sorted([f"a{i}" for i in range(6)] + ["bad"])
         assert [a.error.fields for a in answers if not a.ok] == [["image"]]
         with pytest.raises(InvalidArgumentError):

@@ -33,6 +33,45 @@ def test_the_face_of_each_real_photo_is_found(name):
     assert overlap(found[0], FACES[name]) > 0.6
 
 
+def tight_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The face cut as an aligned selfie app cuts it: dlib's chip with no padding (the face
+    fills the frame)."""
+    import torch
+
+    from faceshield.engine.faces.landmarks import find_landmarks
+    from faceshield.engine.ops.chip import aligned_chip, chip_geometry
+
+    points = find_landmarks(image).points
+    chip = aligned_chip(
+        torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float(), chip_geometry(points, size, 0.0), size
+    )
+    return chip[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+@pytest.mark.parametrize("size", [112, 256])
+def test_a_tight_face_crop_is_found_and_aligned_with_a_border(size):
+    from faceshield.engine.faces.landmarks import find_landmarks
+
+    crop = tight_crop(photo("astronaut"), size)
+    cv2, (frontal, profile) = detect_module._classifiers()
+    gray = cv2.equalizeHist(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY))
+    assert detect_module._search(frontal, profile, gray, 20) == []  # a cascade's window must fit inside
+    found = detect_faces(crop)  # found again with a border, the box moved back inside the crop
+    assert len(found) == 1 and all(0 <= v <= size for v in found[0])
+    assert (found[0][2] - found[0][0]) > size / 2  # the face fills the frame
+    choice = choose_faces(crop)
+    assert choice.source == "detected" and choice.boxes == ((0, 0, size, size),)  # the head region: all of it
+    marks = find_landmarks(crop, choice.boxes[0])
+    assert marks.ok and ((marks.points >= 0) & (marks.points < size)).all()  # eyes and nose inside the crop
+
+
+def test_dlib_finds_the_face_the_cascades_miss(monkeypatch):
+    crop = tight_crop(photo("astronaut"), 160)
+    monkeypatch.setattr(detect_module, "detect_faces", lambda image: [])  # the cascades see nothing
+    choice = choose_faces(crop)
+    assert choice.source == "detected" and len(choice.boxes) == 1
+
+
 def test_every_pasted_face_is_found_and_nothing_else():
     scene, regions = group_photo()
     choice = choose_faces(scene)

@@ -5,6 +5,8 @@ field's invalid domain: out of range, wrong size, absurdly long, an image of a r
 bytes that are no protobuf at all. Whatever the draw, the answer must be typed: INVALID_ARGUMENT
 with a BadRequest naming that field and an ErrorInfo, in trailers small enough for any client,
 in unary calls and as per-item errors in a stream. Never UNKNOWN, INTERNAL or RESOURCE_EXHAUSTED.
+(The images are noise with no face and leave `detect_faces` unset, which the server refuses; but
+every field is checked before the face detector runs, so the violation names the fuzzed field.)
 """
 
 from __future__ import annotations

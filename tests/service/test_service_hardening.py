@@ -11,7 +11,7 @@ from google.rpc import error_details_pb2, status_pb2
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 from tests.service.servers import ServerThread, random_image, test_settings
-from tests.service.test_service_bad_inputs import raw
+from tests.service.test_service_bad_inputs import CENTRE, raw
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +65,8 @@ def test_bytes_that_are_not_a_protobuf_are_a_bad_request(channel, rpc, message_t
 
 def test_an_unparsable_stream_item_fails_alone(channel):
     good = pb.ProtectImageRequest(
-        request_id="good", image=raw(random_image(32)), method="pgd", steps=1, targets=["Male"]
-    ).SerializeToString()
+        request_id="good", image=raw(random_image(32)), method="pgd", steps=1, targets=["Male"], detect_faces=CENTRE
+    ).SerializeToString()  # noise, no face: the centre square, asked for
     stream = channel.stream_stream("/faceshield.v1.FaceShield/ProtectStream")
     answers = [pb.ProtectStreamResponse.FromString(a) for a in stream(iter([b"\xff\xff", good]), timeout=30)]
     assert sorted(a.WhichOneof("outcome") for a in answers) == ["error", "result"]

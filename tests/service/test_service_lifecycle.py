@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 FULL_STEPS = 100  # each step costs 5 generator passes (all targets) at 128x128: seconds in all
+CENTRE = pb.FaceDetection(enabled=False)  # the images are noise, with no face: the centre square, asked for
 
 
 def raw(image: np.ndarray) -> pb.Image:
@@ -40,7 +41,9 @@ def wait_for(condition, timeout: float = 30.0) -> None:
 
 
 def slow_request(rid: str) -> pb.ProtectImageRequest:
-    return pb.ProtectImageRequest(request_id=rid, image=raw(random_image(64)), method="pgd", steps=FULL_STEPS)
+    return pb.ProtectImageRequest(
+        request_id=rid, image=raw(random_image(64)), method="pgd", steps=FULL_STEPS, detect_faces=CENTRE
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +100,9 @@ def test_cancelled_item_leaves_its_batch_mates_alone(slow_server):
     s = slow_server
     with grpc.insecure_channel(s.target) as channel:
         stub = pb_grpc.FaceShieldStub(channel)
-        request = pb.ProtectImageRequest(image=raw(random_image(64)), method="pgd", steps=8, targets=["Male"])
+        request = pb.ProtectImageRequest(
+            image=raw(random_image(64)), method="pgd", steps=8, targets=["Male"], detect_faces=CENTRE
+        )
         keeper = stub.ProtectImage.future(request, timeout=60)
         quitter = stub.ProtectImage.future(request, timeout=60)
         wait_for(lambda: s.server.batcher.running >= 1)
@@ -198,7 +203,9 @@ def test_sigterm_with_calls_in_flight_loses_none():
             health = health_pb2_grpc.HealthStub(channel)
             wait_for(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == SERVING, 120)
             stub = pb_grpc.FaceShieldStub(channel)
-            request = pb.ProtectImageRequest(image=raw(random_image(64)), method="pgd", steps=10, targets=["Male"])
+            request = pb.ProtectImageRequest(
+                image=raw(random_image(64)), method="pgd", steps=10, targets=["Male"], detect_faces=CENTRE
+            )
             with ThreadPoolExecutor(8) as pool:
                 calls = [pool.submit(stub.ProtectImage, request, timeout=120) for _ in range(8)]
                 wait_for(lambda: _in_flight(metrics_port) == 8 or all(c.done() for c in calls), 60)

@@ -8,7 +8,7 @@ import pytest
 from faceshield.v1 import faceshield_pb2 as pb
 from faceshield.v1 import faceshield_pb2_grpc as pb_grpc
 from tests.service.servers import ServerThread, random_image, test_settings
-from tests.service.test_service_bad_inputs import field_of, raw
+from tests.service.test_service_bad_inputs import CENTRE, field_of, raw
 
 
 def test_max_steps_above_the_engine_default_is_honoured():
@@ -16,7 +16,9 @@ def test_max_steps_above_the_engine_default_is_honoured():
     with ServerThread(test_settings(max_steps=200, metrics_port=-1)) as s, grpc.insecure_channel(s.target) as channel:
         stub = pb_grpc.FaceShieldStub(channel)
         assert stub.GetModelInfo(pb.GetModelInfoRequest(), timeout=20).limits.max_steps == 200
-        request = pb.ProtectImageRequest(image=raw(random_image(32)), method="pgd", steps=150, targets=["Male"])
+        request = pb.ProtectImageRequest(
+            image=raw(random_image(32)), method="pgd", steps=150, targets=["Male"], detect_faces=CENTRE
+        )  # noise, no face: the centre square, asked for
         reply = stub.ProtectImage(request, timeout=60)
         assert reply.attack.steps == 150
         request.steps = 201

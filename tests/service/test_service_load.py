@@ -25,6 +25,9 @@ def raw(image: np.ndarray) -> pb.Image:
 
 
 FIXED = pb.Policy(kind="fixed")  # the paper's schedule: this test is about the stream, not the verdict
+# The images are noise, with no face, and these tests are about load, not face finding: they ask
+# for the centre square (SDK calls: detect_faces=False).
+CENTRE = pb.FaceDetection(enabled=False)
 
 
 def test_stream_of_200_with_bad_items():
@@ -55,7 +58,14 @@ def test_stream_of_200_with_bad_items():
             image = pb.Image(encoded=good_png) if i % 2 else raw(random_image(32, seed=i))
             requests.append(
                 pb.ProtectImageRequest(
-                    request_id=rid, image=image, method="pgd", steps=1, seed=i, targets=["Male"], policy=FIXED
+                    request_id=rid,
+                    image=image,
+                    method="pgd",
+                    steps=1,
+                    seed=i,
+                    targets=["Male"],
+                    policy=FIXED,
+                    detect_faces=CENTRE,
                 )
             )
     with ServerThread(test_settings(max_batch=16)) as s, grpc.insecure_channel(s.target) as channel:
@@ -78,7 +88,7 @@ def test_stream_of_200_with_bad_items():
         # The server is still healthy and serving.
         client = FaceShieldClient(s.target)
         assert client.health() == "SERVING"
-        assert client.protect(random_image(32), method="pgd", steps=1, targets=["Male"]).width == 32
+        assert client.protect(random_image(32), method="pgd", steps=1, targets=["Male"], detect_faces=False).width == 32
         client.close()
 
 
@@ -99,7 +109,9 @@ def test_stream_with_sdk_keeps_a_bounded_window():
                 yield item
 
         answers = []
-        for answer in client.protect_stream(counted(), window=4, method="pgd", steps=1, targets=["Male"]):
+        for answer in client.protect_stream(
+            counted(), window=4, method="pgd", steps=1, targets=["Male"], detect_faces=False
+        ):
             with lock:
                 in_flight -= 1
             answers.append(answer)
@@ -117,7 +129,13 @@ async def test_32_concurrent_callers_share_batches():
 
             async def caller(i: int):
                 return await client.protect(
-                    random_image(32, seed=i), request_id=f"c{i}", method="pgd", steps=1, seed=i, targets=["Male"]
+                    random_image(32, seed=i),
+                    request_id=f"c{i}",
+                    method="pgd",
+                    steps=1,
+                    seed=i,
+                    targets=["Male"],
+                    detect_faces=False,
                 )
 
             results = await asyncio.gather(*(caller(i) for i in range(32)))
@@ -172,7 +190,9 @@ def test_overload_gives_resource_exhausted_with_retry_info_and_recovers():
     engine = GatedEngine(tiny_models(), limits=Limits(max_batch=1))
     with ServerThread(settings, engine) as s, grpc.insecure_channel(s.target) as channel:
         stub = pb_grpc.FaceShieldStub(channel)
-        request = pb.ProtectImageRequest(image=raw(random_image(32)), method="pgd", steps=1, targets=["Male"])
+        request = pb.ProtectImageRequest(
+            image=raw(random_image(32)), method="pgd", steps=1, targets=["Male"], detect_faces=CENTRE
+        )
         engine.gate.clear()
         running = stub.ProtectImage.future(request, timeout=60)
         wait_for(lambda: s.server.batcher.running == 1)
@@ -186,14 +206,17 @@ def test_overload_gives_resource_exhausted_with_retry_info_and_recovers():
         assert retry_delay(caught.value) > 0
         with FaceShieldClient(s.target, overload_retries=0) as impatient:
             with pytest.raises(OverloadedError) as sdk_caught:
-                impatient.protect(random_image(32), method="pgd", steps=1, targets=["Male"])
+                impatient.protect(random_image(32), method="pgd", steps=1, targets=["Male"], detect_faces=False)
         assert sdk_caught.value.retry_after > 0 and sdk_caught.value.reason == "OVERLOADED"
         assert s.server.batcher.depth == 1
 
         # The SDK honours RetryInfo: it waits as told and gets through once the queue drains.
         with FaceShieldClient(s.target) as patient:
             threading.Timer(0.3, engine.gate.set).start()
-            assert patient.protect(random_image(32), method="pgd", steps=1, targets=["Male"]).width == 32
+            assert (
+                patient.protect(random_image(32), method="pgd", steps=1, targets=["Male"], detect_faces=False).width
+                == 32
+            )
 
         # Three refusals in all (raw stub, impatient SDK, the patient SDK's first try), counted
         # by the server once its handlers have finished.
@@ -215,7 +238,7 @@ def test_queue_bytes_refuses_with_retry_info_while_the_count_has_room():
     engine = GatedEngine(tiny_models(), limits=Limits(max_batch=1))
     with ServerThread(settings, engine) as s, grpc.insecure_channel(s.target) as channel:
         stub = pb_grpc.FaceShieldStub(channel)
-        request = pb.ProtectImageRequest(image=raw(image), method="pgd", steps=1, targets=["Male"])
+        request = pb.ProtectImageRequest(image=raw(image), method="pgd", steps=1, targets=["Male"], detect_faces=CENTRE)
         engine.gate.clear()
         running = stub.ProtectImage.future(request, timeout=60)
         wait_for(lambda: s.server.batcher.running == 1)

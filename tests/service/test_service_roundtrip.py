@@ -36,6 +36,11 @@ def raw(image: np.ndarray) -> pb.Image:
     return pb.Image(raw=pb.RawImage(data=image.tobytes(), width=image.shape[1], height=image.shape[0]))
 
 
+# The images are noise, with no face: the requests ask for the centre square, the engine's default
+# that the replies are compared with (unset, the server would look for a face and refuse).
+CENTRE = pb.FaceDetection(enabled=False)
+
+
 def test_protect_matches_engine(stub):
     image = random_image(40, seed=1, width=48)
     reply = stub.ProtectImage(
@@ -47,6 +52,7 @@ def test_protect_matches_engine(stub):
             seed=7,
             targets=["Male", "Young"],
             original_attributes=[1, 0, 0, 1, 0],
+            detect_faces=CENTRE,
         ),
         timeout=30,
     )
@@ -57,7 +63,7 @@ def test_protect_matches_engine(stub):
         policy=ENSURE,
     )[0]
     assert reply.attack.policy.kind == "ensure" and reply.verdict.protected == expected.verdict.protected
-    assert reply.request_id == "r-1"
+    assert reply.request_id == "r-1" and reply.face_source == pb.FACE_SOURCE_CENTRE
     assert (reply.width, reply.height) == (48, 40)
     np.testing.assert_array_equal(decode_png(reply.protected_png), expected.protected)
     assert reply.input_metrics.psnr == pytest.approx(expected.input.psnr)
@@ -84,6 +90,7 @@ def test_protect_png_input_and_extras(stub):
             targets=["Male"],
             saliency_mask=pb.Mask(float32=mask.astype("<f4").tobytes()),
             extras=pb.Extras(masks=True, generator_outputs=True),
+            detect_faces=CENTRE,
         ),
         timeout=30,
     )
@@ -104,12 +111,16 @@ def test_evaluate_matches_engine(stub):
     protected = protected.astype(np.uint8)
     reply = stub.Evaluate(
         pb.EvaluateRequest(
-            original=raw(original), protected=pb.Image(encoded=png_bytes(protected)), targets=["Black_Hair"]
+            original=raw(original),
+            protected=pb.Image(encoded=png_bytes(protected)),
+            targets=["Black_Hair"],
+            detect_faces=CENTRE,
         ),
         timeout=30,
     )
     inp, rows = tiny_engine().evaluate(original, protected, None, ["Black_Hair"])
     assert not reply.protected_by_server and not reply.protected_png
+    assert reply.face_source == pb.FACE_SOURCE_CENTRE
     assert reply.input_metrics.l2 == pytest.approx(inp.l2)
     assert reply.input_metrics.psnr == pytest.approx(inp.psnr)
     assert reply.target_metrics[0].mse == pytest.approx(rows[0].mse)
@@ -119,13 +130,21 @@ def test_evaluate_matches_engine(stub):
 def test_evaluate_original_only_protects_first(stub):
     original = random_image(32, seed=4)
     reply = stub.Evaluate(
-        pb.EvaluateRequest(request_id="e-1", original=raw(original), method="pgd", steps=1, seed=3, targets=["Young"]),
+        pb.EvaluateRequest(
+            request_id="e-1",
+            original=raw(original),
+            method="pgd",
+            steps=1,
+            seed=3,
+            targets=["Young"],
+            detect_faces=CENTRE,
+        ),
         timeout=30,
     )
     expected = tiny_engine().protect(
         [ProtectRequest(original, targets=["Young"], seed=3)], AttackConfig.for_method("pgd", steps=1), policy=ENSURE
     )[0]
-    assert reply.request_id == "e-1" and reply.protected_by_server
+    assert reply.request_id == "e-1" and reply.protected_by_server and reply.face_source == pb.FACE_SOURCE_CENTRE
     np.testing.assert_array_equal(decode_png(reply.protected_png), expected.protected)
     assert reply.target_metrics[0].mse == pytest.approx(expected.targets[0].mse)
     assert reply.attack.method == "pgd"

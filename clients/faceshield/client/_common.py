@@ -275,14 +275,15 @@ def _box(msg: Request, face_box: FaceBoxes | None) -> None:
 NO_FACE = {"refuse": pb.FaceDetection.NO_FACE_REFUSE, "centre": pb.FaceDetection.NO_FACE_CENTRE}
 
 
-def _detection(msg: pb.ProtectImageRequest, detect_faces: bool, no_face: str) -> None:
-    """Ask the server to find the faces when no box is given; `no_face`: refuse or centre."""
+def _detection(msg: pb.ProtectImageRequest | pb.EvaluateRequest, detect_faces: bool, no_face: str) -> None:
+    """How the server finds the faces when no box is given: detect them (`no_face`: refuse or
+    centre), or the centre square. Always sent, so the result does not depend on the server's
+    default (servers before 2026-12-06 used the centre square when the field was unset)."""
     if no_face not in NO_FACE:
         raise InputError("no_face", f"expected one of {', '.join(NO_FACE)}, got {no_face!r}")
     if not isinstance(detect_faces, bool):
         raise InputError("detect_faces", f"expected True or False, got {detect_faces!r}")
-    if detect_faces:
-        msg.detect_faces.CopyFrom(pb.FaceDetection(enabled=True, no_face=NO_FACE[no_face]))
+    msg.detect_faces.CopyFrom(pb.FaceDetection(enabled=detect_faces, no_face=NO_FACE[no_face]))
 
 
 def _policy(msg: pb.ProtectImageRequest | pb.EvaluateRequest, policy: Policy | str | None) -> None:
@@ -307,7 +308,7 @@ def protect_request(
     return_masks: bool = False,
     return_generator_outputs: bool = False,
     policy: Policy | str | None = None,
-    detect_faces: bool = False,
+    detect_faces: bool = True,
     no_face: str = "refuse",
 ) -> pb.ProtectImageRequest:
     """The ProtectImageRequest for these arguments; unset fields take the server's defaults."""
@@ -339,6 +340,8 @@ def evaluate_request(
     face_box: FaceBoxes | None = None,
     saliency_mask: ImageInput | None = None,
     policy: Policy | str | None = None,
+    detect_faces: bool = True,
+    no_face: str = "refuse",
 ) -> pb.EvaluateRequest:
     msg = pb.EvaluateRequest(request_id=request_id or "", original=to_image(original, "original"))
     if protected is not None:
@@ -346,6 +349,7 @@ def evaluate_request(
     _attack_fields(msg, method, epsilon, steps, step_size, seed)
     _labels(msg, targets, original_attributes)
     _box(msg, face_box)
+    _detection(msg, detect_faces, no_face)
     _policy(msg, policy)
     if saliency_mask is not None:
         msg.saliency_mask.CopyFrom(to_mask(saliency_mask))

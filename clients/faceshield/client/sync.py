@@ -105,7 +105,7 @@ class FaceShieldClient(c.ClientBase[_stubs.FaceShieldStub, _stubs.HealthStub]):
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
         face_box: c.FaceBoxes | None = None,
-        detect_faces: bool = False,
+        detect_faces: bool = True,
         no_face: str = "refuse",
         policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
@@ -118,17 +118,17 @@ class FaceShieldClient(c.ClientBase[_stubs.FaceShieldStub, _stubs.HealthStub]):
         """Protect one image (a path, PNG/JPEG bytes, a uint8 array or a PIL image).
 
         Unset attack fields take the server's defaults (`model_info().defaults`): `method` one of
-        union-saliency (default), saliency-aware, pgd, ifgsm, eot-blur, spread-spectrum;
-        `epsilon` the L-inf bound in [-1, 1] pixel units; `steps`, `step_size` of I-FGSM; `seed`
-        of the random start. `targets`: attributes to protect against (default all);
-        `original_attributes`: the image's own 0/1 values; `face_box`: (left, top, right,
-        bottom) in pixels, or a list of them (default: the centre square); `detect_faces`: let
-        the server find every face when no box is given (`no_face`: "refuse" an image with none,
-        the default, or protect its "centre" square; the result's `faces` and `face_source` say
-        what was used); `saliency_mask`: a float array in
-        [0, 1] or grayscale PNG replacing the server's saliency model. `return_masks` and
-        `return_generator_outputs` ask for extras. `timeout`: seconds, None for no deadline
-        (default: see `default_timeout`)."""
+        identity (the product's default), union-saliency (the paper's), saliency-aware, pgd,
+        ifgsm, eot-blur, spread-spectrum; `epsilon` the L-inf bound in [-1, 1] pixel units;
+        `steps`, `step_size` of I-FGSM; `seed` of the random start. `targets`: the edits to
+        protect against (default: the server's); `original_attributes`: the image's own 0/1
+        values; `face_box`: (left, top, right, bottom) in pixels, or a list of them. Without a
+        box the server finds every face, as the command line does (`detect_faces=False`: the
+        centre square instead; `no_face`: "refuse" an image with none, the default, or protect
+        its "centre" square); the result's `faces` and `face_source` say what was used.
+        `saliency_mask`: a float array in [0, 1] or grayscale PNG replacing the server's saliency
+        model. `return_masks` and `return_generator_outputs` ask for extras. `timeout`: seconds,
+        None for no deadline (default: see `default_timeout`)."""
         request = c.protect_request(
             image,
             request_id=request_id,
@@ -163,6 +163,8 @@ class FaceShieldClient(c.ClientBase[_stubs.FaceShieldStub, _stubs.HealthStub]):
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
         face_box: c.FaceBoxes | None = None,
+        detect_faces: bool = True,
+        no_face: str = "refuse",
         policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,
         request_id: str | None = None,
@@ -183,6 +185,8 @@ class FaceShieldClient(c.ClientBase[_stubs.FaceShieldStub, _stubs.HealthStub]):
             targets=targets,
             original_attributes=original_attributes,
             face_box=face_box,
+            detect_faces=detect_faces,
+            no_face=no_face,
             policy=policy,
             saliency_mask=saliency_mask,
         )
@@ -227,7 +231,7 @@ class FaceShieldClient(c.ClientBase[_stubs.FaceShieldStub, _stubs.HealthStub]):
         targets: Sequence[str] | None = None,
         original_attributes: Sequence[float] | None = None,
         face_box: c.FaceBoxes | None = None,
-        detect_faces: bool = False,
+        detect_faces: bool = True,
         no_face: str = "refuse",
         policy: Policy | str | None = None,
         saliency_mask: ImageInput | None = None,

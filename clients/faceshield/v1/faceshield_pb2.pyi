@@ -380,7 +380,7 @@ class ProtectStreamResponse(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[ProtectImageResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("request_id", "original", "protected", "original_attributes", "targets", "face_box", "method", "epsilon", "steps", "step_size", "seed", "saliency_mask", "face_boxes", "policy")
+    __slots__ = ("request_id", "original", "protected", "original_attributes", "targets", "face_box", "method", "epsilon", "steps", "step_size", "seed", "saliency_mask", "face_boxes", "policy", "detect_faces")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ORIGINAL_FIELD_NUMBER: _ClassVar[int]
     PROTECTED_FIELD_NUMBER: _ClassVar[int]
@@ -395,6 +395,7 @@ class EvaluateRequest(_message.Message):
     SALIENCY_MASK_FIELD_NUMBER: _ClassVar[int]
     FACE_BOXES_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    DETECT_FACES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     original: Image
     protected: Image
@@ -409,10 +410,11 @@ class EvaluateRequest(_message.Message):
     saliency_mask: Mask
     face_boxes: _containers.RepeatedCompositeFieldContainer[FaceBox]
     policy: Policy
-    def __init__(self, request_id: _Optional[str] = ..., original: _Optional[_Union[Image, _Mapping]] = ..., protected: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ..., face_boxes: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
+    detect_faces: FaceDetection
+    def __init__(self, request_id: _Optional[str] = ..., original: _Optional[_Union[Image, _Mapping]] = ..., protected: _Optional[_Union[Image, _Mapping]] = ..., original_attributes: _Optional[_Iterable[float]] = ..., targets: _Optional[_Iterable[str]] = ..., face_box: _Optional[_Union[FaceBox, _Mapping]] = ..., method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., seed: _Optional[int] = ..., saliency_mask: _Optional[_Union[Mask, _Mapping]] = ..., face_boxes: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., detect_faces: _Optional[_Union[FaceDetection, _Mapping]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("request_id", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "protected_by_server", "protected_png", "attack", "models", "timings", "verdict", "faces")
+    __slots__ = ("request_id", "input_metrics", "target_metrics", "success_rate", "masked_success_rate", "protected_by_server", "protected_png", "attack", "models", "timings", "verdict", "faces", "face_source", "faces_detected")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_METRICS_FIELD_NUMBER: _ClassVar[int]
     TARGET_METRICS_FIELD_NUMBER: _ClassVar[int]
@@ -425,6 +427,8 @@ class EvaluateResponse(_message.Message):
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     FACES_FIELD_NUMBER: _ClassVar[int]
+    FACE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    FACES_DETECTED_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     input_metrics: InputMetrics
     target_metrics: _containers.RepeatedCompositeFieldContainer[TargetMetrics]
@@ -437,7 +441,9 @@ class EvaluateResponse(_message.Message):
     timings: Timings
     verdict: Verdict
     faces: _containers.RepeatedCompositeFieldContainer[FaceBox]
-    def __init__(self, request_id: _Optional[str] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., protected_by_server: _Optional[bool] = ..., protected_png: _Optional[bytes] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ...) -> None: ...
+    face_source: FaceSource
+    faces_detected: int
+    def __init__(self, request_id: _Optional[str] = ..., input_metrics: _Optional[_Union[InputMetrics, _Mapping]] = ..., target_metrics: _Optional[_Iterable[_Union[TargetMetrics, _Mapping]]] = ..., success_rate: _Optional[float] = ..., masked_success_rate: _Optional[float] = ..., protected_by_server: _Optional[bool] = ..., protected_png: _Optional[bytes] = ..., attack: _Optional[_Union[AttackParameters, _Mapping]] = ..., models: _Optional[_Union[ModelVersions, _Mapping]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[FaceBox, _Mapping]]] = ..., face_source: _Optional[_Union[FaceSource, str]] = ..., faces_detected: _Optional[int] = ...) -> None: ...
 
 class GetModelInfoRequest(_message.Message):
     __slots__ = ()

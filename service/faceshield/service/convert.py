@@ -9,6 +9,7 @@ request is answered alone and never fails the batch it would have shared. Runs o
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from faceshield.engine.config import (
 from faceshield.engine.faces import FaceChoice
 from faceshield.engine.io.images import decode_image, decode_raw_rgb
 from faceshield.engine.models.victims import qualified
+from faceshield.engine.requests import CheckedRequest, check_boxes
 from faceshield.v1 import faceshield_pb2 as pb
 
 from .errors import bounded
@@ -165,16 +167,25 @@ FACE_SOURCES = {
 }
 
 
-def choose_faces(msg, image: np.ndarray, detect: bool = True) -> FaceChoice:
-    """The request's boxes; else, where it asks (`detect_faces`, ProtectImageRequest only), the
-    detector's (this runs on a worker thread); else the centre square."""
+def choose_faces(msg, image: np.ndarray) -> FaceChoice:
+    """The request's boxes; else the detector's, unless the request turns detection off
+    (`detect_faces { enabled: false }`: the centre square). An unset `detect_faces` means
+    detection with `no_face` refuse, the command line's default (runs on a worker thread)."""
     given = face_boxes(msg)
     if given is not None:
         return FaceChoice(given, "given")  # type: ignore[arg-type]  # one box or several, as sent
-    if not (detect and msg.detect_faces.enabled):
+    if msg.HasField("detect_faces") and not msg.detect_faces.enabled:
         return FaceChoice(None, "centre")
     no_face = "centre" if msg.detect_faces.no_face == pb.FaceDetection.NO_FACE_CENTRE else "refuse"
     return faces.choose_faces(image, None, True, no_face, field="detect_faces")
+
+
+def with_faces(request: CheckedRequest, chosen: FaceChoice) -> CheckedRequest:
+    """The checked request with the boxes the detector chose (given boxes were checked already)."""
+    if chosen.source == "given":
+        return request
+    h, w = request.image.shape[:2]
+    return dataclasses.replace(request, boxes=check_boxes(chosen.boxes, h, w))
 
 
 def default_policy(settings) -> Policy:
@@ -199,14 +210,13 @@ def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str, sett
     check_sizes(engine, msg.original_attributes, msg.targets)
     image = decode_image_field(getattr(msg, image_field), limits.max_pixels, image_field)
     h, w = image.shape[:2]
-    chosen_faces = choose_faces(msg, image, detect=image_field == "image")
-    try:
+    try:  # every field first (cheap); then, where no box was sent, the detector (slower)
         request = engine.check(
             ProtectRequest(
                 image,
                 original_attributes=list(msg.original_attributes) or None,
                 targets=list(msg.targets) or None,
-                face_box=chosen_faces.boxes,
+                face_box=face_boxes(msg),
                 saliency_mask=decode_mask(msg.saliency_mask, h, w, limits.max_pixels),
                 seed=config.seed,
             )
@@ -219,6 +229,8 @@ def _protect_job(msg, image_field: str, engine: FaceShieldEngine, rid: str, sett
             f"method {config.method!r} needs a saliency mask and this server "
             "runs without a saliency model: send one, or choose pgd/ifgsm",
         )
+    chosen_faces = choose_faces(msg, image)
+    request = with_faces(request, chosen_faces)
     extras = msg.extras if image_field == "image" else pb.Extras()
     return ProtectJob(
         rid,
@@ -259,4 +271,6 @@ def evaluate_job(
         )
     except InvalidInputError as exc:
         raise (InvalidInputError("original", exc.description) if exc.field == "image" else exc) from None
-    return EvaluateJob(rid, original, protected, checked)
+    chosen_faces = choose_faces(msg, original)
+    checked = with_faces(checked, chosen_faces)
+    return EvaluateJob(rid, original, protected, checked, chosen_faces.source, len(chosen_faces.detected))

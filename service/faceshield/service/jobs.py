@@ -51,6 +51,8 @@ class EvaluateJob:
     original: np.ndarray
     protected: np.ndarray
     request: CheckedRequest  # the original, its attributes, targets and face boxes
+    face_source: str = "given"  # as ProtectJob's
+    faces_detected: int = 0
 
     @property
     def key(self) -> Hashable:

@@ -179,6 +179,8 @@ def evaluate_response(
             disrupted=not missed,
         ),
         faces=boxes(job.request.boxes),
+        face_source=FACE_SOURCES[job.face_source],
+        faces_detected=job.faces_detected,
     )
 
 
@@ -196,6 +198,8 @@ def evaluate_from_protect(protected: pb.ProtectImageResponse) -> pb.EvaluateResp
         timings=protected.timings,
         verdict=protected.verdict,
         faces=protected.faces,
+        face_source=protected.face_source,
+        faces_detected=protected.faces_detected,
     )
 
 
