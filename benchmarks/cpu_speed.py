@@ -26,6 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def child(threads: int, precision: str, repeats: int) -> dict:
     import torch
 
@@ -86,7 +97,7 @@ def main() -> int:
     lines = [
         "# One attack step on a CPU: float32 vs bf16 autocast, 1 vs 2 threads",
         "",
-        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.processor() or platform.machine()}, "
+        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {cpu_name()}, "
         f"{os.cpu_count()} cores, native bf16: {cpu_has_native_bf16()}; torch {torch.__version__}; "
         f"load average at the end {load:.1f}; `python benchmarks/cpu_speed.py`",
         "- forward + input gradient, median of the repeats (seconds); each cell a fresh process",
