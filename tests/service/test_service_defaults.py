@@ -36,6 +36,7 @@ def test_model_info_names_the_real_victims_with_their_provenance(server):
         info = client.model_info()
     assert [v["name"] for v in info.victims] == ["vintage", "styles"]
     assert info.defaults["method"] == "identity" and info.defaults["policy"]["kind"] == "ensure"
+    assert info.defaults["detect_faces"] == {"enabled": True, "no_face": "refuse"}  # faces found, as the CLI
     styles = info.victims[1]
     assert len(styles["targets"]) == 26 and styles["default_targets"] == ["00", "05", "12", "14", "23"]
     for v in info.victims:

@@ -156,6 +156,8 @@ def test_model_info(stub):
     assert info.resolution == 32
     assert list(info.attributes) == ["Black_Hair", "Blond_Hair", "Brown_Hair", "Male", "Young"]
     assert "union-saliency" in info.methods and info.defaults.method == "identity"  # the product's default
+    # An unset detect_faces means: find the faces, refuse an image without one (as the CLI).
+    assert info.defaults.detect_faces == pb.FaceDetection(enabled=True, no_face=pb.FaceDetection.NO_FACE_REFUSE)
     assert info.device == "cpu"
     assert info.limits.max_batch == 16 and info.limits.queue_length == 64
     assert info.limits.max_message_bytes == 64 * 1024 * 1024

@@ -290,6 +290,11 @@ class ModelInfo:
                 "steps": d.steps,
                 "step_size": d.step_size,
                 "policy": _policy(d.policy),
+                # what a request without detect_faces gets (an older server sends none: centre)
+                "detect_faces": {
+                    "enabled": d.detect_faces.enabled,
+                    "no_face": "centre" if d.detect_faces.no_face == pb.FaceDetection.NO_FACE_CENTRE else "refuse",
+                },
             },
             r.device,
             list(r.execution_providers),

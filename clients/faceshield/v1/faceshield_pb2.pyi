@@ -450,18 +450,20 @@ class GetModelInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AttackDefaults(_message.Message):
-    __slots__ = ("method", "epsilon", "steps", "step_size", "policy")
+    __slots__ = ("method", "epsilon", "steps", "step_size", "policy", "detect_faces")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
     STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
+    DETECT_FACES_FIELD_NUMBER: _ClassVar[int]
     method: str
     epsilon: float
     steps: int
     step_size: float
     policy: Policy
-    def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ...) -> None: ...
+    detect_faces: FaceDetection
+    def __init__(self, method: _Optional[str] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., policy: _Optional[_Union[Policy, _Mapping]] = ..., detect_faces: _Optional[_Union[FaceDetection, _Mapping]] = ...) -> None: ...
 
 class Victim(_message.Message):
     __slots__ = ("name", "kind", "resolution", "targets", "attributes", "sha256", "description", "default_targets", "provenance")

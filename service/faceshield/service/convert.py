@@ -167,6 +167,10 @@ FACE_SOURCES = {
 }
 
 
+# What an unset `detect_faces` means: the command line's default (GetModelInfo reports it).
+DEFAULT_FACE_DETECTION = pb.FaceDetection(enabled=True, no_face=pb.FaceDetection.NO_FACE_REFUSE)
+
+
 def choose_faces(msg, image: np.ndarray) -> FaceChoice:
     """The request's boxes; else the detector's, unless the request turns detection off
     (`detect_faces { enabled: false }`: the centre square). An unset `detect_faces` means
@@ -174,9 +178,10 @@ def choose_faces(msg, image: np.ndarray) -> FaceChoice:
     given = face_boxes(msg)
     if given is not None:
         return FaceChoice(given, "given")  # type: ignore[arg-type]  # one box or several, as sent
-    if msg.HasField("detect_faces") and not msg.detect_faces.enabled:
+    asked = msg.detect_faces if msg.HasField("detect_faces") else DEFAULT_FACE_DETECTION
+    if not asked.enabled:
         return FaceChoice(None, "centre")
-    no_face = "centre" if msg.detect_faces.no_face == pb.FaceDetection.NO_FACE_CENTRE else "refuse"
+    no_face = "centre" if asked.no_face == pb.FaceDetection.NO_FACE_CENTRE else "refuse"
     return faces.choose_faces(image, None, True, no_face, field="detect_faces")
 
 

@@ -13,7 +13,7 @@ from faceshield.engine.models.victims import qualified
 from faceshield.engine.pipeline import ProtectOutcome, Verdict
 from faceshield.v1 import faceshield_pb2 as pb
 
-from .convert import FACE_SOURCES, default_policy
+from .convert import DEFAULT_FACE_DETECTION, FACE_SOURCES, default_policy
 from .jobs import EvaluateJob, ProtectJob
 
 # What GetModelInfo says of where each victim's weights came from (faceshield.v1.Provenance).
@@ -217,6 +217,7 @@ def model_info(engine: FaceShieldEngine, settings, expected_seconds_per_image: f
             steps=DEFAULT_STEPS,
             step_size=DEFAULT_STEP_SIZE,
             policy=policy_message(default_policy(settings)),
+            detect_faces=DEFAULT_FACE_DETECTION,
         ),
         device=info.device,
         execution_providers=info.providers,
