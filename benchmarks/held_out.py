@@ -1,0 +1,304 @@
+"""Held-out matrix (issue #21, SPEC 3.14): does a protection aimed at some victims disrupt the others?
+
+    OMP_NUM_THREADS=1 python benchmarks/held_out.py --n 20   # ~24 min on one CPU thread
+    # writes benchmarks/results/held-out.md (numbers per face and row in held-out.jsonl beside it)
+
+Faces: CelebA aligned photos 000007 onwards from the felonfinder 1.0.3 wheel, centre 178 px crop,
+the whole crop as the face box (as identity_celeba.py). Rows, per face:
+
+- unprotected: the clean photo (reference: how many clean edits already fail the face check);
+- noise: uniform random sign noise of +-epsilon (whole 8-bit levels, seeded) over the face box,
+  the floor any perturbation of that size gets on a victim it was not aimed at;
+- protected against {vintage}, {styles} (its five default styles) and {vintage, styles} (the
+  product default): method `identity`, policy ensure with early stop, default epsilon and precision.
+
+Every row is measured against every victim, in or out of its set, by one engine that holds all of
+them (vintage 128 px, styles 256 px, the CelebA VAE 64 px; each gets the face crop resized to its
+resolution, in float32): the engine's own identity judge (`evaluate_identity`: dlib distance of
+each edit of the protected photo from the person, fails at >= 0.6, among edits whose clean edit
+still matches) and Ruiz et al.'s rule (`evaluate`: output MSE > 0.05 in generator space [-1, 1]).
+The VAE (GPL-3.0, evaluation only) is judged by Ruiz's rule alone: none of its reconstructions
+passes dlib's check as the person even clean. The other 21 styles are not measured: at 256 px they
+would add ~20 s per image on this box (benchmarks/results/held-out.md says so).
+
+Records are appended per (face, row) to a JSONL (numbers only, never pixels) so a run resumes.
+CelebA's terms: non-commercial research use; no face is written anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results"
+SETS = {"{vintage}": ("vintage",), "{styles}": ("styles",), "{vintage, styles}": ("vintage", "styles")}
+CLEAN, NOISE = "unprotected (clean photo)", "random +-eps sign noise"
+ROWS = (CLEAN, NOISE, *SETS)
+COLUMNS = ("vintage", "styles", "celeba-vae2")  # measured victims
+IDENTITY_COLUMNS = ("vintage", "styles")  # the VAE: Ruiz's rule only
+SAME_PERSON, SUCCESS_MSE = 0.6, 0.05
+
+
+def run(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from faceshield.engine import AttackConfig, FaceShieldEngine, Policy, ProtectRequest
+    from faceshield.engine.evaluation.celeba_wheel import celeba_faces
+    from faceshield.engine.evaluation.vae_wheel import vae_victim
+    from faceshield.engine.modelset import ModelSet
+    from faceshield.engine.modelsets.published import STYLES, VINTAGE, published_victim
+
+    done = set()
+    if args.jsonl.exists():
+        done = {(r["face"], r["row"]) for r in map(json.loads, args.jsonl.read_text().splitlines())}
+    vintage, styles, vae = published_victim(VINTAGE), published_victim(STYLES), vae_victim(2)
+    if vintage is None or styles is None:
+        raise SystemExit("vintage and styles must be prepared (faceshield models prepare)")
+    by_name = {v.name: v for v in (vintage, styles)}
+    # The judge: every victim in one set, float32 (checks run in float32 whatever the precision).
+    judge = FaceShieldEngine(ModelSet("held-out", "all", victims=[vintage, styles, vae]), verdict="identity")
+    identity_targets = ["vintage", *(f"styles/{s}" for s in STYLES.default_targets)]
+    all_targets = [*identity_targets, f"{vae.name}/{vae.targets[0]}"]
+    engines = {}  # protection set -> engine (no saliency: method identity uses no mask)
+    config = AttackConfig.for_method("identity", seed=args.seed)
+    eps_levels = np.floor(config.epsilon * 127.5)  # epsilon in generator space -> whole 8-bit levels
+    policy = Policy(kind="ensure", early_stop=True)
+    faces = celeba_faces(args.n, args.start)
+    with args.jsonl.open("a") as log:
+        for k, (face_id, image) in enumerate(faces):
+            box = (0, 0, image.shape[1], image.shape[0])
+            for row in ROWS:
+                if (face_id, row) in done:
+                    continue
+                t0, extra = time.perf_counter(), {}
+                if row == CLEAN:
+                    delivered = image
+                elif row == NOISE:
+                    rng = np.random.default_rng([args.seed, int(face_id)])
+                    step = rng.choice([-1.0, 1.0], size=image.shape) * eps_levels  # the box is the whole crop
+                    delivered = np.clip(image + step, 0, 255).astype(np.uint8)
+                else:
+                    if row not in engines:
+                        victims = [by_name[n] for n in SETS[row]]
+                        engines[row] = FaceShieldEngine(
+                            ModelSet(row, "held-out", victims=victims), verdict="identity", precision=args.precision
+                        )
+                    eng = engines[row]
+                    out = eng.protect([ProtectRequest(image, face_box=box)], config, policy=policy)[0]
+                    delivered = out.protected
+                    extra = {
+                        "own_verdict": out.verdict.protected,
+                        "steps": out.verdict.steps,
+                        "precision": eng.precision,
+                    }
+                seconds = time.perf_counter() - t0
+                report = judge.evaluate_identity(image, delivered, targets=identity_targets, face_box=box)
+                inp, metrics = judge.evaluate(image, delivered, targets=all_targets, face_box=box)
+                record = {
+                    "face": face_id,
+                    "row": row,
+                    "psnr": inp.psnr,
+                    "linf": 2 * inp.linf,  # generator space
+                    "seconds": seconds,
+                    **extra,
+                    "edits": {f"{e.victim}/{e.target}": [e.clean, e.protected] for e in report.edits},
+                    "mse": {f"{m.victim}/{m.target}": m.mse for m in metrics},
+                    "measure_seconds": time.perf_counter() - t0 - seconds,
+                }
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                print(
+                    f"[{k + 1}/{len(faces)}] {face_id} {row}: psnr {inp.psnr:.2f} protect {seconds:.1f}s "
+                    f"measure {record['measure_seconds']:.1f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+def _victim(edit: str) -> str:
+    return edit.split("/", 1)[0]
+
+
+def _pct(k: int, n: int) -> str:
+    from faceshield.engine.evaluation.stats import wilson
+
+    e = wilson(k, n)
+    return "-" if e.mean is None else f"{100 * e.mean:.0f}% [{100 * e.low:.0f}, {100 * e.high:.0f}] (n={n})"
+
+
+def _cell(rs: list[dict], victim: str, row: str) -> tuple[str, str]:
+    """(identity rule, Ruiz's rule) over the edits of one victim in these records."""
+    mse = [v for r in rs for e, v in r["mse"].items() if _victim(e) == victim]
+    ruiz = _pct(sum(v > SUCCESS_MSE for v in mse), len(mse))
+    if victim not in IDENTITY_COLUMNS:
+        return "n/a", ruiz
+    pairs = [d for r in rs for e, d in r["edits"].items() if _victim(e) == victim and None not in d]
+    if row == CLEAN:  # reference: clean edits that already fail the check, of all measured edits
+        return _pct(sum(c >= SAME_PERSON for c, _ in pairs), len(pairs)) + " already fail", ruiz
+    live = [p for c, p in pairs if c < SAME_PERSON]
+    return _pct(sum(p >= SAME_PERSON for p in live), len(live)), ruiz
+
+
+def _faces(rs: list[dict], victim: str) -> tuple[str, str]:
+    """Faces disrupted on a victim: every live edit fails the face check / every edit MSE > 0.05."""
+    ident, ruiz, n_ident = 0, 0, 0
+    for r in rs:
+        live = [p for e, (c, p) in r["edits"].items() if _victim(e) == victim and c is not None and c < SAME_PERSON]
+        if live:
+            n_ident += 1
+            ident += all(p is not None and p >= SAME_PERSON for p in live)
+        ruiz += all(v > SUCCESS_MSE for e, v in r["mse"].items() if _victim(e) == victim)
+    return (_pct(ident, n_ident) if victim in IDENTITY_COLUMNS else "n/a"), _pct(ruiz, len(rs))
+
+
+def _heads(identity: str, ruiz: str) -> list[str]:
+    return [h for c in COLUMNS for h in ((f"{c}: {identity}",) if c in IDENTITY_COLUMNS else ()) + (f"{c}: {ruiz}",)]
+
+
+def _cpu() -> str:
+    try:
+        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
+    except OSError:
+        names = []
+    return names[0] if names else platform.machine()
+
+
+def summarize(args) -> str:
+    rows = [json.loads(line) for line in args.jsonl.read_text().splitlines()] if args.jsonl.exists() else []
+    n = len({r["face"] for r in rows if r["row"] == "{vintage, styles}"})
+    prot = [r for r in rows if "precision" in r]
+    lines = [
+        "# Held-out matrix: protection aimed at some victims, measured on every victim (issue #21, SPEC 3.14)",
+        "",
+        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {_cpu()}, {os.cpu_count()} cores, CPU only; "
+        f"torch {args.torch}, {args.threads} thread(s), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
+        f"- `OMP_NUM_THREADS=1 python benchmarks/held_out.py --n {n}`; faces: CelebA aligned 000007 onwards "
+        "(felonfinder 1.0.3 wheel; research use only, nothing of them kept), centre 178 px crop, the whole crop "
+        f"as the face box; N = {n} faces per row",
+        "- protection: method `identity`, policy ensure (early stop), default epsilon "
+        f"(0.05 in [-1, 1], whole 8-bit levels), precision {prot[0]['precision'] if prot else args.precision}; "
+        "sets without saliency. Noise row: random sign +-eps over the face box (seeded per face).",
+        "- measured victims: vintage (128 px, 1 edit), styles (256 px, default styles 00 05 12 14 23), "
+        "celeba-vae2 (64 px, GPL-3.0, evaluation only); each gets the 178 px crop resized to its resolution "
+        "(the engine's crop_resize, not vae_control.py's OpenCV bicubic), run in float32. "
+        "Styles 'other' (the 21 non-default styles) not measured: ~20 s more per image here.",
+        "- identity rule: an edit of the protected photo fails dlib's face check (distance >= 0.6 from the "
+        "person), among edits whose clean edit still matches (< 0.6); the engine's own judge "
+        "(`evaluate_identity`). Ruiz's rule: output MSE > 0.05 (generator space) vs the clean photo's edit. "
+        "The VAE by Ruiz's rule only (its clean reconstructions never pass as the person).",
+        "- cells: % of edits, 95% Wilson interval, n edits (styles: 5 edits per face, not independent: "
+        "the interval is too narrow for styles). **in set** = the victim was attacked; *held out* = not.",
+        "",
+        "| row | mean input PSNR (dB) | " + " | ".join(_heads("fails face check", "Ruiz MSE > 0.05")) + " |",
+        "|---|---:|" + "---|" * len(_heads("", "")),
+    ]
+    for row in ROWS:
+        rs = [r for r in rows if r["row"] == row]
+        if not rs:
+            continue
+        psnr = [r["psnr"] for r in rs if r["psnr"] is not None and np.isfinite(r["psnr"])]
+        cells = []
+        for c in COLUMNS:
+            tag = "" if row in (CLEAN, NOISE) else ("**in set** " if c in SETS[row] else "*held out* ")
+            ident, ruiz = _cell(rs, c, row)
+            cells += [tag + x for x in ((ident, ruiz) if c in IDENTITY_COLUMNS else (ruiz,))]
+        mean_psnr = f"{statistics.mean(psnr):.2f}" if psnr else "inf"
+        lines.append(f"| {row} ({len(rs)} faces) | {mean_psnr} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Per face (the issue's goal is >= 50% of faces disrupted on each held-out victim at PSNR >= 35 dB): "
+        "a face counts when every edit of that victim with an identity to break fails the check / every edit "
+        "has MSE > 0.05.",
+        "",
+        "| row | " + " | ".join(_heads("faces, face check", "faces, Ruiz")) + " |",
+        "|---|" + "---|" * len(_heads("", "")),
+    ]
+    for row in ROWS[1:]:
+        rs = [r for r in rows if r["row"] == row]
+        if rs:
+            cells = []
+            for c in COLUMNS:
+                tag = "" if row == NOISE else ("**in set** " if c in SETS[row] else "*held out* ")
+                ident, ruiz = _faces(rs, c)
+                cells += [tag + x for x in ((ident, ruiz) if c in IDENTITY_COLUMNS else (ruiz,))]
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Mean dlib distance shift of the edit, protected minus clean (edits with an identity to break), "
+        "and mean output MSE (generator space), per victim:",
+        "",
+        "| row | " + " | ".join(_heads("distance shift", "mean MSE")) + " |",
+        "|---|" + "---:|" * len(_heads("", "")),
+    ]
+    for row in ROWS[1:]:
+        rs = [r for r in rows if r["row"] == row]
+        cells = []
+        for c in COLUMNS if rs else ():
+            live = [
+                p - d
+                for r in rs
+                for e, (d, p) in r["edits"].items()
+                if _victim(e) == c and d is not None and p is not None and d < SAME_PERSON
+            ]
+            mse = [v for r in rs for e, v in r["mse"].items() if _victim(e) == c]
+            cells += ([f"{statistics.mean(live):+.3f}" if live else "-"] if c in IDENTITY_COLUMNS else []) + [
+                f"{statistics.mean(mse):.4f}"
+            ]
+        if rs:
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    if prot:
+        lines += [
+            "",
+            "| protection set | mean s/face (protect) | own verdict 'protected' | mean steps | PSNR >= 35 dB |",
+            "|---|---:|---|---:|---|",
+        ]
+        for row in SETS:
+            rs = [r for r in prot if r["row"] == row]
+            if rs:
+                lines.append(
+                    f"| {row} | {statistics.mean(r['seconds'] for r in rs):.1f} "
+                    f"| {_pct(sum(r['own_verdict'] for r in rs), len(rs))} "
+                    f"| {statistics.mean(r['steps'] for r in rs):.0f} "
+                    f"| {_pct(sum(r['psnr'] >= 35 for r in rs), len(rs))} |"
+                )
+    lines += ["", f"Raw records (numbers only): `{args.jsonl.name}` beside this file.", ""]
+    if args.notes.exists():
+        lines += [args.notes.read_text().strip(), ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=20, help="faces (about 70 s each, all rows, on one CPU thread)")
+    p.add_argument("--start", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--precision", default="auto", help="of the protection (the product's default: auto)")
+    p.add_argument("--jsonl", type=Path, default=OUT / "held-out.jsonl")
+    p.add_argument("--out", type=Path, default=OUT / "held-out.md")
+    p.add_argument("--notes", type=Path, default=OUT / "held-out-notes.md", help="interpretation appended")
+    p.add_argument("--report-only", action="store_true")
+    args = p.parse_args()
+    import torch
+
+    args.torch = torch.__version__
+    if not args.report_only:
+        run(args)
+    args.out.write_text(summarize(args))
+    print(args.out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
