@@ -31,7 +31,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -166,22 +165,16 @@ def _heads(identity: str, ruiz: str) -> list[str]:
     return [h for c in COLUMNS for h in ((f"{c}: {identity}",) if c in IDENTITY_COLUMNS else ()) + (f"{c}: {ruiz}",)]
 
 
-def _cpu() -> str:
-    try:
-        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else platform.machine()
-
-
 def summarize(args) -> str:
+    from faceshield.engine.benchmark import cpu_name
+
     rows = [json.loads(line) for line in args.jsonl.read_text().splitlines()] if args.jsonl.exists() else []
     n = len({r["face"] for r in rows if r["row"] == "{vintage, styles}"})
     prot = [r for r in rows if "precision" in r]
     lines = [
         "# Held-out matrix: protection aimed at some victims, measured on every victim (issue #21, SPEC 3.14)",
         "",
-        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {_cpu()}, {os.cpu_count()} cores, CPU only; "
+        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {cpu_name()}, {os.cpu_count()} cores, CPU only; "
         f"torch {args.torch}, {args.threads} thread(s), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         f"- `OMP_NUM_THREADS=1 python benchmarks/held_out.py --n {n}`; faces: CelebA aligned 000007 onwards "
         "(felonfinder 1.0.3 wheel; research use only, nothing of them kept), centre 178 px crop, the whole crop "

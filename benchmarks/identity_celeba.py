@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import platform
 import sys
@@ -91,12 +90,11 @@ def run(args) -> None:
 
 
 def wilson(k: int, n: int) -> str:
-    if n == 0:
-        return "-"
-    p, z = k / n, 1.96
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return f"{100 * p:.1f}% [{max(0.0, 100 * (centre - half)):.0f}, {min(100.0, 100 * (centre + half)):.0f}]"
+    """k/n in percent with its 95% Wilson interval (`evaluation.stats.wilson`)."""
+    from faceshield.engine.evaluation.stats import wilson as interval
+
+    e = interval(k, n)
+    return "-" if e.mean is None else f"{100 * e.mean:.1f}% [{100 * e.low:.0f}, {100 * e.high:.0f}]"
 
 
 def summarize(args) -> str:

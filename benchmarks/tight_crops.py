@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -55,27 +54,17 @@ def crop(image: np.ndarray, points, how: str, size: int, padding: float) -> np.n
     return chip.permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def wilson(k: int, n: int) -> str:
-    if n == 0:
-        return "-"
-    z = 1.96
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return f"{k}/{n} [{max(0.0, 100 * (centre - half)):.0f}, {min(100.0, 100 * (centre + half)):.0f}]"
+    """k/n with its 95% Wilson interval in percent (`evaluation.stats.wilson`)."""
+    from faceshield.engine.evaluation.stats import wilson as interval
+
+    e = interval(k, n)
+    return "-" if e.mean is None else f"{k}/{n} [{100 * e.low:.0f}, {100 * e.high:.0f}]"
 
 
 def main() -> int:
+    from faceshield.engine.benchmark import cpu_name
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=100, help="CelebA faces (default 100)")
     p.add_argument("--protect", type=int, default=6, help="crops of each protected kind to protect (default 6)")

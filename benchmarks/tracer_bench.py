@@ -28,16 +28,6 @@ from faceshield.engine.saliency import TorchSaliency, TracerSaliency
 RESULTS = Path(__file__).resolve().parent / "results" / "tracer.md"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def time_runner(runner, batch: int, size: int, repeats: int) -> tuple[float, float]:
     """(best, median) seconds per image over `repeats` timed calls after one warm-up call."""
     x = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
@@ -52,6 +42,8 @@ def time_runner(runner, batch: int, size: int, repeats: int) -> tuple[float, flo
 
 
 def main(argv: list[str] | None = None) -> int:
+    from faceshield.engine.benchmark import cpu_name
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default="TE-0,TE-5")
     p.add_argument("--batches", default="1,8")

@@ -29,7 +29,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -148,14 +147,6 @@ def _auto_precision(name: str) -> str:
     return choose_precision(name, torch.device("cpu"))
 
 
-def _cpu() -> str:
-    try:
-        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else platform.machine()
-
-
 def _pct(k: int, n: int) -> str:
     from faceshield.engine.evaluation.stats import wilson
 
@@ -173,6 +164,8 @@ def _mean(xs: list[float]) -> str:
 
 
 def summarize(args) -> str:
+    from faceshield.engine.benchmark import cpu_name
+
     rows = [json.loads(line) for line in args.jsonl.read_text().splitlines()] if args.jsonl.exists() else []
     scale = [r for r in rows if r["part"] == "scale"]
     # The command as the records show it was run (a --report-only call has no --n of its own).
@@ -182,7 +175,7 @@ def summarize(args) -> str:
     lines = [
         "# Negative control: FaceShield against a CelebA face VAE it was never aimed at",
         "",
-        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {_cpu()}, "
+        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {cpu_name()}, "
         f"{os.cpu_count()} cores (the 2-core development box, shared with other jobs; no GPU), torch {args.torch}, "
         f"{args.threads} thread(s), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         f"- `OMP_NUM_THREADS=1 python benchmarks/vae_control.py --n {n} --transfer-n {len(tr)}` "

@@ -64,6 +64,15 @@ def benchmark_saliency(device: torch.device):
     return saliency.build_default_saliency()
 
 
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what `platform` knows (for reports)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def environment(device: torch.device) -> dict:
     env = {
         "torch": torch.__version__,
@@ -72,11 +81,7 @@ def environment(device: torch.device) -> dict:
         "cpu_threads": torch.get_num_threads(),
         "device": str(device),
     }
-    try:
-        with open("/proc/cpuinfo") as f:
-            env["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    env["cpu"] = cpu_name()
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
         env["cuda"] = torch.version.cuda
