@@ -35,6 +35,7 @@ DEFAULT_IDENTITY_WEIGHT = (
 )
 DEFAULT_KEEP_WEIGHT = 1.0  # the photo stayed at 0.14 from its owner (kept: < 0.3)
 IFGSM_JITTER = 0.001
+MAX_SMOOTH_SIGMA = 20.0  # pixels; past this the smoothed gradient is nearly flat over a face
 
 StartKind = Literal["none", "jitter", "uniform", "noise-generator"]
 MaskKind = Literal["none", "saliency", "union"]
@@ -96,6 +97,8 @@ class AttackConfig:
             this many of them in turn (round robin), every check measures all; 0: all each step.
         identity_weight / keep_weight: the identity term's weights (the edit's distance from the
             person, and the protected photo's own distance from the person, subtracted).
+        momentum / smooth_sigma: the transfer stages (attack/transfer.py), off at 0: MI-FGSM's
+            decay mu, and TI-FGSM's Gaussian smoothing of the gradient, in pixels.
     """
 
     method: str = DEFAULT_METHOD
@@ -115,6 +118,8 @@ class AttackConfig:
     targets_per_step: int = 0
     identity_weight: float = DEFAULT_IDENTITY_WEIGHT
     keep_weight: float = DEFAULT_KEEP_WEIGHT
+    momentum: float = 0.0
+    smooth_sigma: float = 0.0
 
     @classmethod
     def for_method(
@@ -154,6 +159,8 @@ class AttackConfig:
         _int_in("targets_per_step", self.targets_per_step, 0, 1000)
         _finite_in("identity_weight", self.identity_weight, 0.0, 1e6)
         _finite_in("keep_weight", self.keep_weight, 0.0, 1e6)
+        _finite_in("momentum", self.momentum, 0.0, 10.0)
+        _finite_in("smooth_sigma", self.smooth_sigma, 0.0, MAX_SMOOTH_SIGMA)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not (0 <= self.seed < 2**63):
             raise InvalidInputError("seed", f"must be an integer in [0, 2^63), got {self.seed!r}")
 

@@ -35,6 +35,7 @@ class Group:
     mask: torch.Tensor | None = None
     x: torch.Tensor | None = None
     ssim: SSIMPenalty | None = None  # built on first use; rebuilt after `keep`
+    velocity: torch.Tensor | None = None  # the momentum stage's accumulated direction (attack/transfer.py)
 
     @property
     def n(self) -> int:
@@ -77,6 +78,7 @@ class Group:
             {k: v[views] for k, v in self.refs.items()},
             None if self.mask is None else self.mask[sel],
             None if self.x is None else self.x[sel],
+            velocity=None if self.velocity is None else self.velocity[sel],
         )
 
 

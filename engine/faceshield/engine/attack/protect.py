@@ -5,6 +5,7 @@
     5. objective    J(x) with its SSIM penalty                                attack/objective.py
     6. start        uniform draw, refined by the noise generator (Eqs. 5-8)   attack/noise_generator.py
     7. I-FGSM       masked sign steps, projected (Eq. 16)                     attack/step.py
+                    their direction smoothed / accumulated (off by default)   attack/transfer.py
                     on the transforms each step draws                         attack/blurs.py
                     in rounds, with early stop, under a `Policy`              attack/rounds.py, verify.py
     8. outputs      G(x_k, c_t), masks, the start used                        attack/result.py
@@ -40,6 +41,7 @@ from .objective import gradients, per_view
 from .result import ProtectionResult, VictimResult, caller_order
 from .rounds import Tally, plan_rounds
 from .step import ifgsm_step
+from .transfer import direction
 from .verify import disrupted, margin_threshold, rounded
 
 log = logging.getLogger(__name__)
@@ -256,7 +258,8 @@ class Protector:
                     break
                 grads, worst = grad(active, [g.x for g in active], gamma)
                 for g, gr in zip(active, grads, strict=True):
-                    g.x = ifgsm_step(g.get_x(), gr, g.get_mask(), g.original, config.step_size, eps)
+                    step = direction(g, gr, config)
+                    g.x = ifgsm_step(g.get_x(), step, g.get_mask(), g.original, config.step_size, eps)
                 tally.stepped(active, r)
                 done_steps += 1
                 if policy.early_stop:
