@@ -19,6 +19,7 @@ is written anywhere.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -57,6 +58,8 @@ def run(args) -> None:
             method, policy_kind = METHODS[name]
             config = AttackConfig.for_method(method, **(args.overrides if method == "identity" else {}))
             policy = Policy(kind=policy_kind, early_stop=policy_kind == "ensure", verify_after=AFTER)
+            if args.margin is not None:
+                policy = dataclasses.replace(policy, margin=args.margin)
             for face_id, image in faces:
                 if (face_id, name) in done:
                     continue
@@ -173,6 +176,7 @@ def main() -> int:
     p.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", default="bf16")
+    p.add_argument("--margin", type=float, default=None, help="the ensure policy's margin (default: the product's)")
     p.add_argument("--jsonl", type=Path, default=OUT / "identity-celeba.jsonl")
     p.add_argument("--out", type=Path, default=OUT / "identity-celeba.md")
     p.add_argument("--also", type=Path, nargs="*", default=[], help="more JSONL files to include in the report")
