@@ -67,3 +67,40 @@ def test_compiled_engine_computes_what_the_eager_one_does():
     [out] = compiled.protect([ProtectRequest(image, targets=["Male"], seed=0)], AttackConfig.for_method("pgd", steps=2))
     assert out.protected.shape == image.shape
     assert np.abs(out.protected.astype(int) - image).max() <= 6  # inside epsilon: 0.05 * 127.5 levels
+
+
+def test_eager_twin_of_a_torchscript_style_network_and_of_the_published_one():
+    """`--compile` with the default models needs the styles victim's eager twin (it used to be
+    taken for a StarGAN and refused); a network traced with another eps is refused, not compiled wrong."""
+    from faceshield.engine.errors import ModelLoadError
+    from faceshield.engine.models.styles import StyleNetwork, StyleVictim
+    from faceshield.engine.models.torchscript import trace_generator
+
+    torch.manual_seed(0)
+    net = StyleNetwork(num_styles=4, contract=(4, 6, 8), residual_blocks=2, expand=(6, 5)).eval()
+    for name, p in net.named_parameters():
+        if name.endswith("gamma"):
+            p.data = 1 + 0.3 * torch.randn_like(p)
+    scripted = trace_generator(StyleVictim(net).eval(), 16, 4)
+    twin = eager_generator(scripted)
+    assert isinstance(twin, StyleVictim) and twin.network.config == net.config
+    x = (torch.rand(2, 3, 24, 24) * 2 - 1).requires_grad_(True)
+    c = torch.eye(4)[[1, 3]]
+    for a, b in zip(value_and_grad(twin, x, c), value_and_grad(scripted, x, c), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+    other = StyleNetwork(num_styles=4, contract=(4, 6, 8), residual_blocks=2, expand=(6, 5), eps=1e-1).eval()
+    other.load_state_dict(net.state_dict())
+    with pytest.raises(ModelLoadError, match="eager twin differs"):
+        eager_generator(trace_generator(StyleVictim(other).eval(), 16, 4))
+
+    from faceshield.engine.modelsets.published import STYLES, published_victim
+
+    published = published_victim(STYLES)
+    if published is None:
+        pytest.skip("the styles victim is not prepared (faceshield models prepare)")
+    twin = eager_generator(published.generator)
+    assert isinstance(twin, StyleVictim) and twin.network.config["contract"] == (32, 32, 32)
+    x, c = torch.rand(1, 3, 64, 64) * 2 - 1, torch.eye(26)[[5]]
+    with torch.no_grad():
+        torch.testing.assert_close(twin(x, c), published.generator(x, c), atol=1e-5, rtol=0)

@@ -19,9 +19,13 @@ from .defaults import COMPILE_MODES
 from .errors import InvalidInputError
 from .models.stargan import Generator, infer_architecture
 
+STYLE_EPS = 1e-5  # the norm's eps of the style networks FaceShield reads (multistyle26: 1e-5 in float32)
+TWIN_TOLERANCE = 1e-4  # largest difference allowed between a style twin and its TorchScript artifact
+
 
 def eager_generator(generator: torch.nn.Module | Callable) -> torch.nn.Module | Callable:
-    """The eager twin of a TorchScript StarGAN or translator (same weights); anything else unchanged."""
+    """The eager twin of a TorchScript StarGAN, translator or style network (same weights);
+    anything else unchanged."""
     from .models.translator import load_translator
     from .models.victims import Unconditional
 
@@ -32,6 +36,8 @@ def eager_generator(generator: torch.nn.Module | Callable) -> torch.nn.Module | 
     if not isinstance(generator, torch.jit.ScriptModule):
         return generator
     state = generator.state_dict()
+    if "network.contract.0.w" in state:
+        return _style_twin(generator, state)
     twin = Generator(**infer_architecture(state))
     twin.load_state_dict(state, strict=True)
     device = next(iter(state.values())).device
@@ -45,3 +51,28 @@ def compile_generator(generator: torch.nn.Module | Callable, mode: str) -> torch
     if mode == "none":
         return generator
     return torch.compile(eager_generator(generator), mode=None if mode == "default" else mode)
+
+
+def _style_twin(scripted: torch.jit.ScriptModule, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A TorchScript `StyleVictim`'s eager twin. Its eps is a constant of the trace, not a weight:
+    the twin takes `STYLE_EPS` and is checked against the artifact on a small input, so a network
+    traced with another eps is refused rather than compiled wrong."""
+    from .errors import ModelLoadError
+    from .models.styles import StyleVictim, infer_style_network
+
+    network = infer_style_network(state, eps=STYLE_EPS)
+    twin = StyleVictim(network)
+    twin.load_state_dict(state, strict=True)
+    device = next(iter(state.values())).device
+    twin = twin.to(device).eval().requires_grad_(False)
+    side = 4 * network.multiple
+    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)).to(device) * 2 - 1
+    c = torch.zeros(1, network.num_styles, device=device)
+    c[0, 0] = 1
+    with torch.no_grad():
+        worst = float((twin(x, c) - scripted(x, c)).abs().max())
+    if not worst <= TWIN_TOLERANCE:
+        raise ModelLoadError(
+            f"the style network's eager twin differs from its artifact by {worst:.1e}; not compiling it"
+        )
+    return twin

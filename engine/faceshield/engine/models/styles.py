@@ -126,6 +126,25 @@ class StyleVictim(nn.Module):
         return self.network((x + 1) / 2, c) * 2 - 1
 
 
+def infer_style_network(state: dict[str, torch.Tensor], prefix: str = "network.", eps: float = 1e-5) -> StyleNetwork:
+    """An empty `StyleNetwork` shaped like the weights in `state` (a `StyleVictim`'s state dict, or a
+    `StyleNetwork`'s with prefix ""): widths, residual blocks and style count read off the tensors.
+    The norm's eps is not a weight: the caller passes it (and checks the twin's outputs)."""
+
+    def count(part: str) -> int:
+        return sum(1 for k in state if re.fullmatch(rf"{re.escape(prefix)}{part}\.\d+(\.\d+)?\.w", k))
+
+    def width(part: str, i: int) -> int:
+        return int(state[f"{prefix}{part}.{i}.w"].shape[0])
+
+    if f"{prefix}contract.0.w" not in state:
+        raise StyleGraphError(f"no {prefix}contract.0.w: not a style network's weights")
+    contract = [width("contract", i) for i in range(count("contract"))]
+    expand = [width("expand", i) for i in range(count("expand") - 1)]  # the last layer is the one to RGB
+    styles = int(state[f"{prefix}contract.0.norm.gamma"].shape[0])
+    return StyleNetwork(styles, contract, count("res") // 2, expand, eps)
+
+
 # -- reading the ONNX graph ---------------------------------------------------------------------
 def _slice(ins: list, a: dict) -> np.ndarray:  # data, starts, ends, axes, steps: the exporter gives all five
     index = [slice(None)] * ins[0].ndim
