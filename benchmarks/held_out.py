@@ -1,6 +1,6 @@
 """Held-out matrix (issue #21, SPEC 3.14): does a protection aimed at some victims disrupt the others?
 
-    OMP_NUM_THREADS=1 python benchmarks/held_out.py --n 20   # ~27 min on one CPU thread
+    OMP_NUM_THREADS=1 python benchmarks/held_out.py --n 20   # ~50 min on one CPU thread (--no-variants: ~27)
     # writes benchmarks/results/held-out.md (numbers per face and row in held-out.jsonl beside it)
 
 Faces: CelebA aligned photos 000007 onwards from the felonfinder 1.0.3 wheel, centre 178 px crop,
@@ -324,7 +324,7 @@ def summarize(args) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--n", type=int, default=20, help="faces (about 80 s each, all rows, on one CPU thread)")
+    p.add_argument("--n", type=int, default=20, help="faces (about 150 s each, all rows, on one CPU thread)")
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
