@@ -229,8 +229,10 @@ def test_two_processes_preparing_at_once_leave_one_whole_set(data_home, wheel):
 
 
 def test_current_provenance_is_the_catalogues_for_weights_it_knows():
+    from faceshield.engine.modelsets.weights import current_provenance
+
     stale = {"sha256": pub.STYLES_WEIGHTS.sha256, "license": "MIT", "note": "kept"}
-    now = pub.current_provenance(stale)
+    now = current_provenance(stale)
     assert now["license"] == "Apache-2.0" and now["note"] == "kept" and stale["license"] == "MIT"
     other = {"sha256": "0" * 64, "license": "whatever"}
-    assert pub.current_provenance(other) == other  # weights the catalogue does not know: as recorded
+    assert current_provenance(other) == other  # weights the catalogue does not know: as recorded

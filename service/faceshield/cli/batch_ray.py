@@ -38,6 +38,7 @@ MODEL_OPTIONS = (
     "precision",
     "compile",
     "saliency_runtime",
+    "threads",  # each actor sets its own PyTorch threads: --threads N reaches it; auto is measured there
 )
 
 

