@@ -19,6 +19,17 @@ class InvalidInputError(FaceShieldError, ValueError):
         self.field = field
         self.description = message
 
+    def __reduce__(self):
+        # Whole across processes (the folder job's workers, Ray actors), subclasses included,
+        # whatever their own __init__ takes.
+        return (_rebuild_invalid_input, (self.__class__, self.field, self.description))
+
+
+def _rebuild_invalid_input(cls: type[InvalidInputError], field: str, message: str) -> InvalidInputError:
+    error = cls.__new__(cls)
+    InvalidInputError.__init__(error, field, message)
+    return error
+
 
 class ModelLoadError(FaceShieldError):
     """A model file or checkpoint cannot be loaded (missing, corrupt, wrong architecture)."""
@@ -47,3 +58,7 @@ class CheckpointMismatchError(ModelLoadError):
                 shown = ", ".join(keys[:8]) + (f", ... ({len(keys)} in all)" if len(keys) > 8 else "")
                 parts.append(f"{label}: {shown}")
         super().__init__(f"{what} does not fit the architecture ({'; '.join(parts)})")
+        self._what = what
+
+    def __reduce__(self):
+        return (self.__class__, (self._what, self.missing, self.unexpected, self.mismatched))

@@ -54,6 +54,14 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--batch", type=int, default=DEFAULT_BATCH, help=f"images per engine batch (default {DEFAULT_BATCH})"
     )
+    g.add_argument(
+        "--workers",
+        default="1",
+        metavar="N",
+        help="processes that protect batches side by side on this machine, each holding the models: a number "
+        "(default 1) or auto (on a CPU, one per idle core, one thread each). On a CPU with several cores, "
+        "--workers auto --batch 1 protects a folder fastest (benchmarks/results/folder-default-cpu.md)",
+    )
     g.add_argument("--retry-failed", action="store_true", help="try again the images the log records as failed")
     g.add_argument(
         "--ray", metavar="ADDRESS", help="run on a Ray cluster: auto, local, or HOST:PORT (needs faceshield[cluster])"
@@ -124,6 +132,10 @@ def run_batch(args: argparse.Namespace) -> int:
         raise InvalidInputError("input", "name at least one image, folder or --list file")
     if not 1 <= args.batch <= 32:
         raise InvalidInputError("batch", f"must be between 1 and 32 images, got {args.batch}")
+    if args.workers != "auto" and not (args.workers.isdigit() and int(args.workers) >= 1):
+        raise InvalidInputError("workers", f"expected auto or a positive integer, got {args.workers!r}")
+    if args.ray and args.workers != "1":
+        raise InvalidInputError("workers", "--workers runs processes on this machine; on Ray use --ray-workers")
     config = AttackConfig.for_method(args.method, epsilon=args.epsilon, steps=args.steps, seed=args.seed)
     policy = policy_from(args, config)
     options = job_options(args, config, policy)
@@ -141,23 +153,25 @@ def run_batch(args: argparse.Namespace) -> int:
 
         run_ray(plan, options, args, args.batch, progress)
     elif todo:
-        from faceshield.engine import FaceShieldEngine
-        from faceshield.engine.pipeline import Limits
-
-        from .batch_local import run_local
-        from .common import load_models, resolve_device
-
-        engine = FaceShieldEngine(
-            load_models(args),
-            device=resolve_device(args.device),
-            limits=Limits(),
-            compile=args.compile,
-            precision=args.precision,
-            verdict=getattr(args, "verdict", "identity"),
-        )
-        run_local(plan, options, engine, args.batch, progress)
+        run_here(plan, options, args, progress)
     progress.done()
     return summarize(plan, args.json)
+
+
+def run_here(plan, options: JobOptions, args: argparse.Namespace, progress) -> int:
+    """The folder job on this machine: in this process, or on --workers processes."""
+    from .batch_pool import choose_workers, run_pool, threads_each
+    from .batch_work import MODEL_OPTIONS, engine_from_options
+    from .common import resolve_device
+
+    workers = choose_workers(args.workers, len(plan.todo), resolve_device(args.device))
+    model_options = {k: getattr(args, k, None) for k in MODEL_OPTIONS}
+    if workers > 1:
+        model_options["threads"] = threads_each(args.threads, workers)
+        return run_pool(plan, options, model_options, workers, args.batch, progress)
+    from .batch_local import run_local
+
+    return run_local(plan, options, engine_from_options(model_options, options), args.batch, progress)
 
 
 def summarize(plan, as_json: bool) -> int:

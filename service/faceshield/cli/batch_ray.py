@@ -25,21 +25,10 @@ from faceshield.engine.errors import InvalidInputError
 
 from .batch_job import Item, Plan, ResultLog, write_batch
 from .batch_local import batches
-from .batch_work import JobOptions, Worker, prepare
+from .batch_work import MODEL_OPTIONS, JobOptions, Worker, engine_from_options, prepare
 from .progress import BatchProgress
 
 CONNECT_TIMEOUT = 5.0
-MODEL_OPTIONS = (
-    "models",
-    "generator",
-    "resolution",
-    "attributes",
-    "device",
-    "precision",
-    "compile",
-    "saliency_runtime",
-    "threads",  # each actor sets its own PyTorch threads: --threads N reaches it; auto is measured there
-)
 
 
 def _import_ray():
@@ -94,22 +83,7 @@ class ProtectActor:
     """Loads the models once per worker; protects one batch (row) at a time."""
 
     def __init__(self, model_options: dict, options: JobOptions):
-        from faceshield.engine import FaceShieldEngine
-        from faceshield.engine.pipeline import Limits
-
-        from .common import load_models, resolve_device
-
-        args = argparse.Namespace(**model_options)
-        models = load_models(args)
-        engine = FaceShieldEngine(
-            models,
-            device=resolve_device(args.device),
-            limits=Limits(max_pixels=options.max_pixels),
-            compile=args.compile,
-            precision=args.precision,
-            verdict=getattr(args, "verdict", "identity"),
-        )
-        self.worker = Worker(engine, options)
+        self.worker = Worker(engine_from_options(model_options, options), options)
 
     def __call__(self, row: dict) -> dict:
         results = self.worker.protect_batch(pickle.loads(row["prepared"]))

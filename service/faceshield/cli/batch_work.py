@@ -24,6 +24,21 @@ from .batch_job import Item
 if TYPE_CHECKING:
     from faceshield.engine.pipeline import ProtectOutcome
 
+# The command-line options that make an engine: a worker process or a Ray actor gets these and
+# builds its own (each sets its own PyTorch threads; auto is measured where it runs).
+MODEL_OPTIONS = (
+    "models",
+    "generator",
+    "resolution",
+    "attributes",
+    "device",
+    "precision",
+    "compile",
+    "saliency_runtime",
+    "threads",
+    "verdict",
+)
+
 
 @dataclass(frozen=True)
 class JobOptions:
@@ -205,3 +220,24 @@ class Worker:
             assert o is not None  # None marks a cancelled item; a job cancels nothing
             out.append((record(p, o, len(ready)), encode_png(o.protected, exif=p.exif)))
         return out
+
+
+def engine_from_options(model_options: dict, options: JobOptions):
+    """An engine built from `MODEL_OPTIONS` values, as `faceshield protect` builds its own: in a
+    Ray actor or a worker process of the folder job, each holding its models."""
+    import argparse
+
+    from faceshield.engine import FaceShieldEngine
+    from faceshield.engine.pipeline import Limits
+
+    from .common import load_models, resolve_device
+
+    args = argparse.Namespace(**model_options)
+    return FaceShieldEngine(
+        load_models(args),
+        device=resolve_device(args.device),
+        limits=Limits(max_pixels=options.max_pixels),
+        compile=args.compile,
+        precision=args.precision,
+        verdict=args.verdict or "identity",
+    )
