@@ -219,9 +219,10 @@ def summarize(args) -> str:
         "",
         f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {cpu_name()}, {os.cpu_count()} cores, CPU only; "
         f"torch {args.torch}, {args.threads} thread(s), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
-        f"- `OMP_NUM_THREADS=1 python benchmarks/held_out.py --n {n}`; faces: CelebA aligned 000007 onwards "
+        f"- `OMP_NUM_THREADS=1 python benchmarks/held_out.py --n {n}` (or in parts, `--start`; how this file's "
+        "records were made: the notes below); faces: CelebA aligned 000007 onwards "
         "(felonfinder 1.0.3 wheel; research use only, nothing of them kept), centre 178 px crop, the whole crop "
-        f"as the face box; N = {n} faces per row",
+        f"as the face box; up to {n} faces per row (each row's count in the first table)",
         "- protection: method `identity`, policy ensure (early stop), default epsilon "
         f"(0.05 in [-1, 1], whole 8-bit levels), precision {prot[0]['precision'] if prot else args.precision}; "
         "sets without saliency. Noise row: random sign +-eps over the face box (seeded per face). Transfer rows "
