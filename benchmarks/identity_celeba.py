@@ -107,9 +107,11 @@ def summarize(args) -> str:
         "",
         f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores (the 2-core "
         f"development box), torch {args.torch}, {args.threads} thread(s), precision {args.precision}",
-        "- `python benchmarks/identity_celeba.py --n 100` (the identity method, faces 0-99; faces 100-199 added "
-        "2026-12-06 by two runs `--n 50 --start 100|150 --jsonl ...` appended to the same JSONL), `... --n 30 --methods "
-        '"union-saliency (the paper, fixed)" "pgd (Ruiz, fixed)" --jsonl benchmarks/results/identity-celeba-paper.jsonl`, '
+        "- `python benchmarks/identity_celeba.py --n 100` (the identity method, faces 0-99), `... --n 30 --methods "
+        '"union-saliency (the paper, fixed)" "pgd (Ruiz, fixed)" --jsonl benchmarks/results/identity-celeba-paper.jsonl` '
+        "(faces 0-29); then faces 100-199 with every method, 2026-12-06 11:22-12:30 UTC, by two runs at once, one "
+        "per core (`taskset -c 0|1 env OMP_NUM_THREADS=1 python benchmarks/identity_celeba.py --n 50 --start "
+        "100|150 --jsonl ...`), their records appended to the two JSONL files by method; "
         "then `... --report-only --also benchmarks/results/identity-celeba-paper.jsonl`; faces: CelebA aligned "
         "000007 onwards from the felonfinder 1.0.3 wheel (CelebA, Liu et al. ICCV 2015: research use only; nothing "
         "of them is kept), centre 178 px crop, the whole crop as the face box; each row's face count in the table",

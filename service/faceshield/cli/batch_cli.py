@@ -59,8 +59,8 @@ def add_batch_options(p: argparse.ArgumentParser) -> None:
         default="1",
         metavar="N",
         help="processes that protect batches side by side on this machine, each holding the models: a number "
-        "(default 1) or auto (on a CPU, one per idle core, one thread each). On a CPU with several cores, "
-        "--workers auto --batch 1 protects a folder fastest (benchmarks/results/folder-default-cpu.md)",
+        "(default 1) or auto (on a CPU, one per idle core, one thread each; on a GPU, one). For many-core "
+        "machines; on a 2-core CPU no faster than one process on two threads (benchmarks/results/folder-default-cpu.md)",
     )
     g.add_argument("--retry-failed", action="store_true", help="try again the images the log records as failed")
     g.add_argument(

@@ -6,11 +6,12 @@ sends back each image's record and PNG; this process writes them as each batch e
 JSONL log, atomic writes and resume as the one-process path). Images travel between the
 processes through pipes, in memory: nothing is written but the outputs asked for.
 
-Why processes and not more threads: on a CPU, two one-thread processes keep two cores busy on
-two images, where one process with two threads splits each convolution in two and waits at
-every join; the folder job with the default models ran 1.57x faster on two threads than on one,
-and (measured in benchmarks/results/folder-default-cpu.md) faster again on two processes.
-Each worker holds its own copy of the models (several hundred MB).
+Why processes as well as threads: one process's threads split each convolution and wait at every
+join, which stops scaling on many cores; several processes each keep their own cores busy on
+their own images. On the 2-core development box it buys nothing (0.050 images/s on two
+one-thread workers against 0.052 on one two-thread process; benchmarks/results/
+folder-default-cpu.md), so the default stays one process. Each worker holds its own copy of the
+models (several hundred MB) and pays its own start-up (about 5 s).
 
 Workers start with `spawn` (a fresh interpreter each): forking a process in which PyTorch has
 started its thread pool can deadlock.
