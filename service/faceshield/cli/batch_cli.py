@@ -132,8 +132,9 @@ def run_batch(args: argparse.Namespace) -> int:
         raise InvalidInputError("input", "name at least one image, folder or --list file")
     if not 1 <= args.batch <= 32:
         raise InvalidInputError("batch", f"must be between 1 and 32 images, got {args.batch}")
-    if args.workers != "auto" and not (args.workers.isdigit() and int(args.workers) >= 1):
-        raise InvalidInputError("workers", f"expected auto or a positive integer, got {args.workers!r}")
+    from .batch_pool import check_workers
+
+    check_workers(args.workers)
     if args.ray and args.workers != "1":
         raise InvalidInputError("workers", "--workers runs processes on this machine; on Ray use --ray-workers")
     config = AttackConfig.for_method(args.method, epsilon=args.epsilon, steps=args.steps, seed=args.seed)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -42,13 +41,18 @@ def choose_workers(value: str, images: int, device: str) -> int:
     in its memory). Never more than there are images to protect."""
     from .common import choose_threads
 
-    if value == "auto":
+    if check_workers(value) == "auto":
         n = choose_threads("auto") if device == "cpu" else 1
-    elif value.isdigit() and int(value) >= 1:
-        n = int(value)
     else:
-        raise InvalidInputError("workers", f"expected auto or a positive integer, got {value!r}")
+        n = int(value)
     return max(1, min(n, images))
+
+
+def check_workers(value: str) -> str:
+    """--workers as given, once it is auto or a positive integer (checked before any work)."""
+    if value != "auto" and not (value.isdigit() and int(value) >= 1):
+        raise InvalidInputError("workers", f"expected auto or a positive integer, got {value!r}")
+    return value
 
 
 def _start(model_options: dict, options: JobOptions) -> None:
@@ -68,10 +72,11 @@ def _protect(items: list[Item], options: JobOptions) -> list[tuple[dict, bytes |
 def threads_each(requested: str, workers: int) -> str:
     """PyTorch threads per worker: what --threads asks for, or under auto the idle cores shared
     out (one each when there are as many workers as cores)."""
+    from .common import usable_cores
+
     if requested != "auto" or workers == 1:
         return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return str(max(1, cores // workers))
+    return str(max(1, usable_cores() // workers))
 
 
 def run_pool(

@@ -105,10 +105,15 @@ def busy_cores(window: float = BUSY_WINDOW, stat: str = "/proc/stat") -> float |
     return (1.0 - (idle1 - idle0) / spent) * (os.cpu_count() or 1)  # /proc/stat's first line: every CPU
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def choose_threads(value: str) -> int:
     """--threads: a number, or "auto": the cores other work leaves idle now (`busy_cores`; the load
     average where /proc/stat is missing), at least one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     if value != "auto":
         if not value.isdigit() or int(value) < 1:
             raise InvalidInputError("threads", f"expected auto or a positive integer, got {value!r}")

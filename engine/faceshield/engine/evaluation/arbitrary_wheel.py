@@ -48,7 +48,7 @@ from torch import nn
 
 from ..errors import InvalidInputError, ModelLoadError
 from ..models.victims import Victim
-from ..modelsets.published import STYLES_WEIGHTS
+from ..modelsets.weights import STYLES_WEIGHTS
 from ..modelsets.wheels import WheelFile, WheelSourceError, wheel_archive
 from ..ops.geometry import Box, crop_resize
 
