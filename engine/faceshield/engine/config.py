@@ -183,7 +183,7 @@ def _int_in(field: str, value, low: int, high: int) -> None:
 
 # -- the product's policy around a method (docs/method.md §4); the paper reproduction uses FIXED ------
 DEFAULT_BUDGET_STEPS = 60  # I-FGSM steps in all, over every round of `ensure`
-DEFAULT_MARGIN = 0.2  # aim at output MSE > 0.05 * (1 + margin), so the verdict is not a coin toss
+DEFAULT_MARGIN = 0.2  # aim past the verdict's threshold by this share, so the verdict is not a coin toss
 MAX_MARGIN = 10.0
 # Real (Pillow) processing a verdict may have to survive: these, or any "jpegQ" (Q 1-100) and
 # "downscaleF" (F 2-8); see io/processing.py.
@@ -201,7 +201,8 @@ class Policy:
         halving the SSIM weight gamma, the last one moving every pixel of the face box, until every
         target is disrupted with margin or `budget_steps` are spent.
     budget_steps: I-FGSM steps in all (ensure); the first round counts.
-    margin: a target counts as disrupted with margin when its output MSE > 0.05 * (1 + margin).
+    margin: a target counts as disrupted with margin when its output MSE > 0.05 * (1 + margin)
+        (under the identity check: its edit's distance from the person >= 0.6 * (1 + margin)).
     early_stop: an image leaves the loop after a step at which every target is disrupted with
         margin (measured on the 8-bit image the caller would receive).
     verify_after: real processing the verdict must also survive (`PROCESSINGS`): success measured

@@ -206,7 +206,8 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         "--margin",
         type=float,
         default=DEFAULT_MARGIN,
-        help=f"aim at output MSE > 0.05 x (1 + margin) (default {DEFAULT_MARGIN})",
+        help="aim past the verdict's threshold by this share: an edit's distance from the person >= 0.6 x (1 + margin) "
+        f"under the identity verdict, output MSE > 0.05 x (1 + margin) under the disruption one (default {DEFAULT_MARGIN})",
     )
     parser.add_argument(
         "--early-stop",

@@ -65,7 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="what a request that names no policy gets (default ensure: verified protection; fixed: the paper's)",
     )
     p.add_argument("--budget-steps", type=int, help="default I-FGSM budget under ensure (default 60)")
-    p.add_argument("--margin", type=float, help="default margin: aim at output MSE > 0.05 x (1 + margin) (default 0.2)")
+    p.add_argument(
+        "--margin",
+        type=float,
+        help="default margin: aim at distance >= 0.6 x (1 + margin) (identity verdict), output MSE > 0.05 x (1 + margin) (disruption verdict); default 0.2",
+    )
     p.add_argument("--log-format", choices=["json", "text"])
     add_model_options(p)
     p.set_defaults(func=run)
