@@ -9,7 +9,7 @@ Data: CelebA aligned faces 000207-000506 from the felonfinder 1.0.3 wheel (the b
 px of it (scale and position jitter), a mirror half the time, resized to 128 px, then a random
 96 px window (the network is convolutional: the window makes a step cheaper, the full 128 px is
 what it is used at). L1 reconstruction, Adam, cosine schedule, under bf16 autocast where the CPU
-has it; seeded, one thread: the same run gives the same weights on the same machine.
+has it; seeded (initialisation and draws); a second run was not compared bit for bit.
 
 Then, on faces 000007-000026 at 128 px in float32: the reconstruction's PSNR, and dlib's distance
 of the reconstruction from the person (the engine's identity judge). A reconstruction that no
