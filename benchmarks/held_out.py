@@ -58,6 +58,12 @@ SETS = {"{vintage}": ("vintage",), "{styles}": ("styles",), "{vintage, styles}":
 # only with --surrogate PATH (its weights are CelebA-derived: research use, never in the repo).
 SURROGATE_SET = "{vintage, styles, celeba-ae}"
 SETS[SURROGATE_SET] = ("vintage", "styles", "celeba-ae")
+# Target diversity: the product default's victims, with 24 of the style network's 26 styles as
+# targets rather than its default five. Styles 07 and 20 are left out: they rendered the
+# arbitrary stylizer's style images, and aiming at them would be aiming at the held-out victim.
+WIDE_SET = "{vintage, 24 styles}"
+SETS[WIDE_SET] = ("vintage", "styles")
+ROW_TARGETS = {WIDE_SET: ["vintage", *(f"styles/{k:02d}" for k in range(26) if k not in (7, 20))]}
 CLEAN, NOISE = "unprotected (clean photo)", "random +-eps sign noise"
 # Transfer stages (attack/transfer.py), each run on the single-victim sets: does it raise what
 # reaches the victims held out? Row "{vintage} +TI+MI" is {vintage} with those config fields.
@@ -141,9 +147,8 @@ def run(args) -> None:
                             ModelSet(row, "held-out", victims=victims), verdict="identity", precision=args.precision
                         )
                     eng = engines[key]
-                    out = eng.protect(
-                        [ProtectRequest(image, face_box=box)], row_config(config, row), policy=row_policy(policy, row)
-                    )[0]
+                    request = ProtectRequest(image, targets=ROW_TARGETS.get(row), face_box=box)
+                    out = eng.protect([request], row_config(config, row), policy=row_policy(policy, row))[0]
                     delivered = out.protected
                     extra = {
                         "own_verdict": out.verdict.protected,
@@ -360,10 +365,10 @@ def summarize(args) -> str:
 
 def base_row(row: str) -> str | None:
     """The plain row a variant is compared with: its set without the variant; for the surrogate
-    set, the product default."""
+    set and the 24 styles, the product default."""
     if row in VARIANT_ROWS:
         return VARIANT_ROWS[row][0]
-    return "{vintage, styles}" if row == SURROGATE_SET else None
+    return "{vintage, styles}" if row in (SURROGATE_SET, WIDE_SET) else None
 
 
 def _paired(rows: list[dict]) -> list[str]:
