@@ -13,7 +13,12 @@ the whole crop as the face box (as identity_celeba.py). Rows, per face:
   product default): method `identity`, policy ensure with early stop, default epsilon and precision;
 - the transfer rows: {vintage} and {styles} again with a transfer stage on (`VARIANTS`: MI-FGSM's
   momentum, TI-FGSM's gradient smoothing; attack/transfer.py), to see whether more reaches the
-  victims held out, at what PSNR (`--no-variants` skips them).
+  victims held out, at what PSNR (`--no-variants` skips them); the product default with momentum,
+  and with the ensure policy's margin at 0.5 (push on after the set's own edits are broken);
+- ways to widen the set: the product default with 24 of the 26 styles as targets, and with a
+  surrogate trained here on other CelebA faces (`--surrogate PATH`, from train_surrogate.py).
+  Each variant is also compared with its plain row on the same faces (the last table);
+  `--rows` runs chosen rows only.
 
 Every row is measured against every victim, in or out of its set, by one engine that holds all of
 them (vintage 128 px, styles 256 px, the CelebA VAE 64 px, arbitrary 256 px; each gets the face
