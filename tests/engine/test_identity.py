@@ -23,11 +23,10 @@ from faceshield.engine.attack.identity_check import (
 )
 from faceshield.engine.attack.identity_objective import paste
 from faceshield.engine.errors import InvalidInputError
-from faceshield.engine.io.images import quantize, to_tensor
 from faceshield.engine.models.translator import TranslatorSpec, build_translator
 from faceshield.engine.models.victims import Unconditional, Victim
 from faceshield.engine.modelset import ModelSet
-from faceshield.engine.ops.geometry import Box, crop_resize
+from faceshield.engine.ops.geometry import Box
 from tests.helpers import ASTRONAUT
 
 pytest.importorskip("dlib")
@@ -137,35 +136,3 @@ def test_the_identity_method_moves_the_judge_where_output_mse_does_not(astronaut
     assert b.protected < b.clean + 0.05, b  # output MSE alone did not
     assert mse.targets[0].mse > 2 * ident.targets[0].mse  # although it changed the output more
     assert ident.verdict.identity.faces[0].kept and mse.verdict.identity.faces[0].kept
-
-
-def test_the_outcome_reuses_the_checks_edits_of_the_delivered_image(astronaut):
-    """Under ensure the in-loop check has already run every victim on the 8-bit image it delivers;
-    the outcome reuses those edits rather than running the victims again. They are exactly what
-    the victim makes of the delivered bytes, and the outcome's figures are those `evaluate`
-    computes from the bytes alone."""
-    victim = Victim("near", "translator", Unconditional(NearIdentity()), 64)
-    engine = FaceShieldEngine(ModelSet("near", "1", victims=[victim]), verdict="identity")
-    config = AttackConfig.for_method("identity", steps=3, seed=3)
-    policy = Policy(kind="ensure", early_stop=True, budget_steps=6)
-    labels = torch.zeros(1, 1, 0)
-    result = engine.protector.protect(
-        [to_tensor(astronaut)],
-        {"near": labels},
-        config,
-        boxes=[FACE_BOX],
-        identities=[[engine.judge.face(astronaut, FACE_BOX)]],
-        policy=policy,
-        compute_outputs=False,
-    )
-    kept = result.edits[0]["near"]
-    delivered = quantize(result.protected[0], astronaut, config.epsilon)
-    again = engine.protector.generate(victim, crop_resize(to_tensor(delivered)[None], Box(*FACE_BOX), 64), labels)
-    torch.testing.assert_close(kept, again, rtol=0, atol=1e-6)
-
-    out = engine.protect([ProtectRequest(astronaut, face_box=FACE_BOX, seed=3)], config, policy=policy)[0]
-    assert np.array_equal(out.protected, delivered)
-    _, metrics = engine.evaluate(astronaut, out.protected, face_box=FACE_BOX)
-    assert [m.mse for m in out.targets] == pytest.approx([m.mse for m in metrics], rel=1e-5)
-    report = engine.evaluate_identity(astronaut, out.protected, face_box=FACE_BOX)
-    assert out.verdict.identity.edits[0].protected == pytest.approx(report.edits[0].protected, abs=1e-5)

@@ -212,9 +212,7 @@ class FaceShieldEngine:
                     view_rows = [j for j, (img, _) in enumerate(result.views) if img == k]
                     crops = torch.stack([crop_resize(adv, c.boxes[b], v.resolution)[0] for b in range(len(c.boxes))])
                     lab = labels[v.name][i][None].expand(len(c.boxes), -1, -1)
-                    kept = (result.edits[k] or {}).get(v.name) if result.edits else None
-                    # The in-loop check already ran every victim on this very 8-bit image.
-                    outs = kept if kept is not None else self.protector.generate(v, crops, lab)
+                    outs = self.protector.generate(v, crops, lab)
                     refs = vr.references[view_rows]
                     per_face = output_metrics(vr.generator_inputs[view_rows], refs, outs, list(c.targets[v.name]))
                     for face, metrics in enumerate(per_face):

@@ -144,30 +144,17 @@ def paste(photo: torch.Tensor, box, edits: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def measure_identity(
-    term: IdentityTerm,
-    group,
-    x_q: torch.Tensor,
-    victims: Sequence,
-    generate: Callable,
-    margin: float,
-    keep: dict[int, dict[str, torch.Tensor]] | None = None,
+    term: IdentityTerm, group, x_q: torch.Tensor, victims: Sequence, generate: Callable, margin: float
 ) -> list[dict[str, tuple[bool, float]]]:
     """Inside the loop, on the 8-bit rounding x_q: per image and victim, (every edit with an
     identity to break is at least SAME_PERSON * (1 + margin) from the person and the photo is
     still kept; the smallest such distance, which the stall rule follows). The torch recogniser
-    and chip stand in for dlib here; the verdict is dlib's own (`identity_check`).
-
-    keep: filled per image (the batch index) with victim -> (faces, T, 3, R, R), every edit of
-    x_q in float32, where every face was generated: x_q is the 8-bit image the caller would
-    receive, so when this iterate is delivered its outcome reuses these edits rather than
-    running every victim again (`Tally.edits`)."""
+    and chip stand in for dlib here; the verdict is dlib's own (`identity_check`)."""
     from .identity_check import KEPT
 
     need = SAME_PERSON * (1.0 + margin)
     out: list[dict[str, tuple[bool, float]]] = [{} for _ in range(group.n)]
     for k, i in enumerate(group.index):
-        if keep is not None:
-            keep[i] = {}
         kept = all(
             float((term.describe(x_q[k : k + 1], [geo]) - p).norm()) < KEPT
             for geo, p in zip(term.geometry[i], term.person[i], strict=True)
@@ -175,21 +162,17 @@ def measure_identity(
         )
         for v in victims:
             labels = group.labels[v.name][k : k + 1]
-            worst, every_face = float("inf"), []
+            worst = float("inf")
             for b, box in enumerate(group.boxes):
                 mask, p, geo = term.breakable.get((i, v.name)), term.person[i][b], term.geometry[i][b]
                 if mask is None or p is None or not bool(mask[b].any()):
                     continue
                 sel = torch.nonzero(mask[b]).flatten().tolist()
-                full = generate(v, group.crops(x_q[k : k + 1], v.resolution)[b : b + 1], labels)[0]
-                every_face.append(full)
-                edits = full[sel]
+                edits = generate(v, group.crops(x_q[k : k + 1], v.resolution)[b : b + 1], labels)[0, sel]
                 edits = ((edits.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1  # the 8-bit output a forger gets
                 photo = x_q[k : k + 1].expand(len(sel), -1, -1, -1)
                 d = (term.describe(paste(photo, box, edits), [geo] * len(sel)) - p).norm(dim=1)
                 worst = min(worst, float(d.min()))
             hit = kept and worst >= need
             out[k][v.name] = (hit, worst if worst != float("inf") else need)
-            if keep is not None and len(every_face) == len(group.boxes):
-                keep[i][v.name] = torch.stack(every_face)
     return out

@@ -213,7 +213,7 @@ class Protector:
         def measure(sub):
             if identity is not None:
                 x_q = rounded(sub, sub.x, config.epsilon)
-                return measure_identity(identity, sub, x_q, attacked, self.generate, policy.margin, tally.measured)
+                return measure_identity(identity, sub, x_q, attacked, self.generate, policy.margin)
             return disrupted(sub, sub.x, config.epsilon, threshold, attacked, self.generate, policy.verify_after)
 
         def settle(active, candidates, round_end=False):
@@ -313,7 +313,6 @@ class Protector:
             rounds=tally.rounds,
             passes=tally.passes,
             verified=tally.verified,
-            edits=[tally.edits.get(i) if protected[i] is not None else None for i in range(n)],
             timings=timings,
         )
 

@@ -43,9 +43,6 @@ class ProtectionResult:
     passes spent (forward+backward per view, target and transform, and the checks' forwards);
     verified: per image, whether the in-loop check found it disrupted with margin (None where
     the policy never checked).
-    edits: per image, victim -> (faces, T, 3, R, R) every edit of the 8-bit image it delivers, in
-    float32, where the identity check measured that very iterate (else None or no entry): the
-    outcome need not run the victims again.
     """
 
     protected: list[torch.Tensor | None]
@@ -63,7 +60,6 @@ class ProtectionResult:
     rounds: list[int] = field(default_factory=list)
     passes: list[int] = field(default_factory=list)
     verified: list[bool | None] = field(default_factory=list)
-    edits: list[dict[str, torch.Tensor] | None] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     def _only(self) -> VictimResult:
@@ -138,6 +134,5 @@ def concat_results(a: ProtectionResult, b: ProtectionResult) -> ProtectionResult
         rounds=a.rounds + b.rounds,
         passes=a.passes + b.passes,
         verified=a.verified + b.verified,
-        edits=a.edits + b.edits,
         timings={k: a.timings.get(k, 0.0) + b.timings.get(k, 0.0) for k in set(a.timings) | set(b.timings)},
     )

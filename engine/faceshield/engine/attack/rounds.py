@@ -64,12 +64,6 @@ class Tally:
         self.best: dict[int, tuple[int, torch.Tensor]] = {}  # ensure: (victims disrupted, x) measured
         self.round_mse: list[dict[str, float]] = [{} for _ in range(n)]  # at the last round's end
         self.stalled: list[set[str]] = [set() for _ in range(n)]
-        # Each victim's float32 edits of the 8-bit image, as the latest measurement computed them
-        # (`measured`, filled by the measure function) and for the iterates kept (`edits`: the
-        # delivered one, where it was measured; `best_edits`: ensure's best): the outcome reuses them.
-        self.measured: dict[int, dict[str, torch.Tensor]] = {}
-        self.edits: dict[int, dict[str, torch.Tensor]] = {}
-        self.best_edits: dict[int, dict[str, torch.Tensor]] = {}
         self.image_steps = 0  # forward+backward generator passes, all images
         self.checks = 0  # forward-only passes spent measuring
         self.draws = 0  # gradient evaluations so far (the round robin over targets follows it)
@@ -136,35 +130,23 @@ class Tally:
                 self.verified[i] = ok
                 if ok:
                     self.final[i] = g.x[row].detach()
-                    self._keep_edits(i, self.edits)
                     done.add(row)
                     continue
                 if focus:
                     score = sum(hits.values())
                     if score >= self.best.get(i, (-1, None))[0]:
                         self.best[i] = (score, g.x[row].detach())
-                        self._keep_edits(i, self.best_edits)
                     if round_end:
                         self._stall(i, measured[j])
                     self.pending[i] = {name for name, hit in hits.items() if not hit} - self.stalled[i]
                     if not self.pending[i]:  # every victim left has stalled: more steps buy nothing
                         self.final[i] = self.best[i][1]
-                        self._keep_edits(i, self.edits, self.best_edits.get(i, {}))
                         done.add(row)
                         continue
                 self.next_check[i] = self.steps[i] + self.gap[i]  # again only after twice as many steps
                 self.gap[i] *= 2
             out += drop([g], partial(_rows_left, done))
         return out
-
-    def _keep_edits(self, i: int, into: dict, edits: dict[str, torch.Tensor] | None = None) -> None:
-        """Record image i's edits (the latest measurement's unless given) in `into`; forget any
-        older ones, so an entry always belongs to the iterate kept beside it."""
-        edits = self.measured.get(i) if edits is None else edits
-        if edits:
-            into[i] = edits
-        else:
-            into.pop(i, None)
 
     def _stall(self, i: int, measured: dict[str, tuple[bool, float]]) -> None:
         before = self.round_mse[i]
@@ -180,7 +162,6 @@ class Tally:
             assert g.x is not None
             for k, i in enumerate(g.index):
                 self.final[i] = self.best[i][1] if i in self.best else g.x[k].detach()
-                self._keep_edits(i, self.edits, self.best_edits.get(i, {}) if i in self.best else {})
 
 
 def _rows_left(done: set[int], g: Group) -> list[int]:
