@@ -60,13 +60,14 @@ def train(args) -> dict:
 
     from faceshield.engine.evaluation.celeba_wheel import celeba_faces
     from faceshield.engine.evaluation.surrogate import TRAIN_COUNT, TRAIN_START, FaceTranslator
+    from faceshield.engine.execution import cpu_has_native_bf16
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     faces = np.stack([img for _, img in celeba_faces(TRAIN_COUNT, TRAIN_START)])
     model = FaceTranslator()
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    use_bf16 = args.bf16 and torch.backends.mkldnn.is_available() and _native_bf16()
+    use_bf16 = args.bf16 and cpu_has_native_bf16()
     t0, losses, step = time.perf_counter(), [], 0
     draws = batches(faces, args.batch, args.window, rng)
     while step < args.steps:
@@ -92,12 +93,6 @@ def train(args) -> dict:
     return {"seconds": seconds, "steps": step, "bf16": use_bf16, "loss_last": statistics.mean(losses[-50:])}
 
 
-def _native_bf16() -> bool:
-    from faceshield.engine.execution import cpu_has_native_bf16
-
-    return cpu_has_native_bf16()
-
-
 def measure(path: Path, n: int) -> dict:
     """Reconstruction PSNR and dlib distance from the person on the first n benchmark faces."""
     import torch
@@ -106,6 +101,7 @@ def measure(path: Path, n: int) -> dict:
     from faceshield.engine.evaluation.celeba_wheel import celeba_faces
     from faceshield.engine.evaluation.surrogate import surrogate_victim
     from faceshield.engine.io.images import to_tensor
+    from faceshield.engine.metrics import input_metrics
     from faceshield.engine.modelset import ModelSet
     from faceshield.engine.ops.geometry import Box, crop_resize
 
@@ -117,7 +113,7 @@ def measure(path: Path, n: int) -> dict:
         x = crop_resize(to_tensor(image)[None], Box(*box), victim.resolution)
         with torch.no_grad():
             y = victim.generator(x, torch.zeros(1, 0))
-        psnr.append(float(10 * torch.log10(4 / (y - x).pow(2).mean())))  # peak-to-peak 2 in [-1, 1]
+        psnr.append(input_metrics(x, y)[0].psnr)
         report = engine.evaluate_identity(image, image, face_box=box)
         dist += [e.clean for e in report.edits if e.clean is not None]
     return {"psnr": psnr, "distance": dist, "sha256": victim.sha256}

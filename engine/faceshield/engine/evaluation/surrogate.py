@@ -6,9 +6,9 @@ generators with usable weights and licences, so `benchmarks/train_surrogate.py` 
 small image-to-image network in the shape of the feed-forward translators (Johnson et al., ECCV
 2016: a 9x9 convolution, two stride-2 convolutions, residual blocks at a quarter of the size,
 two upsampling convolutions back; instance norm in the residual blocks), taught to give back
-the face it is shown (L1), 128 px, in generator space [-1, 1]. Its one edit is that reconstruction; its clean
-reconstructions must still pass dlib's check as the person, or the identity objective has nothing
-to break in them (the training report measures that).
+the face it is shown (L1), 128 px, in generator space [-1, 1]. Its one edit is that
+reconstruction; its clean reconstructions must still pass dlib's check as the person, or the
+identity objective has nothing to break in them (the training report measures that).
 
 Trained on CelebA aligned faces 000207-000506 (`TRAIN_START`..: never the faces the benchmarks
 measure, which are 000007-000206). CelebA's terms (non-commercial research use) carry over to
