@@ -99,6 +99,8 @@ class AttackConfig:
             person, and the protected photo's own distance from the person, subtracted).
         momentum / smooth_sigma: the transfer stages (attack/transfer.py), off at 0: MI-FGSM's
             decay mu, and TI-FGSM's Gaussian smoothing of the gradient, in pixels.
+        feature_weight: the feature-level objective's weight (attack/features.py), off at 0: the
+            relative change of each victim's encoder activations, added to J.
     """
 
     method: str = DEFAULT_METHOD
@@ -120,6 +122,7 @@ class AttackConfig:
     keep_weight: float = DEFAULT_KEEP_WEIGHT
     momentum: float = 0.0
     smooth_sigma: float = 0.0
+    feature_weight: float = 0.0
 
     @classmethod
     def for_method(
@@ -161,6 +164,7 @@ class AttackConfig:
         _finite_in("keep_weight", self.keep_weight, 0.0, 1e6)
         _finite_in("momentum", self.momentum, 0.0, 10.0)
         _finite_in("smooth_sigma", self.smooth_sigma, 0.0, MAX_SMOOTH_SIGMA)
+        _finite_in("feature_weight", self.feature_weight, 0.0, 1e6)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not (0 <= self.seed < 2**63):
             raise InvalidInputError("seed", f"must be an integer in [0, 2^63), got {self.seed!r}")
 

@@ -107,13 +107,16 @@ def gradients(
     with_ssim: bool,
     per_step: int = 0,
     identity=None,
+    features=None,
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """grad_x J at `points` (one (n, 3, H, W) tensor per group of `active`), and per group the
     smallest disruption term of each image over its victims, faces and targets (early stop's hint).
 
     J of an image is the mean over the victims still in its J (`tally.pending`) of their mean over
     faces and targets, minus gamma times its SSIM penalty (counted once). Each victim sees every
-    group's face crops at its own resolution in one generator batch.
+    group's face crops at its own resolution in one generator batch. With `features`
+    (`attack.features.FeatureTerm`), a victim it knows adds its feature term to J, never to the
+    early-stop hint.
     """
     xs = [p.detach().requires_grad_(True) for p in points]
     device = xs[0].device
@@ -135,11 +138,19 @@ def gradients(
         else:
             terms = disruption_terms(partial(run, v), inputs, labs, refs, transforms)
         tally.image_steps += terms.numel() * len(transforms)
-        for (k, g, r), t in zip(parts, terms.split([len(g.boxes) * len(r) for _, g, r in parts]), strict=True):
+        sizes = [len(g.boxes) * len(r) for _, g, r in parts]
+        feat = None
+        if features is not None and v.name in features:
+            clean = torch.cat([g.crops(select(g.original, r, g.n), v.resolution) for _, g, r in parts])
+            feat = features.terms(v.name, inputs, clean, labs).split(sizes)
+        for n_part, ((k, g, r), t) in enumerate(zip(parts, terms.split(sizes), strict=True)):
             t = t.reshape(len(g.boxes), len(r), -1)  # face, image, target
             sel = torch.tensor(r, device=device)
             share = torch.tensor([1.0 / len(tally.pending[g.index[j]]) for j in r], device=device)
-            per_image[k] = per_image[k].index_add(0, sel, t.mean(dim=(0, 2)) * share)
+            gain = t.mean(dim=(0, 2))
+            if feat is not None:
+                gain = gain + feat[n_part].reshape(len(g.boxes), len(r)).mean(dim=0)
+            per_image[k] = per_image[k].index_add(0, sel, gain * share)
             worst[k][sel] = torch.minimum(worst[k][sel], t.detach().amin(dim=(0, 2)))
             for j in r:  # this image's faces x targets x transforms
                 tally.passes[g.index[j]] += len(g.boxes) * t.shape[-1] * len(transforms)

@@ -6,6 +6,7 @@
     6. start        uniform draw, refined by the noise generator (Eqs. 5-8)   attack/noise_generator.py
     7. I-FGSM       masked sign steps, projected (Eq. 16)                     attack/step.py
                     their direction smoothed / accumulated (off by default)   attack/transfer.py
+                    the victims' encoder activations in J (off by default)    attack/features.py
                     on the transforms each step draws                         attack/blurs.py
                     in rounds, with early stop, under a `Policy`              attack/rounds.py, verify.py
     8. outputs      G(x_k, c_t), masks, the start used                        attack/result.py
@@ -34,6 +35,7 @@ from ..ops.geometry import crop_resize
 from . import masks
 from .batch import Cancellation, check_images, make_groups, resolve_boxes
 from .blurs import TransformSchedule
+from .features import FeatureTerm
 from .identity_check import FaceIdentity
 from .identity_objective import IdentityTerm, measure_identity
 from .noise_generator import apply_start, initial_tau, noise_step
@@ -195,6 +197,9 @@ class Protector:
                 raise InvalidInputError("method", f"{config.method} needs each face's landmarks (identities)")
             identity = IdentityTerm(self.load_recogniser(), dict(enumerate(identities)), config, seed=seeds[0])
             identity.prepare(groups, attacked, self.generate)
+        features = (
+            FeatureTerm(attacked, config.feature_weight, self.autocast_dtype) if config.feature_weight > 0 else None
+        )
 
         def grad(active, points, gamma):
             return gradients(
@@ -208,6 +213,7 @@ class Protector:
                 config.stages.ssim,
                 config.targets_per_step,
                 identity,
+                features,
             )
 
         def measure(sub):
