@@ -14,7 +14,8 @@ the whole crop as the face box (as identity_celeba.py). Rows, per face:
 - the transfer rows: {vintage} and {styles} again with a transfer stage on (`VARIANTS`: MI-FGSM's
   momentum, TI-FGSM's gradient smoothing; attack/transfer.py), to see whether more reaches the
   victims held out, at what PSNR (`--no-variants` skips them); the product default with momentum,
-  and with the ensure policy's margin at 0.5 (push on after the set's own edits are broken);
+  with the ensure policy's margin at 0.5 (push on after the set's own edits are broken), and with
+  the feature-level objective (attack/features.py: weights 0.3, 1 and 3, and 1 at epsilon 0.04);
 - ways to widen the set: the product default with 24 of the 26 styles as targets, and with a
   surrogate trained here on other CelebA faces (`--surrogate PATH`, from train_surrogate.py).
   Each variant is also compared with its plain row on the same faces (the last table);

@@ -27,16 +27,26 @@ CLEAN, NOISE = "unprotected (clean photo)", "random +-eps sign noise"
 # "+margin 0.5" asks the ensure policy for more than the in-set verdict needs (dlib distance
 # >= 0.6 * 1.5 rather than * 1.2 on our recogniser), so the attack goes on pushing after its own
 # victims are broken: does pushing harder in set reach further out of it? (a policy field)
+# "+features W" adds the feature-level objective (attack/features.py) at weight W: the relative
+# change of each victim's encoder activations, on top of the identity term.
 VARIANTS = {
     "+MI": {"momentum": 1.0, "epsilon": 0.04},
     "+TI+MI": {"smooth_sigma": 3.0, "momentum": 1.0, "epsilon": 0.04},
     "+margin 0.5": {"margin": 0.5},
+    "+features 1": {"feature_weight": 1.0},
+    "+features 3": {"feature_weight": 3.0},
+    "+features 0.3": {"feature_weight": 0.3},
+    "+features 1, eps 0.04": {"feature_weight": 1.0, "epsilon": 0.04},
 }
 POLICY_FIELDS = ("margin",)  # variant fields that belong to the policy, not the attack configuration
 VARIANT_PAIRS = (
     *((s, v) for v in ("+MI", "+TI+MI") for s in ("{vintage}", "{styles}")),
     ("{vintage, styles}", "+MI"),
     ("{vintage, styles}", "+margin 0.5"),
+    ("{vintage, styles}", "+features 1"),
+    ("{vintage, styles}", "+features 3"),
+    ("{vintage, styles}", "+features 0.3"),
+    ("{vintage, styles}", "+features 1, eps 0.04"),
     (SURROGATE_SET, "+margin 0.5"),
 )
 VARIANT_ROWS = {f"{s} {v}": (s, v) for s, v in VARIANT_PAIRS}
