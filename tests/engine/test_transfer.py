@@ -1,5 +1,5 @@
-"""The transfer stages (attack/transfer.py): TI-FGSM's smoothing and MI-FGSM's momentum, checked
-step for step against the papers' updates written out here, and off by default."""
+"""The transfer stages (attack/transfer.py): TI-FGSM's smoothing, the coarse (block) step and
+MI-FGSM's momentum, checked step for step against the updates written out here, and off by default."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from faceshield.engine import AttackConfig, Protector, create_labels
 from faceshield.engine.attack.batch import Group
-from faceshield.engine.attack.transfer import accumulate, smooth, smoothing_kernel
+from faceshield.engine.attack.transfer import accumulate, coarsen, smooth, smoothing_kernel
 from faceshield.engine.errors import InvalidInputError
 from faceshield.engine.io.images import to_tensor
 from faceshield.engine.ops.geometry import Box
@@ -27,9 +27,21 @@ def gaussian_2d(sigma: float, kernel: int) -> torch.Tensor:
     return w / w.sum()
 
 
-def reference(g, x, c, start, steps, a, eps, mu=0.0, sigma=0.0):
+def block_means(grad: torch.Tensor, block: int) -> torch.Tensor:
+    """Each block x block block of every plane replaced by its mean, block by block."""
+    out = grad.clone()
+    h, w = grad.shape[-2:]
+    for top in range(0, h, block):
+        for left in range(0, w, block):
+            cell = grad[..., top : top + block, left : left + block]
+            out[..., top : top + block, left : left + block] = cell.mean(dim=(-2, -1), keepdim=True)
+    return out
+
+
+def reference(g, x, c, start, steps, a, eps, mu=0.0, sigma=0.0, block=0):
     """(TI-)(MI-)FGSM on MSE(G(x), G(I)) from a given start: smooth the gradient (depthwise 2-D
-    convolution, zero padding), accumulate v = mu v + grad / mean|grad|, step a * sign(v), project."""
+    convolution, zero padding), average it over blocks, accumulate v = mu v + grad / mean|grad|,
+    step a * sign(v), project."""
     with torch.no_grad():
         y = g(x, c)
     xk, v = start.clone(), torch.zeros_like(x)
@@ -40,6 +52,8 @@ def reference(g, x, c, start, steps, a, eps, mu=0.0, sigma=0.0):
         (grad,) = torch.autograd.grad(F.mse_loss(g(xk, c), y), xk)
         if w is not None:
             grad = F.conv2d(grad, w, padding=k // 2, groups=3)
+        if block > 1:
+            grad = block_means(grad, block)
         if mu > 0:
             v = mu * v + grad / grad.abs().mean()
             grad = v
@@ -70,9 +84,27 @@ def test_pgd_with_transfer_stages_equals_the_papers_update(setup, mu, sigma):
     assert not torch.equal(plain.protected[0], ours.protected[0])  # the stage did something
 
 
+def test_pgd_with_coarse_steps_equals_the_block_update(setup):
+    p, g, x, labels = setup
+    cfg = AttackConfig.for_method("pgd", steps=5, seed=3, coarse_block=6)  # 128 px: the last blocks are partial
+    ours = p.protect(x, labels, cfg)
+    start = x + ours.start[0][None]
+    ref = reference(g, x, labels[:, 0], start, 5, cfg.step_size, cfg.epsilon, block=6)
+    differ = (ours.protected[0] - ref[0]).abs() > 1e-6
+    assert float(differ.float().mean()) < 1e-3  # a sign may flip where a block's mean is ~0
+    plain = p.protect(x, labels, AttackConfig.for_method("pgd", steps=5, seed=3))
+    assert not torch.equal(plain.protected[0], ours.protected[0])
+
+
+def test_coarsening_averages_each_block_partial_ones_included():
+    grad = torch.randn(2, 3, 10, 13)
+    torch.testing.assert_close(coarsen(grad, 4), block_means(grad, 4))
+    assert coarsen(grad, 1) is grad and coarsen(grad, 0) is grad
+
+
 def test_stages_are_off_by_default():
     cfg = AttackConfig.for_method("identity")
-    assert cfg.momentum == 0.0 and cfg.smooth_sigma == 0.0
+    assert cfg.momentum == 0.0 and cfg.smooth_sigma == 0.0 and cfg.coarse_block == 0
     grad = torch.randn(2, 3, 16, 16)
     assert smooth(grad, 0.0) is grad
 
@@ -107,7 +139,16 @@ def test_group_keeps_each_images_velocity():
     assert kept.velocity is not None and kept.velocity[:, 0, 0, 0].tolist() == [0.0, 2.0]
 
 
-@pytest.mark.parametrize(("field", "value"), [("momentum", -0.1), ("momentum", float("nan")), ("smooth_sigma", 21.0)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("momentum", -0.1),
+        ("momentum", float("nan")),
+        ("smooth_sigma", 21.0),
+        ("coarse_block", 65),
+        ("coarse_block", 2.0),
+    ],
+)
 def test_out_of_range_stage_settings_are_refused_by_name(field, value):
     with pytest.raises(InvalidInputError) as e:
         AttackConfig.for_method("identity", **{field: value})

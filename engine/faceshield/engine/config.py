@@ -35,6 +35,7 @@ DEFAULT_IDENTITY_WEIGHT = (
 )
 DEFAULT_KEEP_WEIGHT = 1.0  # the photo stayed at 0.14 from its owner (kept: < 0.3)
 IFGSM_JITTER = 0.001
+MAX_COARSE_BLOCK = 64  # pixels; a block wider than a face would move it as one
 MAX_SMOOTH_SIGMA = 20.0  # pixels; past this the smoothed gradient is nearly flat over a face
 
 StartKind = Literal["none", "jitter", "uniform", "noise-generator"]
@@ -99,6 +100,8 @@ class AttackConfig:
             person, and the protected photo's own distance from the person, subtracted).
         momentum / smooth_sigma: the transfer stages (attack/transfer.py), off at 0: MI-FGSM's
             decay mu, and TI-FGSM's Gaussian smoothing of the gradient, in pixels.
+        coarse_block: the transfer stage that takes each step on blocks of this many pixels
+            square (a lower-frequency parameterisation); 0 or 1: off.
         feature_weight: the feature-level objective's weight (attack/features.py), off at 0: the
             relative change of each victim's encoder activations, added to J.
     """
@@ -122,6 +125,7 @@ class AttackConfig:
     keep_weight: float = DEFAULT_KEEP_WEIGHT
     momentum: float = 0.0
     smooth_sigma: float = 0.0
+    coarse_block: int = 0
     feature_weight: float = 0.0
 
     @classmethod
@@ -164,6 +168,7 @@ class AttackConfig:
         _finite_in("keep_weight", self.keep_weight, 0.0, 1e6)
         _finite_in("momentum", self.momentum, 0.0, 10.0)
         _finite_in("smooth_sigma", self.smooth_sigma, 0.0, MAX_SMOOTH_SIGMA)
+        _int_in("coarse_block", self.coarse_block, 0, MAX_COARSE_BLOCK)
         _finite_in("feature_weight", self.feature_weight, 0.0, 1e6)
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not (0 <= self.seed < 2**63):
             raise InvalidInputError("seed", f"must be an integer in [0, 2^63), got {self.seed!r}")

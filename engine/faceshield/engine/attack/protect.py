@@ -5,7 +5,7 @@
     5. objective    J(x) with its SSIM penalty                                attack/objective.py
     6. start        uniform draw, refined by the noise generator (Eqs. 5-8)   attack/noise_generator.py
     7. I-FGSM       masked sign steps, projected (Eq. 16)                     attack/step.py
-                    their direction smoothed / accumulated (off by default)   attack/transfer.py
+                    their direction smoothed / coarsened / accumulated (off)  attack/transfer.py
                     the victims' encoder activations in J (off by default)    attack/features.py
                     on the transforms each step draws                         attack/blurs.py
                     in rounds, with early stop, under a `Policy`              attack/rounds.py, verify.py
