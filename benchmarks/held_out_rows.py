@@ -28,7 +28,8 @@ CLEAN, NOISE = "unprotected (clean photo)", "random +-eps sign noise"
 # >= 0.6 * 1.5 rather than * 1.2 on our recogniser), so the attack goes on pushing after its own
 # victims are broken: does pushing harder in set reach further out of it? (a policy field)
 # "+features W" adds the feature-level objective (attack/features.py) at weight W: the relative
-# change of each victim's encoder activations, on top of the identity term.
+# change of each victim's encoder activations, on top of the identity term. "+coarse 4" takes
+# each step on 4 x 4 pixel blocks (attack/transfer.py): a lower-frequency parameterisation.
 VARIANTS = {
     "+MI": {"momentum": 1.0, "epsilon": 0.04},
     "+TI+MI": {"smooth_sigma": 3.0, "momentum": 1.0, "epsilon": 0.04},
@@ -37,6 +38,8 @@ VARIANTS = {
     "+features 3": {"feature_weight": 3.0},
     "+features 0.3": {"feature_weight": 0.3},
     "+features 1, eps 0.04": {"feature_weight": 1.0, "epsilon": 0.04},
+    "+coarse 4": {"coarse_block": 4},
+    "+coarse 4, eps 0.04": {"coarse_block": 4, "epsilon": 0.04},
 }
 POLICY_FIELDS = ("margin",)  # variant fields that belong to the policy, not the attack configuration
 VARIANT_PAIRS = (
@@ -47,6 +50,8 @@ VARIANT_PAIRS = (
     ("{vintage, styles}", "+features 3"),
     ("{vintage, styles}", "+features 0.3"),
     ("{vintage, styles}", "+features 1, eps 0.04"),
+    ("{vintage, styles}", "+coarse 4"),
+    ("{vintage, styles}", "+coarse 4, eps 0.04"),
     (SURROGATE_SET, "+margin 0.5"),
 )
 VARIANT_ROWS = {f"{s} {v}": (s, v) for s, v in VARIANT_PAIRS}
