@@ -30,6 +30,9 @@ CLEAN, NOISE = "unprotected (clean photo)", "random +-eps sign noise"
 # "+features W" adds the feature-level objective (attack/features.py) at weight W: the relative
 # change of each victim's encoder activations, on top of the identity term. "+coarse 4" takes
 # each step on 4 x 4 pixel blocks (attack/transfer.py): a lower-frequency parameterisation.
+# "-input diversity" takes away what the product's method already does each step: draw a random
+# JPEG, resize and blur of the input (the robust stage, as DI-FGSM draws random resizes), so the
+# steps see the plain input: what does that diversity add to the reach?
 VARIANTS = {
     "+MI": {"momentum": 1.0, "epsilon": 0.04},
     "+TI+MI": {"smooth_sigma": 3.0, "momentum": 1.0, "epsilon": 0.04},
@@ -40,8 +43,10 @@ VARIANTS = {
     "+features 1, eps 0.04": {"feature_weight": 1.0, "epsilon": 0.04},
     "+coarse 4": {"coarse_block": 4},
     "+coarse 4, eps 0.04": {"coarse_block": 4, "epsilon": 0.04},
+    "-input diversity": {"blur": "none"},
 }
 POLICY_FIELDS = ("margin",)  # variant fields that belong to the policy, not the attack configuration
+STAGE_FIELDS = ("blur",)  # variant fields that belong to the method's stages
 VARIANT_PAIRS = (
     *((s, v) for v in ("+MI", "+TI+MI") for s in ("{vintage}", "{styles}")),
     ("{vintage, styles}", "+MI"),
@@ -52,6 +57,7 @@ VARIANT_PAIRS = (
     ("{vintage, styles}", "+features 1, eps 0.04"),
     ("{vintage, styles}", "+coarse 4"),
     ("{vintage, styles}", "+coarse 4, eps 0.04"),
+    ("{vintage, styles}", "-input diversity"),
     (SURROGATE_SET, "+margin 0.5"),
 )
 VARIANT_ROWS = {f"{s} {v}": (s, v) for s, v in VARIANT_PAIRS}
@@ -72,8 +78,12 @@ def _variant(row: str, policy: bool) -> dict:
 
 
 def row_config(config, row: str):
-    """The row's attack configuration: the method's, with the variant's transfer fields."""
-    return config.replace(**_variant(row, policy=False))
+    """The row's attack configuration: the method's, with the variant's transfer and stage fields."""
+    fields = _variant(row, policy=False)
+    stages = {k: fields.pop(k) for k in STAGE_FIELDS if k in fields}
+    if stages:
+        fields["stages"] = dataclasses.replace(config.stages, **stages)
+    return config.replace(**fields)
 
 
 def row_policy(policy, row: str):

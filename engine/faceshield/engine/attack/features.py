@@ -11,6 +11,9 @@ magnitude. The idea is that of NRDM / FDA for classifiers and of LEAT for face e
 convolutional features are what generators trained on natural images share, so a perturbation
 that scrambles them in the victims at hand may scramble them in one the attack never saw.
 
+phi sees the step's crop as it is, not the robust stage's JPEG / resize / blur of it: the term
+is about the perturbation itself, and one pass keeps its cost down.
+
 Victims whose layout is not one of these (StarGAN, U-Net translators, evaluation-only victims)
 get no feature term: `encoder_of` returns None and the rest of J is unchanged. The term costs one
 extra pass of the contracting path per step (with gradient) and one without (the clean
