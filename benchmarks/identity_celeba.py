@@ -111,7 +111,9 @@ def summarize(args) -> str:
         '"union-saliency (the paper, fixed)" "pgd (Ruiz, fixed)" --jsonl benchmarks/results/identity-celeba-paper.jsonl` '
         "(faces 0-29); then faces 100-199 with every method, 2026-12-06 11:22-12:30 UTC, by two runs at once, one "
         "per core (`taskset -c 0|1 env OMP_NUM_THREADS=1 python benchmarks/identity_celeba.py --n 50 --start "
-        "100|150 --jsonl ...`), their records appended to the two JSONL files by method; "
+        "100|150 --jsonl ...`), their records appended to the two JSONL files by method; the paper's method and "
+        "PGD on faces 30-99, 2026-12-06 16:48-17:17 UTC, the same way (`--n 35 --start 30|65 --methods ...`), so "
+        "every row holds 200 faces; "
         "then `... --report-only --also benchmarks/results/identity-celeba-paper.jsonl`; faces: CelebA aligned "
         "000007 onwards from the felonfinder 1.0.3 wheel (CelebA, Liu et al. ICCV 2015: research use only; nothing "
         "of them is kept), centre 178 px crop, the whole crop as the face box; each row's face count in the table",
