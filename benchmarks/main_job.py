@@ -129,7 +129,12 @@ def main() -> int:
     lines += ["", "Where the time goes (one process, the default job):", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in stages().items()]
     text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    if out.exists():  # keep the dated sections written by hand below the generated part
+        kept = out.read_text().split("\n## ", 1)
+        if len(kept) == 2:
+            text += "\n## " + kept[1]
+    out.write_text(text)
     print(text)
     return 0
 
