@@ -15,7 +15,8 @@ the whole crop as the face box (as identity_celeba.py). Rows, per face:
   momentum, TI-FGSM's gradient smoothing; attack/transfer.py), to see whether more reaches the
   victims held out, at what PSNR (`--no-variants` skips them); the product default with momentum,
   with the ensure policy's margin at 0.5 (push on after the set's own edits are broken), and with
-  the feature-level objective (attack/features.py: weights 0.3, 1 and 3, and 1 at epsilon 0.04);
+  the feature-level objective (attack/features.py: weights 0.3, 1 and 3, and 1 at epsilon 0.04),
+  with each step on 4 x 4 pixel blocks, and without the method's per-step JPEG / resize / blur;
 - ways to widen the set: the product default with 24 of the 26 styles as targets, and with a
   surrogate trained here on other CelebA faces (`--surrogate PATH`, from train_surrogate.py).
   Each variant is also compared with its plain row on the same faces (the last table);
