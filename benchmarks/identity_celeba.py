@@ -57,6 +57,8 @@ def run(args) -> None:
         for name in args.methods:
             method, policy_kind = METHODS[name]
             config = AttackConfig.for_method(method, **(args.overrides if method == "identity" else {}))
+            if method == "identity" and args.stage_overrides:  # e.g. blur=none: the method without its robust stage
+                config = config.replace(stages=dataclasses.replace(config.stages, **args.stage_overrides))
             policy = Policy(kind=policy_kind, early_stop=policy_kind == "ensure", verify_after=AFTER)
             if args.margin is not None:
                 policy = dataclasses.replace(policy, margin=args.margin)
@@ -186,9 +188,16 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=OUT / "identity-celeba.md")
     p.add_argument("--also", type=Path, nargs="*", default=[], help="more JSONL files to include in the report")
     p.add_argument("--report-only", action="store_true")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="identity method: config field")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="identity method: config or stage field"
+    )
     args = p.parse_args()
-    args.overrides = {k: float(v) for k, v in (s.split("=", 1) for s in args.set)}
+    from faceshield.engine.config import Stages
+
+    pairs = [s.split("=", 1) for s in args.set]
+    stage_fields = {f.name for f in dataclasses.fields(Stages)}
+    args.stage_overrides = {k: v for k, v in pairs if k in stage_fields}
+    args.overrides = {k: float(v) for k, v in pairs if k not in stage_fields}
     import torch
 
     args.torch = torch.__version__
