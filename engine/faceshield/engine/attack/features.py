@@ -18,8 +18,9 @@ Victims whose layout is not one of these (StarGAN, U-Net translators, evaluation
 get no feature term: `encoder_of` returns None and the rest of J is unchanged. The term costs one
 extra pass of the contracting path per step (with gradient) and one without (the clean
 activations): some 10-15 % of a step's multiply-adds for the default victims (on 25 CelebA
-faces the protection took 25.1 s per face with it at weight 1 against 23.2 s without, at 23 steps both). It never enters the early-stop
-hint or any check: those measure edits, not activations.
+faces the protection took 25.1 s per face with it at weight 1 against 23.2 s without, at 23
+steps both). It never enters the early-stop hint or any check: those measure edits, not
+activations.
 """
 
 from __future__ import annotations
