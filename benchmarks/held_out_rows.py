@@ -42,7 +42,6 @@ VARIANTS = {
     "+features 0.3": {"feature_weight": 0.3},
     "+features 1, eps 0.04": {"feature_weight": 1.0, "epsilon": 0.04},
     "+coarse 4": {"coarse_block": 4},
-    "+coarse 4, eps 0.04": {"coarse_block": 4, "epsilon": 0.04},
     "-input diversity": {"blur": "none"},
 }
 POLICY_FIELDS = ("margin",)  # variant fields that belong to the policy, not the attack configuration
@@ -56,7 +55,6 @@ VARIANT_PAIRS = (
     ("{vintage, styles}", "+features 0.3"),
     ("{vintage, styles}", "+features 1, eps 0.04"),
     ("{vintage, styles}", "+coarse 4"),
-    ("{vintage, styles}", "+coarse 4, eps 0.04"),
     ("{vintage, styles}", "-input diversity"),
     (SURROGATE_SET, "+margin 0.5"),
 )
