@@ -18,7 +18,7 @@ from faceshield.engine.models.torchscript import (
     trace_generator,
     trace_translator,
 )
-from faceshield.engine.models.translator import TranslatorSpec, build_translator
+from faceshield.engine.models.translator import RESNET_CONTRACT_LAYERS, TranslatorSpec, build_translator
 from faceshield.engine.models.victims import Unconditional, Victim
 from tests.helpers import ATTRS, tiny_generator
 
@@ -45,7 +45,7 @@ def styles(seed: int = 2) -> StyleVictim:
 
 
 def rest_of_translator(model, h):
-    for layer in list(model.model.children())[10:]:
+    for layer in list(model.model.children())[RESNET_CONTRACT_LAYERS:]:
         h = layer(h)
     return h
 

@@ -30,10 +30,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-Encoder = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (N, 3, R, R) in [-1, 1], (N, c) -> (N, C, r, r)
+from ..models.translator import RESNET_CONTRACT_LAYERS
 
-# CycleGAN's ResNet generator: reflection pad, conv 7x7, norm, ReLU, then two (conv s2, norm, ReLU)
-TRANSLATOR_CONTRACT = 10
+Encoder = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (N, 3, R, R) in [-1, 1], (N, c) -> (N, C, r, r)
 
 
 def _name(module) -> str:
@@ -55,7 +54,7 @@ def encoder_of(generator) -> Encoder | None:
     known (or its layers cannot be run one by one)."""
     translator = getattr(generator, "translator", None)
     if translator is not None and _name(translator) == "ResnetTranslator":
-        layers = list(translator.model.children())[:TRANSLATOR_CONTRACT]
+        layers = list(translator.model.children())[:RESNET_CONTRACT_LAYERS]
         if not _callable(layers):
             return None
 

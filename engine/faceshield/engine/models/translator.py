@@ -136,6 +136,11 @@ class ResnetBlock(nn.Module):
         return x + getattr(self, self._name)(x)
 
 
+# Layers of the ResNet generator's contracting head, before its residual blocks: reflection pad,
+# conv 7x7, norm, ReLU, then two (stride-2 conv, norm, ReLU). attack/features.py cuts it there.
+RESNET_CONTRACT_LAYERS = 10
+
+
 class ResnetTranslator(nn.Module):
     """CycleGAN's ResNet generator: conv7, two stride-2 convs, `blocks` residual blocks, two stride-2
     transposed convs, conv7 + tanh, all in one `model` Sequential (the official key layout)."""
@@ -158,6 +163,7 @@ class ResnetTranslator(nn.Module):
                 InstanceStatsNorm(2 * c, norm),
                 nn.ReLU(),
             ]
+        assert len(layers) == RESNET_CONTRACT_LAYERS  # the head attack/features.py reads
         layers += [ResnetBlock(ngf * 4, spec) for _ in range(spec.blocks)]
         for i in range(2):
             c = ngf * 2 ** (2 - i)
