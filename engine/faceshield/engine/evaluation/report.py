@@ -235,6 +235,8 @@ def _short(value: str) -> str:
 def _data_line(d: dict) -> str:
     if d["kind"] == "real":
         return f"real photos that installed packages ship (`{d['root']}`, {d['size']} samples)"
+    if d["kind"] == "celeba-wheel":
+        return f"CelebA aligned faces from the felonfinder 1.0.3 wheel ({d['size']} available), 178 px centre square"
     if d["kind"] == "synthetic":
         return f"held-out synthetic faces (`{d['root']}`, test split of the demo pair's face generator)"
     if d["kind"] == "celeba":
@@ -255,6 +257,14 @@ def _data_note(d: dict) -> str:
             f"Portraits carry a hand-drawn head box, used at scales {', '.join(f'{s:g}' for s in BOX_SCALES)} "
             "(sample `name@scale`); other photos are protected in their centre square. No attribute annotations: "
             f"targets are built from an all-zero original. Credits and licenses: {credits}."
+        )
+    if d["kind"] == "celeba-wheel":
+        from .celeba_wheel import FACES
+
+        return (
+            f"{FACES.credit}; {FACES.license}. Read from the hash-checked wheel in memory, never written. Each "
+            "face is the 178-pixel centre square (StarGAN's crop) at its own size, the whole square as the face "
+            "box; no attribute annotations ship with them, so targets are built from an all-zero original."
         )
     if d["kind"] == "synthetic":
         return (
