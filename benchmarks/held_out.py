@@ -371,8 +371,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", default="auto", help="of the protection (the product's default: auto)")
     p.add_argument("--jsonl", type=Path, default=OUT / "held-out.jsonl")
-    p.add_argument("--out", type=Path, default=OUT / "held-out.md")
-    p.add_argument("--notes", type=Path, default=OUT / "held-out-notes.md", help="interpretation appended")
+    p.add_argument("--out", type=Path, help="the report (default: beside --jsonl, same name, .md)")
+    p.add_argument("--notes", type=Path, help="interpretation appended (default: beside --jsonl, NAME-notes.md)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--no-variants", dest="variants", action="store_false", help="skip the transfer-stage rows")
     p.add_argument("--surrogate", type=Path, help=f"weights from train_surrogate.py: runs the row {SURROGATE_SET}")
@@ -380,6 +380,9 @@ def main() -> int:
         "--rows", nargs="+", choices=ROWS, metavar="ROW", help=f"run only these rows (of: {'; '.join(ROWS)})"
     )
     args = p.parse_args()
+    # Beside the records by default: a run into a private JSONL never overwrites the committed report.
+    args.out = args.out or args.jsonl.with_suffix(".md")
+    args.notes = args.notes or args.jsonl.with_name(args.jsonl.stem + "-notes.md")
     import torch
 
     args.torch = torch.__version__

@@ -176,6 +176,29 @@ def summarize(args) -> str:
     return "\n".join(lines)
 
 
+def parse_sets(pairs: list[str]) -> tuple[dict, dict]:
+    """`--set FIELD=VALUE`s -> (stage fields, typed as the field is: on/off for a switch; config
+    fields, as numbers)."""
+    from faceshield.engine.config import Stages
+
+    switches = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+    stages, config = {}, {}
+    fields = {f.name: f for f in dataclasses.fields(Stages)}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {pair!r}: expected FIELD=VALUE")
+        if key not in fields:
+            config[key] = float(value)
+        elif fields[key].type in (bool, "bool"):
+            if value.lower() not in switches:
+                raise SystemExit(f"--set {key}: a switch takes one of {', '.join(switches)}, not {value!r}")
+            stages[key] = switches[value.lower()]
+        else:
+            stages[key] = value
+    return stages, config
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=100)
@@ -185,19 +208,16 @@ def main() -> int:
     p.add_argument("--precision", default="bf16")
     p.add_argument("--margin", type=float, default=None, help="the ensure policy's margin (default: the product's)")
     p.add_argument("--jsonl", type=Path, default=OUT / "identity-celeba.jsonl")
-    p.add_argument("--out", type=Path, default=OUT / "identity-celeba.md")
+    p.add_argument("--out", type=Path, help="the report (default: beside --jsonl, same name, .md)")
     p.add_argument("--also", type=Path, nargs="*", default=[], help="more JSONL files to include in the report")
     p.add_argument("--report-only", action="store_true")
     p.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="identity method: config or stage field"
     )
     args = p.parse_args()
-    from faceshield.engine.config import Stages
-
-    pairs = [s.split("=", 1) for s in args.set]
-    stage_fields = {f.name for f in dataclasses.fields(Stages)}
-    args.stage_overrides = {k: v for k, v in pairs if k in stage_fields}
-    args.overrides = {k: float(v) for k, v in pairs if k not in stage_fields}
+    # Beside the records by default: a run into a private JSONL never overwrites the committed report.
+    args.out = args.out or args.jsonl.with_suffix(".md")
+    args.stage_overrides, args.overrides = parse_sets(args.set)
     import torch
 
     args.torch = torch.__version__
