@@ -71,6 +71,7 @@ from held_out_rows import (  # beside this script (its folder is on sys.path whe
     row_config,
     row_policy,
 )
+from records import finish  # beside this script too
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -383,14 +384,7 @@ def main() -> int:
     # Beside the records by default: a run into a private JSONL never overwrites the committed report.
     args.out = args.out or args.jsonl.with_suffix(".md")
     args.notes = args.notes or args.jsonl.with_name(args.jsonl.stem + "-notes.md")
-    import torch
-
-    args.torch = torch.__version__
-    if not args.report_only:
-        run(args)
-    args.out.write_text(summarize(args))
-    print(args.out.read_text())
-    return 0
+    return finish(args, run, summarize)
 
 
 if __name__ == "__main__":

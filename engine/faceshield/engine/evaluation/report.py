@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import sections
+from .names import CELEBA_WHEEL
 from .plots import PLOT_PSNR, summary_plots
 from .rows import PAPER_PSNR_ORDER, TABLE_METHODS
 from .runner import FIGURES_DIR, Evaluation
@@ -235,8 +236,11 @@ def _short(value: str) -> str:
 def _data_line(d: dict) -> str:
     if d["kind"] == "real":
         return f"real photos that installed packages ship (`{d['root']}`, {d['size']} samples)"
-    if d["kind"] == "celeba-wheel":
-        return f"CelebA aligned faces from the felonfinder 1.0.3 wheel ({d['size']} available), 178 px centre square"
+    if d["kind"] == CELEBA_WHEEL:
+        from .celeba_wheel import FACES
+
+        wheel = f"{FACES.distribution} {FACES.version}"
+        return f"CelebA aligned faces from the {wheel} wheel ({d['size']} available), 178 px centre square"
     if d["kind"] == "synthetic":
         return f"held-out synthetic faces (`{d['root']}`, test split of the demo pair's face generator)"
     if d["kind"] == "celeba":
@@ -258,7 +262,7 @@ def _data_note(d: dict) -> str:
             "(sample `name@scale`); other photos are protected in their centre square. No attribute annotations: "
             f"targets are built from an all-zero original. Credits and licenses: {credits}."
         )
-    if d["kind"] == "celeba-wheel":
+    if d["kind"] == CELEBA_WHEEL:
         from .celeba_wheel import FACES
 
         return (
