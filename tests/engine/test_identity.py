@@ -136,3 +136,32 @@ def test_the_identity_method_moves_the_judge_where_output_mse_does_not(astronaut
     assert b.protected < b.clean + 0.05, b  # output MSE alone did not
     assert mse.targets[0].mse > 2 * ident.targets[0].mse  # although it changed the output more
     assert ident.verdict.identity.faces[0].kept and mse.verdict.identity.faces[0].kept
+
+
+def test_the_verdict_after_processing_is_what_the_victim_makes_of_the_processed_photo(astronaut):
+    """verify_after: each processing's Ruiz figure and each edit's face-check distance are those of
+    the victim's own edit of the processed protected photo (one pass serves both)."""
+    from faceshield.engine.io.images import to_tensor
+    from faceshield.engine.io.processing import processing
+    from faceshield.engine.ops.geometry import crop_resize
+
+    victim = Victim("near", "translator", Unconditional(NearIdentity()), 64)
+    engine = FaceShieldEngine(ModelSet("near", "1", victims=[victim]), verdict="identity")
+    request = ProtectRequest(astronaut, face_box=FACE_BOX, seed=3)
+    after = ("jpeg75", "downscale2")
+    out = engine.protect([request], AttackConfig.for_method("pgd", steps=3), policy=Policy(verify_after=after))[0]
+    box, face = engine.check(request).boxes[0], engine.judge.face(astronaut, FACE_BOX)
+    edit = out.verdict.identity.edits[0]
+    assert set(out.verdict.after) == set(edit.after) == set(after)
+
+    def edited(photo):
+        with torch.no_grad():
+            y = victim.generator(crop_resize(to_tensor(photo)[None], box, 64), None)[0]
+        return y, ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+    for p in after:
+        photo, original = processing(p)(out.protected), processing(p)(astronaut)
+        (y, u8), (ref, _) = edited(photo), edited(original)
+        assert out.verdict.after[p] == (float((y - ref).pow(2).mean()) > 0.05)
+        assert edit.after[p] == pytest.approx(engine.judge.distance(paste_edit(photo, face.box, u8), face), abs=1e-6)
+    assert edit.after["jpeg75"] != pytest.approx(edit.protected, abs=1e-4)  # measured on the processed photo

@@ -227,14 +227,17 @@ class FaceShieldEngine:
                                 GeneratorOutput(v.name, t, face, _to_uint8(refs[face, j]), _to_uint8(outs[face, j]))
                                 for j, t in enumerate(c.targets[v.name])
                             ]
-                after = {p: self._survives(p, c, delivered, labels, i, victims) for p in policy.verify_after}
+                processed = {
+                    p: self._after_processing(p, c, delivered, labels, i, victims) for p in policy.verify_after
+                }
+                after = {p: survives for p, (_, _, survives) in processed.items()}
                 missed = tuple(
                     qualified(m.victim, m.target) + (f"@{m.face}" if m.face else "") for m in rows if not m.success
                 )
                 identity = None
                 if faces is not None and self.verdict_rule == "identity":
-                    processed = {p: self._edits_after(p, c, delivered, labels, i, victims) for p in policy.verify_after}
-                    identity = judge_image(self.judge, faces[i], delivered, judged, c.image, processed)
+                    edits_after = {p: (photo, outputs) for p, (photo, outputs, _) in processed.items()}
+                    identity = judge_image(self.judge, faces[i], delivered, judged, c.image, edits_after)
                 verdict = Verdict(
                     identity.protected if identity is not None else (not missed and all(after.values())),
                     missed,
@@ -269,34 +272,24 @@ class FaceShieldEngine:
         return outcomes
 
     @torch.no_grad()
-    def _edits_after(self, processing: str, c: CheckedRequest, delivered: np.ndarray, labels, i: int, victims):
-        """The photo a forger gets after real `processing` of the protected one, and each victim's
-        8-bit output for its face crops: (photo, (victim, target, face) -> output)."""
-        photo = named_processing(processing)(delivered)
+    def _after_processing(self, processing: str, c: CheckedRequest, delivered: np.ndarray, labels, i: int, victims):
+        """What real `processing` of the protected photo leaves, from one pass of each victim over
+        the processed photo: (the photo a forger gets, (victim, target, face) -> 8-bit edit, whether
+        every edit is still disrupted against the processed original's, G(T(x)) vs G(T(I)))."""
+        transform = named_processing(processing)
+        photo = transform(delivered)
+        a = to_tensor(transform(c.image))[None].to(self.device)
         b = to_tensor(photo)[None].to(self.device)
-        outputs = {}
+        outputs, survives = {}, True
         for v in victims:
             lab = labels[v.name][i][None]
             for face, box in enumerate(c.boxes):
-                outs = self.protector.generate(v, crop_resize(b, box, v.resolution), lab)[0]
-                for j, t in enumerate(c.targets[v.name]):
-                    outputs[(v.name, t, face)] = _to_uint8(outs[j])
-        return photo, outputs
-
-    @torch.no_grad()
-    def _survives(self, processing: str, c: CheckedRequest, delivered: np.ndarray, labels, i: int, victims) -> bool:
-        """Every edit still disrupted after real `processing` of both photos, G(T(x)) vs G(T(I))."""
-        transform = named_processing(processing)
-        a = to_tensor(transform(c.image))[None].to(self.device)
-        b = to_tensor(transform(delivered))[None].to(self.device)
-        for v in victims:
-            lab = labels[v.name][i][None]
-            for box in c.boxes:
                 ref = self.protector.generate(v, crop_resize(a, box, v.resolution), lab)
                 out = self.protector.generate(v, crop_resize(b, box, v.resolution), lab)
-                if float((out - ref).pow(2).mean(dim=(2, 3, 4)).min()) <= SUCCESS_MSE:
-                    return False
-        return True
+                survives = survives and float((out - ref).pow(2).mean(dim=(2, 3, 4)).min()) > SUCCESS_MSE
+                for j, t in enumerate(c.targets[v.name]):
+                    outputs[(v.name, t, face)] = _to_uint8(out[0, j])
+        return photo, outputs, survives
 
     # -- evaluate --------------------------------------------------------------------------
     def evaluate(
