@@ -325,8 +325,6 @@ def summarize(args) -> str:
                 )
     lines += _paired(rows)
     lines += ["", f"Raw records (numbers only): `{args.jsonl.name}` beside this file.", ""]
-    if args.notes.exists():
-        lines += [args.notes.read_text().strip(), ""]
     return "\n".join(lines)
 
 

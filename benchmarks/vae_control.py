@@ -218,8 +218,6 @@ def summarize(args) -> str:
             f"styles, judged by dlib) was 'protected' on {sum(r['product_protected'] for r in tr)} of {len(tr)}.",
         ]
     lines += ["", f"Raw records (numbers only): `{args.jsonl.name}` beside this file.", ""]
-    if args.notes.exists():
-        lines += [args.notes.read_text().strip(), ""]
     return "\n".join(lines)
 
 
