@@ -155,6 +155,7 @@ def run(args) -> None:
                     "steps": out.verdict.steps,
                     "passes": out.verdict.passes,
                     "seconds": seconds,
+                    "precision": engine.precision,
                     "kept": identity.faces[0].distance,
                     # one entry per edit of the victim (vintage: one; styles: its default five)
                     "clean": [e.clean for e in identity.edits],
@@ -184,6 +185,17 @@ def _mean(values, digits: int) -> str:
     if e.mean is None:
         return "-"
     return f"{e.mean:.{digits}f} ± {(e.high - e.mean):.{digits}f}" if e.high is not None else f"{e.mean:.{digits}f}"
+
+
+def _precisions(records: list[dict]) -> str:
+    """Which precision the gradient steps ran in, record by record (records before 2026-12-07 held
+    no field: they ran bf16 on a CPU with native bf16)."""
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.get("precision", "bf16")] = counts.get(r.get("precision", "bf16"), 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{k} ({v} records)" for k, v in sorted(counts.items()))
 
 
 def _listed(value) -> list:
@@ -263,8 +275,9 @@ def summarize(args) -> str:
         "Ruiz's rule and a face check",
         "",
         f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC (report written); {platform.machine()}, {os.cpu_count()} "
-        f"cores (the 2-core development box), torch {args.torch}, {args.threads} thread(s) per run, precision "
-        f"{args.precision}",
+        f"cores (the 2-core development box), torch {args.torch}, {args.threads} thread(s) per run; gradient "
+        f"steps in {_precisions(records)} (checks, metrics and verdicts in float32 either way; the two protect "
+        "alike: precision-celeba.md)",
         f"- commands: {args.commands}",
         f"- faces: {len(faces)} CelebA aligned photos ({faces[0] if faces else '-'} onwards, in id order) from the "
         "felonfinder 1.0.3 wheel (CelebA, Liu et al. ICCV 2015: research use only; nothing of them is kept), centre "
@@ -280,7 +293,8 @@ def summarize(args) -> str:
         f"distance >= {FAILS}, counted over edits whose clean edit still passes ({live} of {edits}); the "
         f"photo is kept at < {KEPT}. Rates with 95% Wilson intervals.",
         "- s/face: the protection's wall time, measured while two runs shared the box (one per core) and at "
-        "times a test run: not a speed figure.",
+        "times a test run, on 2-core boxes of two kinds (bf16 records: native bf16; fp32 records: AVX2 only, "
+        "about 2x slower): not a speed figure.",
         "- the judge is the recogniser the product's identity method aims at; no row here uses it (they are "
         "the paper's methods and the product's Ruiz-rule policies): it judges them as a payment system would.",
         "",
@@ -340,7 +354,9 @@ def main() -> int:
     p.add_argument("--rows", nargs="*", default=list(PAPER_ROWS), choices=[*PAPER_ROWS, *(r.key for r in POLICY_ROWS)])
     p.add_argument("--victim", default="vintage", help="one published victim (default vintage)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--precision", default="bf16")
+    # "auto", as the product: bf16 autocast where the CPU computes it natively, else fp32 (emulated bf16
+    # runs ~35x slower: 332 s a row-face on an AVX2-only EPYC, 2026-12-07). Each record keeps its own.
+    p.add_argument("--precision", default="auto")
     p.add_argument("--jsonl", type=Path, default=OUT / "paper-tables-celeba.jsonl")
     p.add_argument("--out", type=Path, default=None, help="the report (default: beside --jsonl, same name, .md)")
     p.add_argument("--also", type=Path, nargs="*", default=[], help="more JSONL files to include in the report")
