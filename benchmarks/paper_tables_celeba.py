@@ -32,6 +32,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from records import finish  # beside this script (its folder is on sys.path when run)
@@ -57,6 +58,7 @@ VICTIMS = {  # what one record's edits are, per victim the report can name
     "face, as the paper's StarGAN makes five attribute edits; Ruiz's and the identity rule count edits",
 }
 AFTER = ("jpeg75", "downscale2")
+RUIZ_MSE = 0.05  # Ruiz et al.'s rule: an edit whose output MSE exceeds it is disrupted (engine.metrics.SUCCESS_MSE)
 FAILS = 0.6  # dlib's same-person threshold: an edit at or beyond it fails the face check
 KEPT = 0.3  # the protected photo stays its owner below it (the product's rule)
 
@@ -190,9 +192,7 @@ def _mean(values, digits: int) -> str:
 def _precisions(records: list[dict]) -> str:
     """Which precision the gradient steps ran in, record by record (records before 2026-12-07 held
     no field: they ran bf16 on a CPU with native bf16)."""
-    counts: dict[str, int] = {}
-    for r in records:
-        counts[r.get("precision", "bf16")] = counts.get(r.get("precision", "bf16"), 0) + 1
+    counts = Counter(r.get("precision", "bf16") for r in records)
     if len(counts) == 1:
         return next(iter(counts))
     return ", ".join(f"{k} ({v} records)" for k, v in sorted(counts.items()))
@@ -231,8 +231,8 @@ def _row_cells(rs: list[dict]) -> str:
     return (
         f"| {len(rs)} | {_mean([r['l1'] for r in rs], 4)} | {_mean([r['l2'] for r in rs], 4)} "
         f"| {_mean([r['psnr'] for r in rs], 2)} | {_mean([r['ssim'] for r in rs], 4)} "
-        f"| {_rate(sum(e['mse'] > 0.05 for e in edits), len(edits))} "
-        + "".join(f"| {_rate(sum(e['after'][p]['mse'] > 0.05 for e in edits), len(edits))} " for p in AFTER)
+        f"| {_rate(sum(e['mse'] > RUIZ_MSE for e in edits), len(edits))} "
+        + "".join(f"| {_rate(sum(e['after'][p]['mse'] > RUIZ_MSE for e in edits), len(edits))} " for p in AFTER)
         + f"| {_rate(sum(fails(e, None) for e in live), len(live))} "
         + "".join(f"| {_rate(sum(fails(e, p) for e in live), len(live))} " for p in AFTER)
         + f"| {_mean([e['clean'] for e in live], 2)} -> {_mean([e['protected'] for e in live], 2)} "
@@ -293,8 +293,13 @@ def summarize(args) -> str:
         f"distance >= {FAILS}, counted over edits whose clean edit still passes ({live} of {edits}); the "
         f"photo is kept at < {KEPT}. Rates with 95% Wilson intervals.",
         "- s/face: the protection's wall time, measured while two runs shared the box (one per core) and at "
-        "times a test run, on 2-core boxes of two kinds (bf16 records: native bf16; fp32 records: AVX2 only, "
-        "about 2x slower): not a speed figure.",
+        "times a test run"
+        + (
+            ", on 2-core boxes of two kinds (bf16 records: native bf16; fp32 records: AVX2 only, about 2x slower)"
+            if len({r.get("precision", "bf16") for r in records}) > 1
+            else ""
+        )
+        + ": not a speed figure.",
         "- the judge is the recogniser the product's identity method aims at; no row here uses it (they are "
         "the paper's methods and the product's Ruiz-rule policies): it judges them as a payment system would.",
         "",

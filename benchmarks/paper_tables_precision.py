@@ -21,16 +21,16 @@ import json
 import statistics
 from pathlib import Path
 
-RUIZ = 0.05
-FAILS = 0.6
+# The same thresholds and the same reading of a record (one entry per edit) as the tables' own report.
+from paper_tables_celeba import FAILS, RUIZ_MSE, per_edit  # beside this script
 
 
 def _load(path: Path) -> dict[tuple[str, str], dict]:
     return {(r["face"], r["row"]): r for r in map(json.loads, path.read_text().splitlines())}
 
 
-def _live(r: dict, j: int) -> bool:
-    return r["clean"][j] is not None and r["clean"][j] < FAILS and r["protected"][j] is not None
+def _live(e: dict) -> bool:
+    return e["clean"] is not None and e["clean"] < FAILS and e["protected"] is not None
 
 
 def compare(reference: dict, rerun: dict) -> dict:
@@ -44,16 +44,16 @@ def compare(reference: dict, rerun: dict) -> dict:
         row = rows.setdefault(key[1], {"faces": 0, "dpsnr": [], "ruiz": [0, 0, 0], "face": [0, 0, 0]})
         row["faces"] += 1
         row["dpsnr"].append(r["psnr"] - ref["psnr"])
-        for j in range(len(r["mse"])):
-            a, b = ref["mse"][j] > RUIZ, r["mse"][j] > RUIZ
+        for j, (was, now) in enumerate(zip(per_edit(ref), per_edit(r), strict=True)):
+            a, b = was["mse"] > RUIZ_MSE, now["mse"] > RUIZ_MSE
             row["ruiz"] = [row["ruiz"][0] + a, row["ruiz"][1] + b, row["ruiz"][2] + 1]
             if a != b:
-                flips.append((*key, j, "Ruiz MSE", ref["mse"][j], r["mse"][j]))
-            if _live(ref, j) and _live(r, j):
-                a, b = ref["protected"][j] >= FAILS, r["protected"][j] >= FAILS
+                flips.append((*key, j, "Ruiz MSE", was["mse"], now["mse"]))
+            if _live(was) and _live(now):
+                a, b = was["protected"] >= FAILS, now["protected"] >= FAILS
                 row["face"] = [row["face"][0] + a, row["face"][1] + b, row["face"][2] + 1]
                 if a != b:
-                    flips.append((*key, j, "face-check distance", ref["protected"][j], r["protected"][j]))
+                    flips.append((*key, j, "face-check distance", was["protected"], now["protected"]))
     return {"rows": rows, "flips": flips}
 
 
@@ -69,7 +69,7 @@ def report(found: dict, args) -> str:
         f"({', '.join(precision['reference'])}), rerun {args.rerun.name} ({', '.join(precision['rerun'])})",
         f"- commands: {args.commands}",
         "- per row: faces compared; PSNR of the protected photo, rerun minus reference (mean, largest |difference|); "
-        f"edits disrupted by Ruiz's rule (MSE > {RUIZ}) and edits failing the face check (>= {FAILS}, edits "
+        f"edits disrupted by Ruiz's rule (MSE > {RUIZ_MSE}) and edits failing the face check (>= {FAILS}, edits "
         "whose clean edit passes), reference / rerun / edits",
         "",
         "| row | faces | PSNR difference (dB), mean / max abs | Ruiz: reference / rerun / edits | face check: reference / rerun / edits |",
