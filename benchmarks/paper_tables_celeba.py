@@ -80,7 +80,7 @@ class Measurer:
         self.victim = engine.protector.victims[0]
         checked = engine.check(ProtectRequest(image, face_box=box))
         self.box = checked.boxes[0]  # the engine's resolved box, as its crops use it
-        self.labels = engine._labels([checked])[self.victim.name]
+        self.labels = engine.target_labels([checked])[self.victim.name]
         self.face = engine.judge.face(image, box)
         self._torch, self._to_tensor, self._processing = torch, to_tensor, processing
         self.refs = {p: self.edit(processing(p)(image)) for p in AFTER}

@@ -165,3 +165,42 @@ def test_the_verdict_after_processing_is_what_the_victim_makes_of_the_processed_
         assert out.verdict.after[p] == (float((y - ref).pow(2).mean()) > 0.05)
         assert edit.after[p] == pytest.approx(engine.judge.distance(paste_edit(photo, face.box, u8), face), abs=1e-6)
     assert edit.after["jpeg75"] != pytest.approx(edit.protected, abs=1e-4)  # measured on the processed photo
+
+
+def test_the_paper_tables_benchmark_measures_processing_as_the_engine_does(astronaut):
+    """benchmarks/paper_tables_celeba.py makes the processed original's edits once per face and
+    shares them across rows; its figures must be the engine's own verify-after figures."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    from faceshield.engine.io.images import to_tensor
+    from faceshield.engine.io.processing import processing
+    from faceshield.engine.ops.geometry import crop_resize
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    try:
+        tables = importlib.import_module("paper_tables_celeba")
+    finally:
+        sys.path.pop(0)
+    victim = Victim("near", "translator", Unconditional(NearIdentity()), 64)
+    engine = FaceShieldEngine(ModelSet("near", "1", victims=[victim]), verdict="identity")
+    request = ProtectRequest(astronaut, face_box=FACE_BOX, seed=3)
+    after = tables.AFTER
+    out = engine.protect([request], AttackConfig.for_method("pgd", steps=3), policy=Policy(verify_after=after))[0]
+    measured = tables.Measurer(engine, astronaut, FACE_BOX).after(out.protected)
+    (edit,) = out.verdict.identity.edits
+    box = engine.check(request).boxes[0]
+
+    def edited(photo):
+        with torch.no_grad():
+            return victim.generator(crop_resize(to_tensor(photo)[None], box, 64), None)[0]
+
+    for p in after:
+        assert measured[p]["distance"] == [pytest.approx(edit.after[p], abs=1e-6)]
+        (mse,) = measured[p]["mse"]
+        # Ruiz's rule against the victim's edit of the processed original, not of the original
+        expected = edited(processing(p)(out.protected)) - edited(processing(p)(astronaut))
+        assert mse == pytest.approx(float(expected.pow(2).mean()), rel=1e-5)
+        assert (mse > tables.RUIZ_MSE) == out.verdict.after[p]
+    assert measured["jpeg75"]["distance"] != measured["downscale2"]["distance"]  # each on its own photo

@@ -142,7 +142,7 @@ class FaceShieldEngine:
         checked = [self.check(r) for r in requests]
         if any(c.target_key != checked[0].target_key for c in checked):
             raise InvalidInputError("targets", "every image of one batch must ask for the same targets")
-        labels = self._labels(checked)
+        labels = self.target_labels(checked)
         images = [to_tensor(c.image) for c in checked]
         masks = [None if c.saliency_mask is None else torch.from_numpy(c.saliency_mask) for c in checked]
         seeds = [config.seed if c.seed is None else c.seed for c in checked]
@@ -184,7 +184,9 @@ class FaceShieldEngine:
     def _count_split(self, _size: int) -> None:
         self.counters["oom_splits"] += 1
 
-    def _labels(self, checked: Sequence[CheckedRequest]) -> dict[str, torch.Tensor]:
+    def target_labels(self, checked: Sequence[CheckedRequest]) -> dict[str, torch.Tensor]:
+        """Per victim name, the label tensors of the checked requests' edits, as `protect` feeds the
+        victims (public: evaluation tools that re-run a victim on other photos use the same labels)."""
         original = torch.tensor([c.attributes for c in checked], dtype=torch.float32).reshape(len(checked), -1)
         by_name = {v.name: v for v in self.models.victims}
         return {
@@ -312,7 +314,7 @@ class FaceShieldEngine:
                 f"size {protected.shape[1]}x{protected.shape[0]} differs from the original's "
                 f"{original.shape[1]}x{original.shape[0]}",
             )
-        labels = self._labels([c])
+        labels = self.target_labels([c])
         a, b = to_tensor(original)[None].to(self.device), to_tensor(protected)[None].to(self.device)
         rows: list[TargetMetrics] = []
         with self._lock, self.execution.backends():
@@ -331,7 +333,7 @@ class FaceShieldEngine:
         if self.verdict_rule != "identity":
             return None
         c = self.check(ProtectRequest(original, None, targets, face_box))
-        labels = self._labels([c])
+        labels = self.target_labels([c])
         a, b = to_tensor(original)[None].to(self.device), to_tensor(protected)[None].to(self.device)
         faces = [self.judge.face(original, (x[0], x[1], x[2], x[3])) for x in c.boxes]
         edits = []
