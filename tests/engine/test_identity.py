@@ -3,6 +3,8 @@ protected photo? Judged by dlib's own recogniser on 8-bit images."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -23,10 +25,11 @@ from faceshield.engine.attack.identity_check import (
 )
 from faceshield.engine.attack.identity_objective import paste
 from faceshield.engine.errors import InvalidInputError
+from faceshield.engine.io.images import to_tensor
 from faceshield.engine.models.translator import TranslatorSpec, build_translator
 from faceshield.engine.models.victims import Unconditional, Victim
 from faceshield.engine.modelset import ModelSet
-from faceshield.engine.ops.geometry import Box
+from faceshield.engine.ops.geometry import Box, crop_resize
 from tests.helpers import ASTRONAUT
 
 pytest.importorskip("dlib")
@@ -82,8 +85,7 @@ def test_a_face_dlib_cannot_find_is_not_measured_with_the_reason():
 def test_the_differentiable_paste_equals_the_8_bit_paste_within_a_level(astronaut):
     edit = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     reference = paste_edit(astronaut, FACE_BOX, edit).astype(np.float32)
-    to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float()[None] / 127.5 - 1  # noqa: E731
-    ours = paste(to_t(astronaut), Box(*FACE_BOX), to_t(edit))[0].permute(1, 2, 0).numpy()
+    ours = paste(to_tensor(astronaut)[None], Box(*FACE_BOX), to_tensor(edit)[None])[0].permute(1, 2, 0).numpy()
     ours = (ours + 1) * 127.5
     assert np.abs(ours - reference).mean() < 1.0  # Pillow's and torch's bilinear differ at the edges only
     outside = np.ones(astronaut.shape[:2], bool)
@@ -141,9 +143,6 @@ def test_the_identity_method_moves_the_judge_where_output_mse_does_not(astronaut
 def _victim_edit(victim, box, photo: np.ndarray) -> torch.Tensor:
     """The victim's float edit of one photo's face crop, made directly (the reference the engine's
     verify-after figures and the paper-tables benchmark's are held to)."""
-    from faceshield.engine.io.images import to_tensor
-    from faceshield.engine.ops.geometry import crop_resize
-
     with torch.no_grad():
         return victim.generator(crop_resize(to_tensor(photo)[None], box, victim.resolution), None)[0]
 
@@ -197,7 +196,7 @@ def test_the_paper_tables_benchmark_measures_processing_as_the_engine_does(astro
     measured = tables.Measurer(engine, astronaut, FACE_BOX).after(out.protected)
     (edit,) = out.verdict.identity.edits
     box = engine.check(request).boxes[0]
-    edited = lambda photo: _victim_edit(victim, box, photo)  # noqa: E731
+    edited = functools.partial(_victim_edit, victim, box)
     assert tables.RUIZ_MSE == SUCCESS_MSE  # the report's rule is the engine's
 
     for p in after:
