@@ -22,7 +22,7 @@ import statistics
 from pathlib import Path
 
 # The same thresholds and the same reading of a record (one entry per edit) as the tables' own report.
-from paper_tables_celeba import FAILS, RUIZ_MSE, per_edit  # beside this script
+from celeba_report import FAILS, RUIZ_MSE, per_edit  # beside this script
 
 
 def _load(path: Path) -> dict[tuple[str, str], dict]:
