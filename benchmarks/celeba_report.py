@@ -68,11 +68,16 @@ def per_edit(r: dict) -> list[dict]:
     ]
 
 
+def has_identity(e: dict) -> bool:
+    """Whether an edit has an identity to break: its clean edit was measured and still passes the check."""
+    return e["clean"] is not None and e["clean"] < FAILS
+
+
 def _row_cells(rs: list[dict]) -> str:
     """One table line's measured cells: the paper's metrics, Ruiz's rule, the identity rule (the
     rules count edits: one per face against vintage, five against styles)."""
     edits = [e for r in rs for e in per_edit(r)]
-    live = [e for e in edits if e["clean"] is not None and e["clean"] < FAILS]  # an identity to break
+    live = [e for e in edits if has_identity(e)]
     measured = [r for r in rs if r["kept"] is not None]
 
     def fails(e, p):
@@ -120,7 +125,7 @@ def summarize(args) -> str:
     for r in records:
         first.setdefault(r["face"], per_edit(r))  # the clean edits are the same in every row
     edits = sum(len(e) for e in first.values())
-    live = sum(1 for es in first.values() for e in es if e["clean"] is not None and e["clean"] < FAILS)
+    live = sum(1 for es in first.values() for e in es if has_identity(e))
     lines = [
         f"# The paper's Tables I-III on CelebA faces, against {args.victim}, judged by the paper's metrics, "
         "Ruiz's rule and a face check",
@@ -186,7 +191,7 @@ def summarize(args) -> str:
             ours = by_work[ALL_ROWS["union-saliency"].work_key]
 
             def fail_share(rs, keys=both):
-                live_es = [e for f in keys for e in per_edit(rs[f]) if e["clean"] is not None and e["clean"] < FAILS]
+                live_es = [e for f in keys for e in per_edit(rs[f]) if has_identity(e)]
                 return _rate(sum(e["protected"] >= FAILS for e in live_es), len(live_es))
 
             lines.append(
@@ -216,7 +221,7 @@ def _shares(r: dict) -> dict[str, float | None]:
     """One face's figures a policy pair is compared on: PSNR, and the share of its edits disrupted by
     Ruiz's rule (plainly and after each processing) and failing the face check (of those that can)."""
     es = per_edit(r)
-    live = [e for e in es if e["clean"] is not None and e["clean"] < FAILS]
+    live = [e for e in es if has_identity(e)]
     out = {"psnr": r["psnr"], "ruiz": sum(e["mse"] > RUIZ_MSE for e in es) / len(es)}
     out |= {p: sum(e["after"][p]["mse"] > RUIZ_MSE for e in es) / len(es) for p in AFTER}
     out["identity"] = sum(e["protected"] >= FAILS for e in live) / len(live) if live else None

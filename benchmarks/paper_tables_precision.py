@@ -22,7 +22,7 @@ import statistics
 from pathlib import Path
 
 # The same thresholds and the same reading of a record (one entry per edit) as the tables' own report.
-from celeba_report import FAILS, RUIZ_MSE, per_edit  # beside this script
+from celeba_report import FAILS, RUIZ_MSE, has_identity, per_edit  # beside this script
 
 
 def _load(path: Path) -> dict[tuple[str, str], dict]:
@@ -30,7 +30,7 @@ def _load(path: Path) -> dict[tuple[str, str], dict]:
 
 
 def _live(e: dict) -> bool:
-    return e["clean"] is not None and e["clean"] < FAILS and e["protected"] is not None
+    return has_identity(e) and e["protected"] is not None
 
 
 def compare(reference: dict, rerun: dict) -> dict:
