@@ -151,7 +151,7 @@ def summarize(args) -> str:
         "- s/face: the protection's wall time, measured while two runs shared the box (one per core) and at "
         "times a test run"
         + (
-            ", on 2-core boxes of two kinds (bf16 records: native bf16; fp32 records: AVX2 only, about 2x slower)"
+            ", on 2-core boxes of two kinds (bf16 records: native bf16; fp32 records: boxes without it, AVX2-only ones about 2x slower)"
             if len({r.get("precision", "bf16") for r in records}) > 1
             else ""
         )
